@@ -1,0 +1,29 @@
+"""The project's exceptions: every error a user can cause is one of these.
+
+The CLI catches `SgJaxError` and prints its message on one line (no traceback) with a non-zero
+exit status; library users can catch the specific subclasses.
+"""
+
+
+class SgJaxError(Exception):
+    """Base class: a problem with the user's input or configuration, not a bug."""
+
+
+class CorpusError(SgJaxError):
+    """The corpus is missing, unreadable, empty, not UTF-8, or yields no trainable words."""
+
+
+class VocabError(SgJaxError):
+    """A word is not in the vocabulary, or the vocabulary is unusable (too small, empty)."""
+
+
+class ConfigError(SgJaxError):
+    """A hyperparameter is out of range (window < 1, dim < 1, negative < 1, sample < 0, ...)."""
+
+
+class FormatError(SgJaxError):
+    """A vectors file or checkpoint is truncated, corrupted, or of an unknown format."""
+
+
+class DivergenceError(SgJaxError):
+    """Training produced NaN or Inf."""
