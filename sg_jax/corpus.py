@@ -99,14 +99,17 @@ def _open_binary(path: Path):
 
 def _cut_point(buf: bytes) -> int:
     """Where to cut an over-long line: after its last ASCII whitespace byte, so no word is split;
-    failing that (a >chunk run without whitespace) at a UTF-8 character boundary."""
+    failing that (a >chunk run without whitespace) before the lead byte of the last character,
+    which may still be incomplete. 0 means "no safe cut yet: read more"."""
     cut = max(buf.rfind(bytes([c])) for c in _WHITESPACE) + 1
     if cut > 0:
         return cut
     cut = len(buf) - 1
-    while cut > 0 and buf[cut] & 0xC0 == 0x80:  # continuation byte: a character's middle
+    # Skip back over continuation bytes (10xxxxxx), at most 3: a character has <= 4 bytes, and
+    # longer runs are invalid UTF-8 anyway, so cutting inside them changes nothing.
+    while cut > max(len(buf) - 4, 0) and buf[cut] & 0xC0 == 0x80:
         cut -= 1
-    return cut or len(buf)
+    return cut
 
 
 def _byte_lines(f, path: Path, chunk_size: int) -> Iterator[tuple[int, int, bytes, bool]]:
@@ -136,6 +139,8 @@ def _byte_lines(f, path: Path, chunk_size: int) -> Iterator[tuple[int, int, byte
             break
         while len(buf) > chunk_size:
             cut = _cut_point(buf)
+            if cut == 0:
+                break
             yield line_no, line_offset, buf[:cut], False
             line_offset += cut
             buf = buf[cut:]
