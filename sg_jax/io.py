@@ -1,0 +1,399 @@
+"""Files: the word2vec text and binary vector formats, and checksummed training checkpoints.
+
+word2vec formats (as written by the word2vec C tool and read by gensim's `load_word2vec_format`):
+
+* text:   a header line "V N\\n", then V lines "word v1 v2 ... vN\\n", single spaces. Values are
+          written with 9 significant digits (``%.9g``), the fewest that always round-trip a float32,
+          so reading a file back gives bit-identical float32 vectors.
+* binary: the header line "V N\\n", then V records: the word's UTF-8 bytes, b" ", N little-endian
+          float32 (4N bytes), b"\\n" (the C tool's layout; the trailing newline is optional when
+          reading, as some writers omit it).
+
+Words are refused when the formats cannot hold them: empty words, words containing any
+whitespace (readers split fields on whitespace), and duplicates (a file with a duplicate word is
+also refused on reading, where gensim keeps the first and warns).
+
+Checkpoints are one file: a fixed 48-byte prefix (magic b"SGJAXCKP", the header length as a
+little-endian uint64, the sha256 of the header), a UTF-8 JSON header (format name, version,
+one entry per pytree leaf with its dtype, shape and byte range, the sha256 of the payload, and
+the caller's `meta`), then the payload: every leaf's bytes, C order, little-endian.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import struct
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg_jax.atomic import atomic_open
+from sg_jax.errors import ConfigError, FormatError
+
+CHECKPOINT_FORMAT = "sg_jax-checkpoint"
+CHECKPOINT_VERSION = 1
+_MAGIC = b"SGJAXCKP"
+_PREFIX = struct.Struct("<8sQ32s")  # magic, header length in bytes, sha256(header)
+_WHITESPACE = re.compile(r"\s")
+_ROWS_PER_WRITE = 1024
+_MAX_WORD_BYTES = 1 << 20
+_READ_CHUNK = 1 << 20  # bytes per read when parsing binary files
+
+# ----------------------------------------------------------------------------- word2vec formats
+
+
+def _checked_for_save(words: Sequence[str], vectors) -> tuple[list[str], np.ndarray]:
+    """Validate before anything is opened, so a refused save leaves no file behind."""
+    arr = np.asarray(vectors)
+    if arr.ndim != 2:
+        raise FormatError(f"vectors must be a [V, N] matrix, got shape {arr.shape}")
+    words = list(words)
+    if len(words) != arr.shape[0]:
+        raise FormatError(f"{len(words)} words but {arr.shape[0]} vectors")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise FormatError(f"nothing to save: vectors have shape {arr.shape}")
+    seen: set[str] = set()
+    for i, w in enumerate(words):
+        if not isinstance(w, str) or not w:
+            raise FormatError(f"word {i} is {w!r}; words must be non-empty strings")
+        if _WHITESPACE.search(w):
+            raise FormatError(f"word {w!r} contains whitespace, which the word2vec format cannot hold")
+        if w in seen:
+            raise FormatError(f"duplicate word {w!r}")
+        seen.add(w)
+    return words, np.ascontiguousarray(arr, dtype="<f4")
+
+
+def _write_rows(path, words: Sequence[str], vectors, encode) -> None:
+    words, arr = _checked_for_save(words, vectors)
+    with atomic_open(path, "wb") as f:
+        f.write(f"{arr.shape[0]} {arr.shape[1]}\n".encode())
+        for start in range(0, len(words), _ROWS_PER_WRITE):
+            stop = start + _ROWS_PER_WRITE
+            f.write(encode(words[start:stop], arr[start:stop]))
+
+
+def save_word2vec_text(path: str | os.PathLike, words: Sequence[str], vectors) -> None:
+    """Write `vectors` [V, N] (cast to float32) as a word2vec text file, atomically."""
+
+    def encode(chunk_words: list[str], block: np.ndarray) -> bytes:
+        fmt = " ".join(["%.9g"] * block.shape[1])
+        return "".join(f"{w} {fmt % tuple(r)}\n" for w, r in zip(chunk_words, block.tolist())).encode("utf-8")
+
+    _write_rows(path, words, vectors, encode)
+
+
+def save_word2vec_binary(path: str | os.PathLike, words: Sequence[str], vectors) -> None:
+    """Write `vectors` [V, N] as a word2vec binary file (little-endian float32), atomically."""
+
+    def encode(chunk_words: list[str], block: np.ndarray) -> bytes:
+        return b"".join(w.encode("utf-8") + b" " + r.tobytes() + b"\n" for w, r in zip(chunk_words, block))
+
+    _write_rows(path, words, vectors, encode)
+
+
+def _open(path, what: str):
+    """Open `path` for binary reading; a missing or unreadable file is a FormatError."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise FormatError(f"{what} {path} does not exist") from None
+    except OSError as e:
+        raise FormatError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
+def _parse_header(line: bytes, name: str) -> tuple[int, int]:
+    parts = line.split()
+    try:
+        count, dim = (int(p) for p in parts)
+    except ValueError:
+        shown = line[:80].decode("utf-8", "replace").strip()
+        raise FormatError(f"{name}: bad header {shown!r} (expected 'count dim')") from None
+    if count < 1 or dim < 1:
+        raise FormatError(f"{name}: bad header '{count} {dim}' (count and dim must be >= 1)")
+    return count, dim
+
+
+def _looks_binary(f, dim: int) -> bool:
+    """Sniff the first record: text if it is clean UTF-8 text up to a newline, else binary."""
+    start, want = f.tell(), 4096 + 64 * dim
+    peek = f.read(want)
+    f.seek(start)
+    nl = peek.find(b"\n")
+    if nl < 0 and len(peek) == want:
+        return True  # no newline where a text row would have ended
+    line = peek if nl < 0 else peek[:nl]
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return any(ord(c) < 32 and c not in "\t\r" or c == "\x7f" for c in text)
+
+
+def _dedup(seen: dict, word: str, where: str, name: str, unit: str) -> None:
+    if (first := seen.setdefault(word, where)) != where:
+        raise FormatError(f"{name} {unit} {where}: duplicate word {word!r} (first on {unit} {first})")
+
+
+def _read_text(f, name: str, count: int, dim: int, n: int, room: int) -> tuple[list[str], np.ndarray]:
+    vectors = np.empty((min(n, room // (2 * dim + 1) + 1), dim), np.float32)
+    words, seen = [], {}  # seen: word -> where it first appeared
+    for lineno, line in enumerate(f, start=2):
+        parts = line.split()
+        if not parts:
+            continue  # blank lines carry nothing
+        row = len(words)
+        if row == count:
+            raise FormatError(f"{name} line {lineno}: more rows than the {count} its header says")
+        if len(parts) != dim + 1:
+            raise FormatError(f"{name} line {lineno}: header says {count} rows of dim {dim} "
+                              f"but row {row + 1} has {len(parts) - 1} values")
+        try:
+            word = parts[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"{name} line {lineno}: word is not valid UTF-8") from None
+        try:
+            vectors[row] = [float(x) for x in parts[1:]]
+        except ValueError:
+            for token in parts[1:]:  # find the culprit for the message
+                try:
+                    float(token)
+                except ValueError:
+                    bad = token.decode("utf-8", "replace")
+                    raise FormatError(f"{name} line {lineno}: value {bad!r} is not a number") from None
+        _dedup(seen, word, str(lineno), name, "line")
+        words.append(word)
+        if len(words) == n < count:
+            break  # `limit` reached
+    if len(words) < n:
+        raise FormatError(f"{name} has {len(words)} rows but its header says {count}")
+    return words, vectors
+
+
+def _read_binary(f, name: str, count: int, dim: int, n: int, room: int) -> tuple[list[str], np.ndarray]:
+    width = 4 * dim
+    vectors = np.empty((min(n, room // (width + 2) + 1), dim), np.float32)
+    words, seen = [], {}  # seen: word -> where it first appeared
+    buf, pos, eof = b"", 0, False
+
+    def more() -> bool:
+        nonlocal buf, pos, eof
+        data = b"" if eof else f.read(_READ_CHUNK)
+        eof = len(data) < _READ_CHUNK
+        buf, pos = buf[pos:] + data, 0
+        return bool(data)
+
+    def truncated() -> FormatError:
+        return FormatError(f"{name} is truncated: expected {count} vectors of dim {dim}, got {len(words)}")
+
+    while len(words) < n:
+        row = len(words) + 1
+        while True:  # the word: skip the previous record's newline, read up to the space
+            while pos < len(buf) and buf[pos] == 0x0A:
+                pos += 1
+            space = buf.find(b" ", pos)
+            if space >= 0:
+                break
+            if len(buf) - pos > _MAX_WORD_BYTES:
+                raise FormatError(f"{name} row {row}: no space after the word within {_MAX_WORD_BYTES} bytes")
+            if not more():
+                raise truncated()
+        if space == pos:
+            raise FormatError(f"{name} row {row}: empty word")
+        try:
+            word = buf[pos:space].decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"{name} row {row}: word is not valid UTF-8") from None
+        pos = space + 1
+        while len(buf) - pos < width:
+            if not more():
+                raise truncated()
+        vectors[row - 1] = np.frombuffer(buf, "<f4", dim, pos)
+        pos += width
+        _dedup(seen, word, str(row), name, "row")
+        words.append(word)
+    if n == count:  # only whitespace may follow the last record
+        while True:
+            if buf[pos:].strip():
+                raise FormatError(f"{name} has data after the {count} vectors its header says")
+            pos = len(buf)
+            if not more():
+                break
+    return words, vectors
+
+
+def load_word2vec(
+    path: str | os.PathLike, binary: bool | None = None, *, limit: int | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Read a word2vec text or binary file -> (words, vectors float32 [V, N]), streaming.
+
+    binary=None decides by extension (.bin binary; .txt, .vec text) and otherwise by sniffing the
+    first record (clean UTF-8 text up to a newline means text). limit: read only the first
+    `limit` rows (the rest of the file is not checked). Any defect raises FormatError naming the
+    file and the line (text) or row (binary).
+    """
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit must be a positive integer, got {limit!r}")
+    path, name = Path(path), str(path)
+    with _open(path, "vectors file") as f:
+        size = os.fstat(f.fileno()).st_size
+        header = f.readline(1024)
+        if not header.strip():
+            raise FormatError(f"vectors file {name} is empty")
+        count, dim = _parse_header(header, name)
+        n = count if limit is None else min(count, limit)
+        if binary is None:
+            ext = path.suffix.lower()
+            binary = True if ext == ".bin" else False if ext in (".txt", ".vec") else _looks_binary(f, dim)
+        reader = _read_binary if binary else _read_text
+        words, vectors = reader(f, name, count, dim, n, size - len(header))
+    return words, vectors[: len(words)]
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+_PY_SCALARS = {bool: ("bool", np.bool_), int: ("int", np.int64), float: ("float", np.float64)}
+
+
+def _leaf_spec(leaf) -> tuple[str, str, tuple[int, ...]]:
+    """(kind, dtype name, shape) of a pytree leaf; kinds: array, prng_key, bool, int, float."""
+    if type(leaf) in _PY_SCALARS:  # exact types: np.float64 subclasses float but is an array
+        kind, dtype = _PY_SCALARS[type(leaf)]
+        return kind, np.dtype(dtype).name, ()
+    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return "prng_key", f"key<{jax.random.key_impl(leaf)}>", tuple(leaf.shape)
+    if isinstance(leaf, (jax.Array, np.ndarray, np.generic)) and leaf.dtype != object:
+        return "array", np.dtype(leaf.dtype).name, tuple(np.shape(leaf))
+    raise FormatError(f"cannot checkpoint a leaf of type {type(leaf).__name__}")
+
+
+def _leaf_bytes(leaf, kind: str) -> np.ndarray:
+    """The leaf's payload as a flat little-endian uint8 array."""
+    if kind == "prng_key":
+        leaf = jax.random.key_data(leaf)
+    arr = np.ascontiguousarray(leaf, dtype=_PY_SCALARS[type(leaf)][1] if kind in ("bool", "int", "float") else None)
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return arr.reshape(-1).view(np.uint8)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.generic, np.ndarray, jax.Array)):
+        return np.asarray(obj).tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def save_checkpoint(path: str | os.PathLike, tree: Any, meta: dict | None = None) -> None:
+    """Save a pytree of arrays and Python scalars plus JSON-able `meta`, atomically.
+
+    Leaves may be numpy or jax arrays of any numeric dtype (kept exactly, byte for byte), typed
+    PRNG keys (stored as their uint32 key data and implementation name), or Python bool/int/float.
+    The tree's structure is not stored: `load_checkpoint` takes a template for it. In `meta`,
+    numpy values become lists/numbers and tuples become lists.
+    """
+    entries, payload, offset, digest = [], [], 0, hashlib.sha256()
+    for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        kind, dtype, shape = _leaf_spec(leaf)
+        data = _leaf_bytes(leaf, kind)
+        digest.update(data)
+        payload.append(data)
+        entries.append({"path": jax.tree_util.keystr(keypath), "kind": kind, "dtype": dtype,
+                        "shape": list(shape), "offset": offset, "nbytes": data.size})
+        offset += data.size
+    header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "n_leaves": len(entries),
+              "leaves": entries, "payload_bytes": offset, "payload_sha256": digest.hexdigest(),
+              "meta": {} if meta is None else meta}
+    try:
+        blob = json.dumps(header, default=_json_default, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise FormatError(f"checkpoint meta is not JSON-serialisable ({e})") from None
+    with atomic_open(path, "wb") as f:
+        f.write(_PREFIX.pack(_MAGIC, len(blob), hashlib.sha256(blob).digest()) + blob)
+        for data in payload:
+            f.write(data.data)
+
+
+def _read_header(f, name: str, size: int) -> dict:
+    """Check magic, sizes, header checksum, format name and version; return the header."""
+    prefix = f.read(_PREFIX.size)
+    if not prefix or prefix[:8] != _MAGIC[: len(prefix)]:
+        raise FormatError(f"{name} is not an sg_jax checkpoint")
+    length = _PREFIX.unpack(prefix)[1] if len(prefix) == _PREFIX.size else size  # short: truncated
+    if _PREFIX.size + length > size:
+        raise FormatError(f"checkpoint {name} is truncated")
+    blob = f.read(length)
+    if hashlib.sha256(blob).digest() != prefix[16:]:
+        raise FormatError(f"checkpoint {name} is corrupted (checksum mismatch)")
+    try:
+        header = json.loads(blob)
+        expected = _PREFIX.size + length + int(header["payload_bytes"])
+    except (ValueError, KeyError, TypeError):
+        raise FormatError(f"checkpoint {name} is corrupted (unreadable header)") from None
+    if header.get("format") != CHECKPOINT_FORMAT:
+        raise FormatError(f"{name} is not an sg_jax checkpoint")
+    if header.get("version") != CHECKPOINT_VERSION:
+        raise FormatError(f"checkpoint {name} has format version {header.get('version')!r}; "
+                          f"this sg_jax reads version {CHECKPOINT_VERSION}")
+    if size < expected:
+        raise FormatError(f"checkpoint {name} is truncated (expected {expected} bytes, found {size})")
+    if size > expected:
+        raise FormatError(f"checkpoint {name} is corrupted ({size - expected} unexpected trailing bytes)")
+    return header
+
+
+def _check_template(name: str, entries: list[dict], flat: list) -> None:
+    if len(flat) != len(entries):
+        raise FormatError(f"checkpoint {name} holds {len(entries)} leaves but the template has {len(flat)}")
+    for i, ((keypath, leaf), e) in enumerate(zip(flat, entries)):
+        _, dtype, shape = _leaf_spec(leaf)
+        if (dtype, list(shape)) != (e["dtype"], e["shape"]):
+            where, shown = jax.tree_util.keystr(keypath) or "root", ",".join(map(str, shape))
+            raise FormatError(f"checkpoint {name}: leaf {i} ({where}) is {e['dtype']}[{','.join(map(str, e['shape']))}]"
+                              f" in the file but {dtype}[{shown}] in the template")
+
+
+def load_checkpoint(path: str | os.PathLike, template: Any = None) -> tuple[Any, dict]:
+    """Read a checkpoint -> (tree, meta), verifying both checksums before returning anything.
+
+    With `template` (a pytree of the saved structure, e.g. a freshly initialised train state),
+    the leaves are checked against it (count, dtype, shape) and unflattened into its structure;
+    a leaf comes back as a jax array where the template has one, as a Python scalar where the
+    template has one, else as a numpy array. Without a template: the flat list of leaves (numpy
+    arrays, typed PRNG keys, Python scalars) in `jax.tree_util.tree_flatten` order.
+    """
+    name = str(path)
+    with _open(path, "checkpoint") as f:
+        header = _read_header(f, name, os.fstat(f.fileno()).st_size)
+        entries = header["leaves"]
+        if template is not None:
+            flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+            _check_template(name, entries, flat)
+        digest, leaves = hashlib.sha256(), []
+        for e in entries:  # read each leaf straight into its own array: no second copy
+            key = e["kind"] == "prng_key"
+            dtype = np.dtype(np.uint32) if key else jnp.dtype(e["dtype"])
+            arr = np.empty(tuple(e["shape"]) + ((2,) if key else ()), dtype.newbyteorder("<"))
+            view = arr.reshape(-1).view(np.uint8)
+            if view.size != e["nbytes"] or f.readinto(view) != view.size:
+                raise FormatError(f"checkpoint {name} is corrupted (leaf sizes disagree with the header)")
+            digest.update(view)
+            arr = arr.astype(dtype, copy=False)
+            if key:
+                leaves.append(jax.random.wrap_key_data(arr, impl=e["dtype"][4:-1]))
+            else:
+                leaves.append(arr.item() if e["kind"] in ("bool", "int", "float") else arr)
+    if digest.hexdigest() != header["payload_sha256"]:
+        raise FormatError(f"checkpoint {name} is corrupted (checksum mismatch)")
+    if template is None:
+        return leaves, header["meta"]
+    leaves = [jax.device_put(x) if isinstance(t, jax.Array) and isinstance(x, np.ndarray) else x
+              for (_, t), x in zip(flat, leaves)]
+    return jax.tree_util.tree_unflatten(treedef, leaves), header["meta"]
