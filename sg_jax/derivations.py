@@ -220,3 +220,50 @@ def check_gradients(params: Params, batch: Batch, objective: str = "softmax", ar
     fd, _ = finite_difference_grads(loss_fn, params, coords, eps)
     fd_abs, fd_rel = _errors(np.asarray(flat_auto)[coords], fd, floor=1e-4 if dtype == jnp.float64 else 1e-2)
     return GradCheckReport(objective, arch, d_abs, d_rel, fd_abs, fd_rel, int(coords.size), str(dtype))
+
+
+def random_problem(V: int, N: int, C: int, B: int, *, objective: str = "softmax", seed: int = 0,
+                   dtype=jnp.float64, repeat_contexts: bool = True):
+    """A random (params, batch, counts) with repeated contexts and a target in its own context."""
+    rng = np.random.default_rng(seed)
+    out_rows = V - 1 if objective == "hs" else V
+    params = Params(jnp.asarray(rng.normal(size=(V, N)), dtype), jnp.asarray(rng.normal(size=(out_rows, N)), dtype))
+    targets = rng.integers(0, V, B)
+    contexts = rng.integers(0, V, (B, C))
+    if repeat_contexts and C >= 2:
+        contexts[0, 1] = contexts[0, 0]          # the same context word twice
+    if B >= 2:
+        contexts[1, -1] = targets[1]             # the target inside its own context
+    mask = rng.random((B, C)) < 0.8
+    mask[:, 0] = True
+    batch = Batch(jnp.asarray(targets, jnp.int32), jnp.asarray(contexts, jnp.int32), jnp.asarray(mask))
+    counts = rng.integers(1, 1000, V)
+    return params, batch, counts
+
+
+def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contexts=4, batch=3, negative=3,
+                  seed=0) -> list[GradCheckReport]:
+    """check_gradients on random problems for each (arch, objective [, sharing]) combination."""
+    from sg_jax.huffman import build_huffman
+    from sg_jax.objectives.negative import noise_table
+
+    objectives = ["softmax", "ns", "hs"] if objectives == "all" else [objectives]
+    archs = ["sg", "cbow"] if archs == "all" else [archs]
+    reports = []
+    for arch in archs:
+        for objective in objectives:
+            params, b, counts = random_problem(vocab_size, dim, contexts, batch, objective=objective, seed=seed)
+            if objective == "softmax":
+                reports.append(check_gradients(params, b, "softmax", arch))
+            elif objective == "hs":
+                tree = jax.tree.map(jnp.asarray, build_huffman(counts))
+                reports.append(check_gradients(params, b, "hs", arch, tables=tree))
+            else:
+                table = jnp.asarray(noise_table(counts, size=10_000))
+                for share in ("none", "target", "batch"):
+                    obj = get_objective(arch, "ns", negative=negative, share=share)
+                    aux = obj.sample(jax.random.PRNGKey(seed), b, table)
+                    report = check_gradients(params, b, "ns", arch, aux=aux, tables=table, negative=negative,
+                                             share=share)
+                    reports.append(dataclasses.replace(report, objective=f"ns[share={share}]"))
+    return reports

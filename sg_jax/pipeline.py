@@ -1,0 +1,110 @@
+"""The on-device data pipeline: subsampling, shuffling, dynamic windows and batches inside jit.
+
+The encoded corpus lives on the device as two int32 vectors (word ids and the sentence each
+token belongs to). Once per epoch `prepare_epoch` draws word2vec's subsampling (a token of word w
+is kept with probability keep[w]), compacts the kept tokens (so, as in word2vec, the window spans
+the surviving words) and orders the target positions (shuffled, or in corpus order). Each
+training step then calls `make_batch`, which gathers B targets and their up to 2 * window
+contexts within the same sentence, with the dynamic window b ~ U{1..window} of word2vec, as a
+padded, masked `Batch`. Nothing crosses the host boundary but one integer per epoch (the number
+of kept tokens), so a `lax.scan` over many steps runs without Python in the loop.
+
+A corpus larger than device memory is cut into chunks of whole sentences (`chunk_bounds`) and
+each chunk is sent, subsampled and consumed in turn.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg_jax.objectives import Batch
+
+
+class DeviceCorpus(NamedTuple):
+    ids: jax.Array   # int32 [T] word ids
+    sent: jax.Array  # int32 [T] sentence number of each token (non-decreasing)
+
+
+class EpochData(NamedTuple):
+    ids: jax.Array    # int32 [T] kept tokens first, in corpus order; the tail is padding
+    sent: jax.Array   # int32 [T] their sentence numbers; -1 on the padding
+    order: jax.Array  # int32 [T] target positions in visiting order; the first n are real
+    n: jax.Array      # int32 []  number of kept tokens
+
+
+def chunk_bounds(offsets: np.ndarray, max_tokens: int) -> list[tuple[int, int]]:
+    """Split sentences (offsets [S + 1]) into runs of at most max_tokens tokens, as (start, end)
+    token ranges. A sentence longer than max_tokens forms a chunk of its own."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    bounds, start = [], 0
+    total = int(offsets[-1])
+    while start < total:
+        # last sentence boundary not past start + max_tokens (at least one sentence)
+        j = int(np.searchsorted(offsets, start + max_tokens, side="right")) - 1
+        end = int(offsets[j]) if offsets[j] > start else int(offsets[np.searchsorted(offsets, start, side="right")])
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def to_device(ids: np.ndarray, offsets: np.ndarray, start: int, end: int) -> DeviceCorpus:
+    """Tokens [start, end) of an encoded corpus (whole sentences) as a DeviceCorpus."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    first = int(np.searchsorted(offsets, start, side="right")) - 1
+    last = int(np.searchsorted(offsets, end, side="left"))
+    sent = np.repeat(np.arange(last - first, dtype=np.int32), lengths[first:last])
+    return DeviceCorpus(jnp.asarray(np.asarray(ids[start:end], dtype=np.int32)), jnp.asarray(sent))
+
+
+@functools.partial(jax.jit, static_argnames=("shuffle",))
+def prepare_epoch(key: jax.Array, corpus: DeviceCorpus, keep_prob: jax.Array, shuffle: bool) -> EpochData:
+    """Subsample, compact and order one epoch's tokens (one jitted call, O(T log T))."""
+    T = corpus.ids.shape[0]
+    k_keep, k_order = jax.random.split(key)
+    keep = jax.random.uniform(k_keep, (T,)) < keep_prob[corpus.ids]
+    n = jnp.sum(keep, dtype=jnp.int32)
+    (pos,) = jnp.nonzero(keep, size=T, fill_value=0)
+    real = jnp.arange(T) < n
+    ids = jnp.where(real, corpus.ids[pos], 0)
+    sent = jnp.where(real, corpus.sent[pos], -1)
+    if shuffle:
+        order = jnp.argsort(jnp.where(real, jax.random.uniform(k_order, (T,)), 2.0)).astype(jnp.int32)
+    else:
+        order = jnp.arange(T, dtype=jnp.int32)
+    return EpochData(ids, sent, order, n)
+
+
+def window_offsets(window: int) -> np.ndarray:
+    """The 2 * window context offsets -window..-1, 1..window."""
+    return np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)]).astype(np.int32)
+
+
+def make_batch(epoch: EpochData, step: jax.Array, key: jax.Array, *, batch_size: int, window: int,
+               dynamic: bool) -> Batch:
+    """Targets order[step*B : (step+1)*B] with their contexts; padding targets have no context."""
+    T = epoch.ids.shape[0]
+    i = step * batch_size + jnp.arange(batch_size)
+    real = i < epoch.n
+    p = epoch.order[jnp.minimum(i, T - 1)]
+    offs = jnp.asarray(window_offsets(window))
+    if dynamic:  # word2vec: effective window b uniform in 1..window, per target
+        b = jax.random.randint(key, (batch_size,), 1, window + 1)
+    else:
+        b = jnp.full((batch_size,), window)
+    q = p[:, None] + offs[None, :]
+    qc = jnp.clip(q, 0, T - 1)
+    mask = (real[:, None] & (q >= 0) & (q < T) & (jnp.abs(offs)[None, :] <= b[:, None])
+            & (epoch.sent[qc] == epoch.sent[p][:, None]))
+    return Batch(epoch.ids[p], epoch.ids[qc], mask)
+
+
+def as_pairs(batch: Batch) -> Batch:
+    """The same (target, context) pairs as a batch of one context each (C = 1)."""
+    B, C = batch.contexts.shape
+    return Batch(jnp.repeat(batch.targets, C), batch.contexts.reshape(B * C, 1), batch.mask.reshape(B * C, 1))

@@ -1,0 +1,337 @@
+"""Training: Config, TrainState, the jitted sparse step, and the epoch loop.
+
+One step (`make_step`) gathers the rows of W and W' that a batch touches, differentiates the
+objective with respect to those rows with `jax.grad`, lets an optax transformation (SGD with
+word2vec's linear decay) turn the gradients into updates, and scatter-adds them back: one
+scatter per table, with the tables donated, so a step costs O(batch x dim) for the sampled
+objectives. (The exact softmax touches every row of W' by definition and updates it densely.)
+
+`run_steps` scans many steps inside one jitted call, the batches built on the device by
+`sg_jax.pipeline`. The key schedule is positional: epoch e uses fold_in(key, e) and its step s
+fold_in(fold_in(key, e), s), so a run resumed from a checkpoint draws exactly the numbers the
+uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from sg_jax.errors import ConfigError
+from sg_jax.huffman import build_huffman
+from sg_jax.model import Params, init_params
+from sg_jax.objectives import ARCHS, OBJECTIVES, SHARING, Batch, Objective, get_objective, n_examples
+from sg_jax.objectives.negative import noise_table
+from sg_jax.objectives.softmax import max_batch_for_vocab
+from sg_jax import pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that determines a run. Defaults follow word2vec / gensim (skip-gram, NS)."""
+
+    arch: str = "sg"              # "sg" (skip-gram) or "cbow"
+    objective: str = "ns"         # "softmax" (exact), "ns" (negative sampling), "hs" (hierarchical)
+    dim: int = 100                # N, embedding dimension
+    window: int = 5               # max context offset
+    dynamic_window: bool = True   # word2vec's reduced window: b ~ U{1..window} per target
+    negative: int = 5             # k noise words per prediction (ns)
+    share_negatives: str = "none"  # "none" | "target" | "batch", see objectives.negative
+    sample: float = 1e-3          # subsampling threshold t (0 disables)
+    min_count: int = 5
+    max_vocab: int | None = None  # keep only the most frequent words
+    epochs: int = 5
+    lr: float | None = None       # None: 0.025 for sg, 0.05 for cbow (word2vec's defaults)
+    min_lr_ratio: float = 1e-4    # the rate decays linearly to lr * min_lr_ratio
+    batch_size: int = 1024        # targets per step (the exact softmax caps it to fit memory)
+    pairs: bool = False           # batches of (target, context) pairs instead of target groups
+    shuffle: bool = True          # visit the targets of an epoch in random order
+    steps_per_call: int = 64      # steps scanned inside one jitted call
+    chunk_tokens: int = 1 << 26   # corpus tokens held on the device at once
+    clip_norm: float | None = None  # optional clipping of the batch gradient's global norm
+    init: str = "word2vec"        # "word2vec" (W uniform +-0.5/N, W' = 0) or "normal"
+    dtype: str = "float32"
+    seed: int = 0
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (0.025 if self.arch == "sg" else 0.05)
+
+    def validate(self) -> "Config":
+        checks = [
+            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"),
+            (self.share_negatives in SHARING, f"share_negatives must be one of {', '.join(SHARING)}, got {self.share_negatives!r}"),
+            (self.dim >= 1, f"dim must be >= 1, got {self.dim}"),
+            (self.window >= 1, f"window must be >= 1, got {self.window}"),
+            (self.negative >= 1, f"negative must be >= 1, got {self.negative}"),
+            (self.sample >= 0, f"sample must be >= 0, got {self.sample}"),
+            (self.min_count >= 1, f"min_count must be >= 1, got {self.min_count}"),
+            (self.max_vocab is None or self.max_vocab >= 2, f"max_vocab must be >= 2, got {self.max_vocab}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.learning_rate > 0 and math.isfinite(self.learning_rate), f"lr must be a positive number, got {self.lr}"),
+            (0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.steps_per_call >= 1, f"steps_per_call must be >= 1, got {self.steps_per_call}"),
+            (self.chunk_tokens >= 2, f"chunk_tokens must be >= 2, got {self.chunk_tokens}"),
+            (self.clip_norm is None or self.clip_norm > 0, f"clip_norm must be > 0, got {self.clip_norm}"),
+            (self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, got {self.dtype!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+
+class TrainState(NamedTuple):
+    params: Params
+    opt_state: Any
+    step: jax.Array   # int32 [] optimizer steps taken
+    key: jax.Array    # uint32 [2] the run's base key (never advanced: keys are positional)
+
+
+def make_optimizer(config: Config, total_steps: int) -> optax.GradientTransformation:
+    """SGD with word2vec's linear decay from lr to lr * min_lr_ratio over the run."""
+    lr = config.learning_rate
+    schedule = optax.linear_schedule(lr, lr * config.min_lr_ratio, max(total_steps, 1))
+    sgd = optax.sgd(schedule)
+    if config.clip_norm is not None:
+        return optax.chain(optax.clip_by_global_norm(config.clip_norm), sgd)
+    return sgd
+
+
+def objective_tables(config: Config, counts: np.ndarray):
+    """The tables an objective reads inside jit (passed as arguments, not closed over)."""
+    if config.objective == "ns":
+        return jnp.asarray(noise_table(counts))
+    if config.objective == "hs":
+        return jax.tree.map(jnp.asarray, build_huffman(counts))
+    return None
+
+
+def effective_batch_size(config: Config, vocab_size: int) -> int:
+    if config.objective != "softmax":
+        return config.batch_size
+    per_target = 1 if config.pairs else 2 * config.window
+    return min(config.batch_size, max(1, max_batch_for_vocab(vocab_size) // per_target))
+
+
+def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransformation) -> TrainState:
+    dtype = jnp.dtype(config.dtype)
+    key = jax.random.PRNGKey(config.seed)
+    out_rows = vocab_size - 1 if config.objective == "hs" else vocab_size
+    params = init_params(jax.random.fold_in(key, 0), vocab_size, config.dim, out_rows=out_rows,
+                         init=config.init, dtype=dtype)
+    # optax SGD keeps no per-parameter state, so the row-shaped gradients need no template
+    # beyond their dtype; the schedule's step count is the only state.
+    opt_state = optimizer.init((jnp.zeros((1, config.dim), dtype), jnp.zeros((1, config.dim), dtype)))
+    return TrainState(params, opt_state, jnp.zeros((), jnp.int32), key)
+
+
+def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables):
+    """One SGD step on the rows the batch touches. Returns (state, summed loss)."""
+    in_idx, out_idx = obj.indices(batch, aux, tables)
+    w_in, w_out = state.params
+    rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
+    loss, grads = jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+    updates, opt_state = optimizer.update(grads, state.opt_state, rows)
+    w_in = w_in.at[in_idx].add(updates[0])
+    w_out = w_out + updates[1] if out_idx is None else w_out.at[out_idx].add(updates[1])
+    return TrainState(Params(w_in, w_out), opt_state, state.step + 1, state.key), loss
+
+
+def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int):
+    """A jitted function running `config.steps_per_call` steps of one epoch chunk.
+
+    run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch)
+      -> (state, losses f[S], examples f[S])
+    Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged).
+    """
+    S = config.steps_per_call
+
+    def one_step(state, epoch, tables, epoch_key, s):
+        k_window, k_sample = jax.random.split(jax.random.fold_in(epoch_key, s))
+        batch = pipeline.make_batch(epoch, s, k_window, batch_size=batch_size, window=config.window,
+                                    dynamic=config.dynamic_window)
+        if config.pairs:
+            batch = pipeline.as_pairs(batch)
+        aux = obj.sample(k_sample, batch, tables)
+        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
+        return state, loss, n_examples(config.arch, batch).astype(loss.dtype)
+
+    @functools.partial(jax.jit, donate_argnums=(0,))
+    def run_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
+        def body(state, i):
+            s = first_step + i
+
+            def skip(state):
+                zero = jnp.zeros((), state.params.w_in.dtype)
+                return state, zero, zero
+
+            return jax.lax.cond(s < steps_in_epoch, lambda st: one_step(st, epoch, tables, epoch_key, s),
+                                skip, state), None
+
+        def scan_body(state, i):
+            (state, loss, count), _ = body(state, i)
+            return state, (loss, count)
+
+        state, (losses, counts) = jax.lax.scan(scan_body, state, jnp.arange(S))
+        return state, losses, counts
+
+    return run_steps
+
+
+# ---------------------------------------------------------------------------------------------
+# the epoch loop (host side: it only dispatches jitted calls and reads one loss vector per call)
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """Where the data pipeline stands: the next step of chunk `chunk` of epoch `epoch`."""
+
+    epoch: int = 0
+    chunk: int = 0
+    step: int = 0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    state: TrainState
+    config: Config
+    words: tuple[str, ...]
+    history: list[dict]       # one record per jitted call: step, epoch, loss (mean), lr, words
+    seconds: float            # wall time of this invocation's training loop
+    words_done: int           # raw corpus words processed in this invocation
+    position: Position
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words_done / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["loss"] if self.history else float("nan")
+
+    def vectors(self) -> np.ndarray:
+        return np.asarray(self.state.params.w_in)
+
+
+class Plan(NamedTuple):
+    """Host-side facts about the run derived once from config, vocab and corpus."""
+
+    obj: Objective
+    optimizer: optax.GradientTransformation
+    tables: Any
+    keep_prob: jax.Array
+    chunks: list
+    batch_size: int
+    total_steps: int
+    run_steps: Any
+
+
+def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> Plan:
+    from sg_jax.windows import keep_probability
+
+    config.validate()
+    counts = np.asarray(counts)
+    obj = get_objective(config.arch, config.objective, negative=config.negative, share=config.share_negatives)
+    tables = objective_tables(config, counts)
+    keep = keep_probability(counts, config.sample)
+    chunks = pipeline.chunk_bounds(offsets, config.chunk_tokens)
+    B = effective_batch_size(config, counts.size)
+    # word2vec decays the rate by words processed; a step visits B kept words, so the decay runs
+    # over the expected number of steps (expected kept tokens = sum of keep probabilities).
+    total = 0
+    for start, end in chunks:
+        expected = float(keep[np.asarray(ids[start:end])].sum())
+        total += math.ceil(expected / B)
+    total_steps = config.epochs * max(total, 1)
+    optimizer = make_optimizer(config, total_steps)
+    run_steps = make_run_steps(config, obj, optimizer, B)
+    dtype = jnp.dtype(config.dtype)
+    return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps)
+
+
+def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *, state: TrainState | None = None,
+          position: Position = Position(), until_epoch: int | None = None, progress: bool = True,
+          on_call=None) -> TrainResult:
+    """Train on an encoded corpus (ids int32 [T], sentence offsets [S + 1]).
+
+    state/position: resume from a checkpoint (None: a fresh run from `config.seed`).
+    until_epoch: stop after this many epochs (the schedule still spans config.epochs), so a run
+    can be split into several invocations with results identical to one.
+    on_call(state, position, record): called after every jitted call (checkpointing hooks in here).
+    """
+    from sg_jax.errors import DivergenceError
+    import time
+
+    plan = make_plan(config, counts, ids, offsets)
+    if state is None:
+        state = init_state(config, len(words), plan.optimizer)
+    last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
+    chunk_words = [end - start for start, end in plan.chunks]
+    bar = _progress_bar(progress, total=sum(chunk_words) * (last_epoch - position.epoch))
+    history: list[dict] = []
+    words_done, t0 = 0, time.perf_counter()
+    last_finite = None
+    lr_at = optax.linear_schedule(config.learning_rate, config.learning_rate * config.min_lr_ratio, plan.total_steps)
+    for epoch in range(position.epoch, last_epoch):
+        for c, (start, end) in enumerate(plan.chunks):
+            if epoch == position.epoch and c < position.chunk:
+                continue
+            first = position.step if (epoch == position.epoch and c == position.chunk) else 0
+            dev = pipeline.to_device(ids, offsets, start, end)
+            key = jax.random.fold_in(state.key, epoch * len(plan.chunks) + c)
+            data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
+            steps = -(-int(data.n) // plan.batch_size)
+            epoch_key = jax.random.fold_in(key, 1)
+            for s0 in range(first, steps, config.steps_per_call):
+                state, losses, counts_ = plan.run_steps(state, data, plan.tables, epoch_key, s0, steps)
+                losses, counts_ = np.asarray(losses), np.asarray(counts_)
+                done = min(config.steps_per_call, steps - s0)
+                bad = ~np.isfinite(losses[:done])
+                if bad.any():
+                    at = int(state.step) - done + int(np.argmax(bad)) + 1
+                    raise DivergenceError(
+                        f"training diverged at step {at}: the loss became {losses[np.argmax(bad)]} "
+                        f"(last finite loss {last_finite if last_finite is not None else 'none'}); "
+                        f"lower the learning rate (--lr, now {config.learning_rate}) or set --clip-norm")
+                n = float(counts_[:done].sum())
+                loss = float(losses[:done].sum()) / max(n, 1.0)
+                last_finite = round(loss, 6)
+                w = round(chunk_words[c] * done / max(steps, 1))
+                words_done += w
+                pos = Position(epoch, c, s0 + done) if s0 + done < steps else _next(epoch, c, len(plan.chunks))
+                record = {"step": int(state.step), "epoch": epoch + (s0 + done) / max(steps, 1), "loss": loss,
+                          "examples": n, "lr": float(lr_at(int(state.step))), "words": words_done,
+                          "seconds": time.perf_counter() - t0}
+                history.append(record)
+                if bar is not None:
+                    bar.update(w)
+                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                if on_call is not None:
+                    on_call(state, pos, record)
+            position = _next(epoch, c, len(plan.chunks))
+    jax.block_until_ready(state.params)
+    if bar is not None:
+        bar.close()
+    return TrainResult(state, config, tuple(words), history, time.perf_counter() - t0, words_done, position)
+
+
+def _next(epoch: int, chunk: int, n_chunks: int) -> Position:
+    return Position(epoch, chunk + 1, 0) if chunk + 1 < n_chunks else Position(epoch + 1, 0, 0)
+
+
+def _progress_bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="word", unit_scale=True, desc="train", dynamic_ncols=True)
