@@ -218,13 +218,12 @@ def _read_binary(f, name: str, count: int, dim: int, n: int, room: int) -> tuple
         pos += width
         _dedup(seen, word, str(row), name, "row")
         words.append(word)
-    if n == count:  # only whitespace may follow the last record
-        while True:
-            if buf[pos:].strip():
-                raise FormatError(f"{name} has data after the {count} vectors its header says")
-            pos = len(buf)
-            if not more():
-                break
+    while n == count:  # only whitespace may follow the last record
+        if buf[pos:].strip():
+            raise FormatError(f"{name} has data after the {count} vectors its header says")
+        pos = len(buf)
+        if not more():
+            break
     return words, vectors
 
 
@@ -258,14 +257,13 @@ def load_word2vec(
 
 # ----------------------------------------------------------------------------- checkpoints
 
-_PY_SCALARS = {bool: ("bool", np.bool_), int: ("int", np.int64), float: ("float", np.float64)}
+_PY_SCALARS = {bool: ("bool", "bool"), int: ("int", "int64"), float: ("float", "float64")}  # kind, dtype
 
 
 def _leaf_spec(leaf) -> tuple[str, str, tuple[int, ...]]:
     """(kind, dtype name, shape) of a pytree leaf; kinds: array, prng_key, bool, int, float."""
     if type(leaf) in _PY_SCALARS:  # exact types: np.float64 subclasses float but is an array
-        kind, dtype = _PY_SCALARS[type(leaf)]
-        return kind, np.dtype(dtype).name, ()
+        return (*_PY_SCALARS[type(leaf)], ())
     if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
         return "prng_key", f"key<{jax.random.key_impl(leaf)}>", tuple(leaf.shape)
     if isinstance(leaf, (jax.Array, np.ndarray, np.generic)) and leaf.dtype != object:
@@ -273,11 +271,10 @@ def _leaf_spec(leaf) -> tuple[str, str, tuple[int, ...]]:
     raise FormatError(f"cannot checkpoint a leaf of type {type(leaf).__name__}")
 
 
-def _leaf_bytes(leaf, kind: str) -> np.ndarray:
+def _leaf_bytes(leaf, kind: str, dtype: str) -> np.ndarray:
     """The leaf's payload as a flat little-endian uint8 array."""
-    if kind == "prng_key":
-        leaf = jax.random.key_data(leaf)
-    arr = np.ascontiguousarray(leaf, dtype=_PY_SCALARS[type(leaf)][1] if kind in ("bool", "int", "float") else None)
+    data = jax.random.key_data(leaf) if kind == "prng_key" else leaf
+    arr = np.ascontiguousarray(data, dtype=dtype if kind in ("bool", "int", "float") else None)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     return arr.reshape(-1).view(np.uint8)
@@ -302,7 +299,7 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, meta: dict | None = None
     entries, payload, offset, digest = [], [], 0, hashlib.sha256()
     for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         kind, dtype, shape = _leaf_spec(leaf)
-        data = _leaf_bytes(leaf, kind)
+        data = _leaf_bytes(leaf, kind, dtype)
         digest.update(data)
         payload.append(data)
         entries.append({"path": jax.tree_util.keystr(keypath), "kind": kind, "dtype": dtype,
@@ -349,15 +346,19 @@ def _read_header(f, name: str, size: int) -> dict:
     return header
 
 
+def _shape(dtype: str, shape) -> str:
+    return f"{dtype}[{','.join(map(str, shape))}]"
+
+
 def _check_template(name: str, entries: list[dict], flat: list) -> None:
     if len(flat) != len(entries):
         raise FormatError(f"checkpoint {name} holds {len(entries)} leaves but the template has {len(flat)}")
     for i, ((keypath, leaf), e) in enumerate(zip(flat, entries)):
         _, dtype, shape = _leaf_spec(leaf)
         if (dtype, list(shape)) != (e["dtype"], e["shape"]):
-            where, shown = jax.tree_util.keystr(keypath) or "root", ",".join(map(str, shape))
-            raise FormatError(f"checkpoint {name}: leaf {i} ({where}) is {e['dtype']}[{','.join(map(str, e['shape']))}]"
-                              f" in the file but {dtype}[{shown}] in the template")
+            where = jax.tree_util.keystr(keypath) or "root"
+            raise FormatError(f"checkpoint {name}: leaf {i} ({where}) is {_shape(e['dtype'], e['shape'])} "
+                              f"in the file but {_shape(dtype, shape)} in the template")
 
 
 def load_checkpoint(path: str | os.PathLike, template: Any = None) -> tuple[Any, dict]:

@@ -1,0 +1,261 @@
+"""Embeddings: query trained word vectors (nearest neighbours, analogies, odd-one-out).
+
+All scoring is cosine similarity computed on the default JAX device as one matmul of the unit
+vectors (computed once, at construction) against the query: `unit` is [V, N] float32 with each
+row divided by its L2 norm, the norm clipped below at 1e-12 so that an all-zero vector has
+cosine 0 with everything instead of NaN. Matmuls run at full float32 precision (no TF32/bf16
+shortcuts) so rankings match a float32 CPU computation such as gensim's.
+
+Query conventions follow the word2vec tools: a query is the normalised sum of the unit vectors
+of the positive words minus those of the negative words, and the query words themselves are
+never returned. `restrict_vocab=n` searches only the first n words (the n most frequent when the
+vocabulary is frequency-ordered, as sg_jax's and word2vec's are).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg_jax import io
+from sg_jax.errors import ConfigError, VocabError
+
+METHODS = ("add", "mul")
+MUL_EPS = 1e-3        # 3CosMul's epsilon (Levy & Goldberg 2014 use 0.001; gensim uses 1e-6)
+_NORM_FLOOR = 1e-12
+_SCORE_BUDGET = 1 << 25  # max elements of one [questions, candidates] score matrix (128 MiB)
+
+
+def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
+    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def _unit(x: jax.Array) -> jax.Array:
+    """Rows of `x` [..., N] scaled to unit length (zero rows stay zero)."""
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), _NORM_FLOOR)
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _analogy_scores(cand: jax.Array, ua, ub, uc, method: str) -> jax.Array:
+    """Scores [Q, n] of every candidate (rows of `cand` [n, N]) for questions a:b :: c:?.
+
+    ua, ub, uc: [Q, N] unit vectors. add (3CosAdd): cos(x, b - a + c). mul (3CosMul): with
+    cosines shifted to [0, 1] by (cos + 1) / 2, cos(x, b) * cos(x, c) / (cos(x, a) + MUL_EPS).
+    """
+    if method == "add":
+        return _dot(_unit(ub - ua + uc), cand.T)
+    sa, sb, sc = ((_dot(u, cand.T) + 1.0) / 2.0 for u in (ua, ub, uc))
+    return sb * sc / (sa + MUL_EPS)
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _analogy_argmax(cand, unit, a, b, c, method: str) -> jax.Array:
+    """Best candidate index [Q] int32 per question, excluding the question's own a, b, c."""
+    scores = _analogy_scores(cand, unit[a], unit[b], unit[c], method)
+    rows = jnp.arange(a.shape[0])
+    for idx in (a, b, c):  # indices >= n (outside the candidates) are dropped
+        scores = scores.at[rows, idx].set(-jnp.inf, mode="drop")
+    return jnp.argmax(scores, axis=1).astype(jnp.int32)
+
+
+def _is_positive_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1
+
+
+def _check_k(k) -> int:
+    if not _is_positive_int(k):
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ConfigError(f"unknown analogy method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+class Embeddings:
+    """Word vectors with a query API; treat instances as immutable.
+
+    words: V distinct non-empty strings; vectors: [V, N] (numpy or jax; stored as float32).
+    """
+
+    def __init__(self, words: Iterable[str], vectors) -> None:
+        words = tuple(words)
+        arr = np.array(vectors, dtype=np.float32)  # a private copy
+        if arr.ndim != 2:
+            raise ConfigError(f"vectors must be a [V, N] matrix, got shape {arr.shape}")
+        if len(words) != arr.shape[0]:
+            raise ConfigError(f"{len(words)} words but {arr.shape[0]} vectors")
+        if not words or arr.shape[1] == 0:
+            raise VocabError(f"no vectors to query (shape {arr.shape})")
+        index: dict[str, int] = {}
+        for i, w in enumerate(words):
+            if not isinstance(w, str) or not w:
+                raise VocabError(f"word {i} is {w!r}; words must be non-empty strings")
+            if index.setdefault(w, i) != i:
+                raise VocabError(f"duplicate word {w!r} (rows {index[w]} and {i})")
+        arr.flags.writeable = False
+        self._words, self._vectors, self._index = words, arr, index
+        self._unit = _unit(jnp.asarray(arr))
+
+    # ------------------------------------------------------------------ construction and files
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, binary: bool | None = None, *, limit: int | None = None):
+        """Read a word2vec text or binary file (see `sg_jax.io.load_word2vec`)."""
+        words, vectors = io.load_word2vec(path, binary, limit=limit)
+        return cls(words, vectors)
+
+    def save(self, path: str | os.PathLike, binary: bool = False) -> None:
+        """Write the raw (not normalised) vectors in word2vec text or binary format, atomically."""
+        (io.save_word2vec_binary if binary else io.save_word2vec_text)(path, self._words, self._vectors)
+
+    # ------------------------------------------------------------------ lookup
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self._words
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The raw vectors [V, N] float32 (read-only)."""
+        return self._vectors
+
+    @property
+    def unit_vectors(self) -> jax.Array:
+        """The L2-normalised vectors [V, N] float32 on the default device."""
+        return self._unit
+
+    @property
+    def dim(self) -> int:
+        return self._vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def __contains__(self, word) -> bool:
+        return word in self._index
+
+    def __repr__(self) -> str:
+        return f"Embeddings({len(self)} words, dim {self.dim})"
+
+    def indices(self, words: Iterable[str]) -> list[int]:
+        """Row indices of `words`; VocabError naming every unknown word."""
+        words = list(words)
+        missing = list(dict.fromkeys(w for w in words if w not in self._index))
+        if missing:
+            noun = "word" if len(missing) == 1 else "words"
+            raise VocabError(f"unknown {noun}: {', '.join(repr(w) for w in missing)}")
+        return [self._index[w] for w in words]
+
+    def index(self, word: str) -> int:
+        return self.indices([word])[0]
+
+    def vector(self, word: str) -> np.ndarray:
+        """The raw vector [N] float32 of `word` (a copy)."""
+        return self._vectors[self.index(word)].copy()
+
+    # ------------------------------------------------------------------ queries
+
+    def _n_candidates(self, restrict_vocab) -> int:
+        if restrict_vocab is None:
+            return len(self)
+        if not _is_positive_int(restrict_vocab):
+            raise ConfigError(f"restrict_vocab must be a positive integer, got {restrict_vocab!r}")
+        return min(int(restrict_vocab), len(self))
+
+    def _candidates(self, n: int) -> jax.Array:
+        return self._unit if n == len(self) else self._unit[:n]
+
+    def _top(self, scores: jax.Array, exclude: Sequence[int], k: int) -> list[tuple[str, float]]:
+        """The k best of `scores` [n] as (word, score), skipping rows in `exclude`."""
+        n = scores.shape[0]
+        excluded = {i for i in exclude if i < n}
+        if excluded:
+            scores = scores.at[jnp.asarray(sorted(excluded))].set(-jnp.inf)
+        k = min(k, n - len(excluded))
+        if k <= 0:
+            return []
+        values, idx = jax.lax.top_k(scores, k)
+        idx, values = np.asarray(idx).tolist(), np.asarray(values).tolist()
+        return [(self._words[i], float(v)) for i, v in zip(idx, values)]
+
+    def most_similar(
+        self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (), k: int = 10,
+        restrict_vocab: int | None = None,
+    ) -> list[tuple[str, float]]:
+        """The k words with the highest cosine to unit(sum of positive units - sum of negative units).
+
+        Returns [(word, cosine)] best first, never one of the query words.
+        """
+        positive = [positive] if isinstance(positive, str) else list(positive)
+        negative = [negative] if isinstance(negative, str) else list(negative)
+        k, n = _check_k(k), self._n_candidates(restrict_vocab)
+        if not positive and not negative:
+            raise ConfigError("most_similar needs at least one positive or negative word")
+        idx = self.indices(positive + negative)
+        signs = jnp.asarray([1.0] * len(positive) + [-1.0] * len(negative), jnp.float32)
+        query = _unit(_dot(signs, self._unit[jnp.asarray(idx)]))
+        return self._top(_dot(self._candidates(n), query), idx, k)
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        i, j = self.indices([a, b])
+        return float(_dot(self._unit[i], self._unit[j]))
+
+    def doesnt_match(self, words: Sequence[str]) -> str:
+        """The word whose vector has the lowest cosine to the mean of the words' unit vectors."""
+        words = [words] if isinstance(words, str) else list(words)
+        if len(words) < 2:
+            raise ConfigError(f"doesnt_match needs at least two words, got {len(words)}")
+        units = self._unit[jnp.asarray(self.indices(words))]
+        return words[int(jnp.argmin(_dot(units, _unit(units.mean(axis=0)))))]
+
+    def analogy(
+        self, a: str, b: str, c: str, k: int = 1, method: str = "add", restrict_vocab: int | None = None
+    ) -> list[tuple[str, float]]:
+        """a is to b as c is to ?: the k best answers [(word, score)], never a, b or c.
+
+        method "add" scores are cosines with unit(b - a + c) (3CosAdd); "mul" scores are 3CosMul
+        values (see `_analogy_scores`).
+        """
+        k, n, method = _check_k(k), self._n_candidates(restrict_vocab), _check_method(method)
+        idx = self.indices([a, b, c])
+        ua, ub, uc = (self._unit[i][None, :] for i in idx)
+        return self._top(_analogy_scores(self._candidates(n), ua, ub, uc, method)[0], idx, k)
+
+    def analogy_batch(
+        self, a_idx, b_idx, c_idx, method: str = "add", restrict_vocab: int | None = None,
+        chunk_size: int = 1024,
+    ) -> np.ndarray:
+        """Top-1 answers for many questions: int32 [Q] indices, given a, b, c indices [Q] each.
+
+        Runs on device in chunks of at most `chunk_size` questions (fewer when the vocabulary is
+        large, to keep each [chunk, n] score matrix under 128 MiB); all chunks share one shape
+        (the last is padded) so the scorer compiles once per call.
+        """
+        method, n = _check_method(method), self._n_candidates(restrict_vocab)
+        a, b, c = (np.asarray(x, dtype=np.int64).reshape(-1) for x in (a_idx, b_idx, c_idx))
+        if not a.shape == b.shape == c.shape:
+            raise ConfigError(f"a, b, c index arrays differ in length: {a.size}, {b.size}, {c.size}")
+        q = a.size
+        if q == 0:
+            return np.zeros(0, np.int32)
+        for arr in (a, b, c):
+            if arr.min() < 0 or arr.max() >= len(self):
+                raise ConfigError(f"question word index out of range [0, {len(self)})")
+        chunk = max(1, min(int(chunk_size), _SCORE_BUDGET // n, q))
+        pad = -q % chunk
+        a, b, c = (jnp.asarray(np.pad(x, (0, pad)).astype(np.int32)) for x in (a, b, c))
+        cand = self._candidates(n)
+        out = []
+        for s in range(0, q + pad, chunk):
+            part = slice(s, s + chunk)
+            out.append(_analogy_argmax(cand, self._unit, a[part], b[part], c[part], method))
+        return np.asarray(jnp.concatenate(out))[:q]
