@@ -23,8 +23,9 @@ import numpy as np
 from sg_jax import io
 from sg_jax.atomic import atomic_write_text
 from sg_jax.corpus import ReadStats, Vocab, load_corpus
-from sg_jax.errors import ConfigError, FormatError
+from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError
 from sg_jax.train import Config, Position, TrainResult, TrainState, init_state, make_optimizer, train
+from sg_jax.windows import NO_PAIRS
 
 CHECKPOINT = "checkpoint.sgjax"
 CHECKPOINT_KIND = "sg_jax-train"
@@ -87,6 +88,15 @@ def load_train_checkpoint(path, config: Config, vocab: Vocab):
     return state, Position(**meta["position"]), meta.get("history", [])
 
 
+def check_trainable(vocab: Vocab, encoded, config: Config) -> None:
+    """Refuse, before anything is written, a corpus that cannot give a single training example."""
+    if len(vocab) < 2:
+        raise VocabError(f"the vocabulary has only 1 word ({vocab.words[0]!r}) after min_count={config.min_count}; "
+                         f"training needs at least 2 distinct words")
+    if not (np.diff(np.asarray(encoded.offsets)) >= 2).any():
+        raise CorpusError(NO_PAIRS)
+
+
 def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resume: bool = False,
                  until_epoch: int | None = None, checkpoint: CheckpointPolicy | None = CheckpointPolicy(),
                  lowercase: bool = True, encoding_errors: str = "strict", progress: bool = True,
@@ -104,6 +114,7 @@ def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resum
                                             lowercase=lowercase, errors=encoding_errors)
     else:
         vocab, encoded, stats = loaded
+    check_trainable(vocab, encoded, config)
     if stats is not None:
         log(f"corpus: {stats.summary()}")
     log(f"vocabulary: {len(vocab)} words (min_count={config.min_count}, max_vocab={config.max_vocab}); "
