@@ -40,7 +40,6 @@ def _unit(x: jax.Array) -> jax.Array:
     return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), _NORM_FLOOR)
 
 
-@functools.partial(jax.jit, static_argnames="method")
 def _analogy_scores(cand: jax.Array, ua, ub, uc, method: str) -> jax.Array:
     """Scores [Q, n] of every candidate (rows of `cand` [n, N]) for questions a:b :: c:?.
 
@@ -53,14 +52,41 @@ def _analogy_scores(cand: jax.Array, ua, ub, uc, method: str) -> jax.Array:
     return sb * sc / (sa + MUL_EPS)
 
 
-@functools.partial(jax.jit, static_argnames="method")
-def _analogy_argmax(cand, unit, a, b, c, method: str) -> jax.Array:
-    """Best candidate index [Q] int32 per question, excluding the question's own a, b, c."""
-    scores = _analogy_scores(cand, unit[a], unit[b], unit[c], method)
-    rows = jnp.arange(a.shape[0])
-    for idx in (a, b, c):  # indices >= n (outside the candidates) are dropped
+def _exclude(scores: jax.Array, *columns: jax.Array) -> jax.Array:
+    """scores [Q, n] with column columns[j][q] of row q set to -inf (indices >= n ignored)."""
+    rows = jnp.arange(scores.shape[0])
+    for idx in columns:
         scores = scores.at[rows, idx].set(-jnp.inf, mode="drop")
-    return jnp.argmax(scores, axis=1).astype(jnp.int32)
+    return scores
+
+
+# Jitted kernels; `n` (the first n words are candidates), `k` and `method` are static.
+_unit_rows = jax.jit(_unit)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "k"))
+def _similar_top_k(unit, idx, signs, n: int, k: int):
+    """Top k of cos(x, unit(sum_j signs[j] * unit[idx[j]])) over x in unit[:n], idx excluded."""
+    scores = _dot(unit[:n], _unit(_dot(signs, unit.at[idx].get(mode="clip"))))
+    return jax.lax.top_k(scores.at[idx].set(-jnp.inf, mode="drop"), k)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "k", "method"))
+def _analogy_top_k(unit, a, b, c, n: int, k: int, method: str):
+    """Top k answers (values [Q, k], indices [Q, k]) for questions a, b, c (indices [Q])."""
+    scores = _analogy_scores(unit[:n], unit[a], unit[b], unit[c], method)
+    return jax.lax.top_k(_exclude(scores, a, b, c), k)
+
+
+@jax.jit
+def _pair_cosine(unit, i, j):
+    return _dot(unit[i], unit[j])
+
+
+@jax.jit
+def _odd_one_out(unit, idx):
+    units = unit[idx]
+    return jnp.argmin(_dot(units, _unit(units.mean(axis=0))))
 
 
 def _is_positive_int(x) -> bool:
@@ -102,7 +128,7 @@ class Embeddings:
                 raise VocabError(f"duplicate word {w!r} (rows {index[w]} and {i})")
         arr.flags.writeable = False
         self._words, self._vectors, self._index = words, arr, index
-        self._unit = _unit(jnp.asarray(arr))
+        self._unit = _unit_rows(jnp.asarray(arr))
 
     # ------------------------------------------------------------------ construction and files
 
@@ -170,19 +196,16 @@ class Embeddings:
             raise ConfigError(f"restrict_vocab must be a positive integer, got {restrict_vocab!r}")
         return min(int(restrict_vocab), len(self))
 
-    def _candidates(self, n: int) -> jax.Array:
-        return self._unit if n == len(self) else self._unit[:n]
+    def _k_left(self, k: int, n: int, query: Sequence[int]) -> int:
+        """k, capped by the number of candidates left once the query words are excluded."""
+        return min(k, n - len({i for i in query if i < n}))
 
-    def _top(self, scores: jax.Array, exclude: Sequence[int], k: int) -> list[tuple[str, float]]:
-        """The k best of `scores` [n] as (word, score), skipping rows in `exclude`."""
-        n = scores.shape[0]
-        excluded = {i for i in exclude if i < n}
-        if excluded:
-            scores = scores.at[jnp.asarray(sorted(excluded))].set(-jnp.inf)
-        k = min(k, n - len(excluded))
-        if k <= 0:
-            return []
-        values, idx = jax.lax.top_k(scores, k)
+    @staticmethod
+    def _bucket(k: int, n: int) -> int:
+        """k rounded up to a power of two (at most n), so kernels compile for few distinct k."""
+        return min(n, 1 << (k - 1).bit_length())
+
+    def _pairs(self, values: jax.Array, idx: jax.Array) -> list[tuple[str, float]]:
         idx, values = np.asarray(idx).tolist(), np.asarray(values).tolist()
         return [(self._words[i], float(v)) for i, v in zip(idx, values)]
 
@@ -200,22 +223,27 @@ class Embeddings:
         if not positive and not negative:
             raise ConfigError("most_similar needs at least one positive or negative word")
         idx = self.indices(positive + negative)
-        signs = jnp.asarray([1.0] * len(positive) + [-1.0] * len(negative), jnp.float32)
-        query = _unit(_dot(signs, self._unit[jnp.asarray(idx)]))
-        return self._top(_dot(self._candidates(n), query), idx, k)
+        k = self._k_left(k, n, idx)
+        if k <= 0:
+            return []
+        # pad the query to a power-of-two length: weight 0, index n (outside the candidates)
+        size = 1 << (len(idx) - 1).bit_length()
+        signs = [1.0] * len(positive) + [-1.0] * len(negative) + [0.0] * (size - len(idx))
+        padded = jnp.asarray(idx + [n] * (size - len(idx)), jnp.int32)
+        signs = jnp.asarray(signs, jnp.float32)
+        values, top = _similar_top_k(self._unit, padded, signs, n, self._bucket(k, n))
+        return self._pairs(values[:k], top[:k])
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two words."""
-        i, j = self.indices([a, b])
-        return float(_dot(self._unit[i], self._unit[j]))
+        return float(_pair_cosine(self._unit, *self.indices([a, b])))
 
     def doesnt_match(self, words: Sequence[str]) -> str:
         """The word whose vector has the lowest cosine to the mean of the words' unit vectors."""
         words = [words] if isinstance(words, str) else list(words)
         if len(words) < 2:
             raise ConfigError(f"doesnt_match needs at least two words, got {len(words)}")
-        units = self._unit[jnp.asarray(self.indices(words))]
-        return words[int(jnp.argmin(_dot(units, _unit(units.mean(axis=0)))))]
+        return words[int(_odd_one_out(self._unit, jnp.asarray(self.indices(words), jnp.int32)))]
 
     def analogy(
         self, a: str, b: str, c: str, k: int = 1, method: str = "add", restrict_vocab: int | None = None
@@ -227,8 +255,12 @@ class Embeddings:
         """
         k, n, method = _check_k(k), self._n_candidates(restrict_vocab), _check_method(method)
         idx = self.indices([a, b, c])
-        ua, ub, uc = (self._unit[i][None, :] for i in idx)
-        return self._top(_analogy_scores(self._candidates(n), ua, ub, uc, method)[0], idx, k)
+        k = self._k_left(k, n, idx)
+        if k <= 0:
+            return []
+        a_, b_, c_ = (jnp.asarray([i], jnp.int32) for i in idx)
+        values, top = _analogy_top_k(self._unit, a_, b_, c_, n, self._bucket(k, n), method)
+        return self._pairs(values[0, :k], top[0, :k])
 
     def analogy_batch(
         self, a_idx, b_idx, c_idx, method: str = "add", restrict_vocab: int | None = None,
@@ -238,7 +270,8 @@ class Embeddings:
 
         Runs on device in chunks of at most `chunk_size` questions (fewer when the vocabulary is
         large, to keep each [chunk, n] score matrix under 128 MiB); all chunks share one shape
-        (the last is padded) so the scorer compiles once per call.
+        (the last is padded) so the scorer compiles once per call. A question whose a, b, c
+        are all of the n candidates (n <= 3) has no answer left and gets one of them.
         """
         method, n = _check_method(method), self._n_candidates(restrict_vocab)
         a, b, c = (np.asarray(x, dtype=np.int64).reshape(-1) for x in (a_idx, b_idx, c_idx))
@@ -253,9 +286,8 @@ class Embeddings:
         chunk = max(1, min(int(chunk_size), _SCORE_BUDGET // n, q))
         pad = -q % chunk
         a, b, c = (jnp.asarray(np.pad(x, (0, pad)).astype(np.int32)) for x in (a, b, c))
-        cand = self._candidates(n)
         out = []
         for s in range(0, q + pad, chunk):
             part = slice(s, s + chunk)
-            out.append(_analogy_argmax(cand, self._unit, a[part], b[part], c[part], method))
-        return np.asarray(jnp.concatenate(out))[:q]
+            out.append(_analogy_top_k(self._unit, a[part], b[part], c[part], n, 1, method)[1][:, 0])
+        return np.asarray(jnp.concatenate(out)).astype(np.int32)[:q]

@@ -98,8 +98,7 @@ def save_word2vec_binary(path: str | os.PathLike, words: Sequence[str], vectors)
     _write_rows(path, words, vectors, encode)
 
 
-def _open(path, what: str):
-    """Open `path` for binary reading; a missing or unreadable file is a FormatError."""
+def _open(path, what: str):  # a missing or unreadable file is a FormatError
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -109,9 +108,8 @@ def _open(path, what: str):
 
 
 def _parse_header(line: bytes, name: str) -> tuple[int, int]:
-    parts = line.split()
     try:
-        count, dim = (int(p) for p in parts)
+        count, dim = map(int, line.split())
     except ValueError:
         shown = line[:80].decode("utf-8", "replace").strip()
         raise FormatError(f"{name}: bad header {shown!r} (expected 'count dim')") from None
@@ -125,10 +123,9 @@ def _looks_binary(f, dim: int) -> bool:
     start, want = f.tell(), 4096 + 64 * dim
     peek = f.read(want)
     f.seek(start)
-    nl = peek.find(b"\n")
-    if nl < 0 and len(peek) == want:
+    line, newline, _ = peek.partition(b"\n")
+    if not newline and len(peek) == want:
         return True  # no newline where a text row would have ended
-    line = peek if nl < 0 else peek[:nl]
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
@@ -281,20 +278,17 @@ def _leaf_bytes(leaf, kind: str, dtype: str) -> np.ndarray:
 
 
 def _json_default(obj):
-    if isinstance(obj, (np.generic, np.ndarray, jax.Array)):
-        return np.asarray(obj).tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
+    if isinstance(obj, (np.generic, np.ndarray, jax.Array, os.PathLike)):
+        return os.fspath(obj) if isinstance(obj, os.PathLike) else np.asarray(obj).tolist()
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
 def save_checkpoint(path: str | os.PathLike, tree: Any, meta: dict | None = None) -> None:
     """Save a pytree of arrays and Python scalars plus JSON-able `meta`, atomically.
 
-    Leaves may be numpy or jax arrays of any numeric dtype (kept exactly, byte for byte), typed
-    PRNG keys (stored as their uint32 key data and implementation name), or Python bool/int/float.
-    The tree's structure is not stored: `load_checkpoint` takes a template for it. In `meta`,
-    numpy values become lists/numbers and tuples become lists.
+    Leaves: numpy/jax arrays of any numeric dtype (kept byte for byte), typed PRNG keys (stored
+    as uint32 key data + implementation name), Python bool/int/float. The tree's structure is
+    not stored (`load_checkpoint` takes a template). In `meta`, numpy values and tuples -> lists.
     """
     entries, payload, offset, digest = [], [], 0, hashlib.sha256()
     for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
@@ -344,6 +338,12 @@ def _read_header(f, name: str, size: int) -> dict:
     if size > expected:
         raise FormatError(f"checkpoint {name} is corrupted ({size - expected} unexpected trailing bytes)")
     return header
+
+
+def load_checkpoint_meta(path: str | os.PathLike) -> dict:
+    """Only the `meta` of a checkpoint: checks the header (and file size), skips the payload."""
+    with _open(path, "checkpoint") as f:
+        return _read_header(f, str(path), os.fstat(f.fileno()).st_size)["meta"]
 
 
 def _shape(dtype: str, shape) -> str:

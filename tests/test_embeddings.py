@@ -254,9 +254,11 @@ def test_agrees_with_gensim():
     emb = Embeddings(words, vectors)
     kv = gensim_models.KeyedVectors(16)
     kv.add_vectors(words, vectors)
-    for pos, neg in [(["w1"], []), (["w2", "w3"], ["w4"]), (["w5", "w6", "w8"], ["w9", "w10"])]:
-        ours = emb.most_similar(pos, neg, k=10)
-        theirs = kv.most_similar(positive=pos, negative=neg, topn=10)
+    queries = [(["w1"], [], None), (["w2", "w3"], ["w4"], None), (["w5", "w6", "w8"], ["w9", "w10"], None),
+               (["w5", "w6"], ["w9"], 30), (["w40"], ["w17"], 30)]
+    for pos, neg, restrict in queries:
+        ours = emb.most_similar(pos, neg, k=10, restrict_vocab=restrict)
+        theirs = kv.most_similar(positive=pos, negative=neg, topn=10, restrict_vocab=restrict)
         assert [w for w, _ in ours] == [w for w, _ in theirs]
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
     ours = emb.most_similar("w11", k=5, restrict_vocab=50)

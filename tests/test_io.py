@@ -15,7 +15,14 @@ import pytest
 
 from sg_jax import io
 from sg_jax.errors import ConfigError, FormatError
-from sg_jax.io import load_checkpoint, load_word2vec, save_checkpoint, save_word2vec_binary, save_word2vec_text
+from sg_jax.io import (
+    load_checkpoint,
+    load_checkpoint_meta,
+    load_word2vec,
+    save_checkpoint,
+    save_word2vec_binary,
+    save_word2vec_text,
+)
 
 WORDS = ["the", "café", "naïve", "日本", "x"]
 
@@ -289,6 +296,14 @@ def test_checkpoint_round_trip_with_template_is_bit_identical(tmp_path):
     assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(state)
     assert isinstance(loaded.params["w_in"], jax.Array) and isinstance(loaded.step, int)
     assert_same_leaves(loaded, state)
+
+
+def test_meta_alone_skips_the_payload(ckpt):
+    assert load_checkpoint_meta(ckpt) == META
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[:-1])
+    with pytest.raises(FormatError, match="truncated"):
+        load_checkpoint_meta(ckpt)
 
 
 def test_checkpoint_keeps_every_dtype(tmp_path):
