@@ -1,0 +1,149 @@
+"""Figures for the sweep and the experiments, drawn with matplotlib's Agg backend.
+
+Every figure is written as a PNG through `sg_jax.atomic`, so a figure on disk is always whole.
+matplotlib is imported on first use: importing this module (as `sg-jax --help` does through the
+sweep) costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from sg_jax.atomic import atomic_write_bytes
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Render `fig` to PNG bytes in memory, write them atomically, and close the figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def heatmap(path, mean: np.ndarray, rows: Sequence, cols: Sequence, *, std: np.ndarray | None = None,
+            title: str = "", row_label: str = "window", col_label: str = "dimension",
+            cmap: str = "viridis", higher_is_better: bool = True) -> None:
+    """A [rows x cols] grid of values (NaN: no data, drawn blank) annotated with mean (± std).
+
+    The colour scale runs so that the better end is bright whatever the metric's direction.
+    """
+    plt = pyplot()
+    mean = np.asarray(mean, np.float64)
+    data = np.ma.masked_invalid(mean)
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2.4, 0.8 * len(rows) + 1.6), layout="constrained")
+    im = ax.imshow(data, cmap=cmap if higher_is_better else f"{cmap}_r", aspect="auto", origin="lower")
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols])
+    ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title)
+    finite = mean[np.isfinite(mean)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            text = _fmt(mean[i, j])
+            if std is not None and math.isfinite(mean[i, j]) and math.isfinite(std[i, j]):
+                text += f"\n± {_fmt(std[i, j])}"
+            bright = math.isfinite(mean[i, j]) and ((mean[i, j] > middle) == higher_is_better)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="black" if bright else "white" if math.isfinite(mean[i, j]) else "grey")
+    if finite.size:
+        fig.colorbar(im, ax=ax)
+    save_figure(fig, path)
+
+
+def loss_curves(path, curves: Sequence[Mapping], *, panel_key: str = "dim", colour_key: str = "window",
+                x: str = "epoch", title: str = "training loss") -> None:
+    """One panel per value of `panel_key`, one line per curve coloured by `colour_key`.
+
+    curves: dicts with the keys panel_key, colour_key, "seed", x and "loss" (lists of equal length).
+    Curves of further seeds share their colour and are drawn thinner.
+    """
+    plt = pyplot()
+    panels = sorted({c[panel_key] for c in curves})
+    colours = sorted({c[colour_key] for c in curves})
+    cmap = plt.get_cmap("viridis")
+    colour_of = {v: cmap(i / max(len(colours) - 1, 1) * 0.9) for i, v in enumerate(colours)}
+    n = max(len(panels), 1)
+    ncols = min(math.ceil(math.sqrt(n)), 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharey=True,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    first_seed = {}
+    for curve in sorted(curves, key=lambda c: (c[panel_key], c[colour_key], c.get("seed", 0))):
+        ax = axes.flat[panels.index(curve[panel_key])]
+        key = (curve[panel_key], curve[colour_key])
+        first = key not in first_seed
+        first_seed.setdefault(key, curve.get("seed"))
+        ax.plot(curve[x], curve["loss"], color=colour_of[curve[colour_key]], lw=1.6 if first else 0.8,
+                alpha=1.0 if first else 0.6, label=f"{colour_key} {curve[colour_key]}" if first else None)
+    for value, ax in zip(panels, axes.flat):
+        ax.set_title(f"{panel_key} {value}")
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("loss per example")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def metric_lines(path, series: Mapping[str, Mapping], xs: Sequence, *, x_label: str = "window",
+                 line_label: str = "dim") -> None:
+    """One panel per metric: mean ± std against `xs`, one line per value of `line_label`.
+
+    series: metric title -> {line value: (means [len(xs)], stds [len(xs)])}.
+    """
+    plt = pyplot()
+    n = max(len(series), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.0 * n, 3.2), squeeze=False, layout="constrained")
+    cmap = plt.get_cmap("plasma")
+    for ax, (title, lines) in zip(axes.flat, series.items()):
+        keys = list(lines)
+        for i, key in enumerate(keys):
+            means, stds = (np.asarray(a, np.float64) for a in lines[key])
+            ax.errorbar(range(len(xs)), means, yerr=np.nan_to_num(stds), marker="o", ms=3, capsize=2,
+                        color=cmap(i / max(len(keys) - 1, 1) * 0.85), label=f"{line_label} {key}")
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+        ax.set_xlabel(x_label)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def is_png(path: str | os.PathLike) -> bool:
+    """True when the file starts with the PNG signature and holds an IHDR chunk."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR"
