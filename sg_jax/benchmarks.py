@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax.embeddings import Embeddings
+from sg_jax.embeddings import METHODS, Embeddings
 from sg_jax.errors import ConfigError, FormatError
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "benchmarks"
@@ -223,6 +223,8 @@ def evaluate_analogies(
         questions = load_analogies(questions)
     if restrict_vocab is not None and (not isinstance(restrict_vocab, int) or restrict_vocab < 1):
         raise ConfigError(f"restrict_vocab must be a positive integer, got {restrict_vocab!r}")
+    if method not in METHODS:
+        raise ConfigError(f"unknown analogy method {method!r}; choose one of {', '.join(METHODS)}")
     n = len(emb) if restrict_vocab is None else min(restrict_vocab, len(emb))
     table = _lookup(emb, n, lowercase)
     key = str.lower if lowercase else str

@@ -247,6 +247,8 @@ def test_analogy_restrict_vocab_skips_rare_words(family):
     assert evaluate_analogies(family, QUESTIONS, restrict_vocab=None).total == 7
     with pytest.raises(ConfigError, match="restrict_vocab must be a positive integer"):
         evaluate_analogies(family, QUESTIONS, restrict_vocab=0)
+    with pytest.raises(ConfigError, match="unknown analogy method 'cos'"):
+        evaluate_analogies(family, {"s": [("x", "y", "z", "w")]}, method="cos")
 
 
 def test_analogy_from_file_and_nothing_answerable(tmp_path, family):
