@@ -52,14 +52,19 @@ def chunk_bounds(offsets: np.ndarray, max_tokens: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def to_device(ids: np.ndarray, offsets: np.ndarray, start: int, end: int) -> DeviceCorpus:
-    """Tokens [start, end) of an encoded corpus (whole sentences) as a DeviceCorpus."""
+def to_device(ids: np.ndarray, offsets: np.ndarray, start: int, end: int, pad_to: int | None = None) -> DeviceCorpus:
+    """Tokens [start, end) of an encoded corpus (whole sentences) as a DeviceCorpus, padded to
+    `pad_to` tokens (sentence -1, never kept) so that chunks of any length share one compile."""
     offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.diff(offsets)
     first = int(np.searchsorted(offsets, start, side="right")) - 1
     last = int(np.searchsorted(offsets, end, side="left"))
-    sent = np.repeat(np.arange(last - first, dtype=np.int32), lengths[first:last])
-    return DeviceCorpus(jnp.asarray(np.asarray(ids[start:end], dtype=np.int32)), jnp.asarray(sent))
+    size = max(end - start, pad_to or 0)
+    chunk_ids = np.zeros(size, dtype=np.int32)
+    chunk_ids[: end - start] = ids[start:end]
+    sent = np.full(size, -1, dtype=np.int32)
+    sent[: end - start] = np.repeat(np.arange(last - first, dtype=np.int32), lengths[first:last])
+    return DeviceCorpus(jnp.asarray(chunk_ids), jnp.asarray(sent))
 
 
 @functools.partial(jax.jit, static_argnames=("shuffle",))
@@ -67,7 +72,7 @@ def prepare_epoch(key: jax.Array, corpus: DeviceCorpus, keep_prob: jax.Array, sh
     """Subsample, compact and order one epoch's tokens (one jitted call, O(T log T))."""
     T = corpus.ids.shape[0]
     k_keep, k_order = jax.random.split(key)
-    keep = jax.random.uniform(k_keep, (T,)) < keep_prob[corpus.ids]
+    keep = (jax.random.uniform(k_keep, (T,)) < keep_prob[corpus.ids]) & (corpus.sent >= 0)
     n = jnp.sum(keep, dtype=jnp.int32)
     (pos,) = jnp.nonzero(keep, size=T, fill_value=0)
     real = jnp.arange(T) < n

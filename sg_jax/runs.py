@@ -73,7 +73,7 @@ def save_train_checkpoint(path, state: TrainState, position: Position, config: C
 
 def load_train_checkpoint(path, config: Config, vocab: Vocab):
     """(state, position, history) from a checkpoint of a run with this config and vocabulary."""
-    _, meta = io.load_checkpoint(path)
+    meta = io.load_checkpoint_meta(path)
     if meta.get("kind") != CHECKPOINT_KIND:
         raise FormatError(f"{path} is not a training checkpoint")
     saved = config_from_dict(meta["config"])

@@ -287,7 +287,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
             if epoch == position.epoch and c < position.chunk:
                 continue
             first = position.step if (epoch == position.epoch and c == position.chunk) else 0
-            dev = pipeline.to_device(ids, offsets, start, end)
+            dev = pipeline.to_device(ids, offsets, start, end, pad_to=max(chunk_words))
             key = jax.random.fold_in(state.key, epoch * len(plan.chunks) + c)
             data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
             steps = -(-int(data.n) // plan.batch_size)

@@ -1,0 +1,181 @@
+"""The on-device pipeline against the host-side window code, the sparse step against the dense
+gradient, and end-to-end training properties."""
+
+import collections
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sg_jax import pipeline
+from sg_jax.corpus import EncodedCorpus, load_corpus
+from sg_jax.derivations import random_problem
+from sg_jax.errors import ConfigError
+from sg_jax.huffman import build_huffman
+from sg_jax.objectives import get_objective, objective_loss
+from sg_jax.objectives.negative import noise_table
+from sg_jax.toy import FIVE_GROUPS
+from sg_jax.train import Config, TrainState, make_optimizer, sparse_update, train
+from sg_jax.windows import keep_probability, skipgram_pairs
+
+
+def _corpus(lengths, V=30, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, sum(lengths)).astype(np.int32)
+    return EncodedCorpus(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
+
+def _epoch_pairs(corpus, window, batch_size=7, dynamic=False, shuffle=False, key=0):
+    dev = pipeline.to_device(corpus.ids, corpus.offsets, 0, corpus.n_tokens)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(key), dev, jnp.ones(64), shuffle)
+    pairs = []
+    for s in range(-(-int(data.n) // batch_size)):
+        b = pipeline.make_batch(data, s, jax.random.PRNGKey(s), batch_size=batch_size, window=window, dynamic=dynamic)
+        t, c, m = map(np.asarray, b)
+        pairs += [(t[i], c[i, j]) for i, j in zip(*np.nonzero(m))]
+    return pairs
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_device_pipeline_gives_exactly_the_host_pairs(window):
+    corpus = _corpus([9, 1, 4, 12, 2])
+    want = collections.Counter(map(tuple, skipgram_pairs(corpus, window).tolist()))
+    assert collections.Counter(_epoch_pairs(corpus, window)) == want
+    assert collections.Counter(_epoch_pairs(corpus, window, shuffle=True)) == want
+
+
+def test_dynamic_window_pairs_are_a_subset_with_the_expected_count():
+    corpus = _corpus([400] * 5, V=10_000)
+    window = 4
+    full = collections.Counter(map(tuple, skipgram_pairs(corpus, window).tolist()))
+    got = collections.Counter(_epoch_pairs(corpus, window, batch_size=256, dynamic=True))
+    assert not got - full
+    # E[pairs per target] = 2 * E[b] = window + 1 (away from sentence ends)
+    expected = corpus.n_tokens * (window + 1)
+    assert abs(sum(got.values()) - expected) / expected < 0.05
+
+
+def test_subsampling_keeps_words_at_the_word2vec_rate():
+    ids = np.repeat(np.arange(4, dtype=np.int32), [60_000, 20_000, 5_000, 1_000])
+    corpus = EncodedCorpus(ids, np.array([0, ids.size]))
+    counts = np.bincount(ids)
+    keep = keep_probability(counts, 1e-2)
+    dev = pipeline.to_device(corpus.ids, corpus.offsets, 0, ids.size)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(3), dev, jnp.asarray(keep, jnp.float32), False)
+    kept = np.bincount(np.asarray(data.ids)[: int(data.n)], minlength=4)
+    np.testing.assert_allclose(kept / counts, keep, atol=0.01)
+
+
+def test_chunks_are_whole_sentences():
+    offsets = np.array([0, 3, 10, 11, 30, 31])
+    bounds = pipeline.chunk_bounds(offsets, 8)
+    assert bounds[0][0] == 0 and bounds[-1][1] == 31
+    assert all(a == b for (_, a), (b, _) in zip(bounds, bounds[1:]))
+    assert all(s in offsets and e in offsets for s, e in bounds)
+    assert (10, 11) in bounds or any(s <= 10 and 11 <= e for s, e in bounds)
+
+
+@pytest.mark.parametrize("arch", ["sg", "cbow"])
+@pytest.mark.parametrize("objective", ["softmax", "ns", "hs"])
+def test_sparse_row_step_equals_dense_sgd_step(arch, objective, x64):
+    params, batch, counts = random_problem(13, 4, 3, 4, objective=objective, seed=7)
+    tables = {"ns": lambda: jnp.asarray(noise_table(counts, size=5000)),
+              "hs": lambda: jax.tree.map(jnp.asarray, build_huffman(counts)),
+              "softmax": lambda: None}[objective]()
+    obj = get_objective(arch, objective, negative=2, share="none")
+    aux = obj.sample(jax.random.PRNGKey(1), batch, tables)
+    config = Config(arch=arch, objective=objective, lr=0.3, min_lr_ratio=1.0, dtype="float64")
+    opt = make_optimizer(config, 10)
+    state = TrainState(params, opt.init((params.w_in[:1], params.w_out[:1])), jnp.zeros((), jnp.int32),
+                       jax.random.PRNGKey(0))
+    new, loss = jax.jit(lambda s: sparse_update(s, obj, opt, batch, aux, tables))(state)
+    grads = jax.grad(objective_loss)(params, obj, batch, aux, tables)
+    lr = float(np.float32(0.3))  # optax's schedule evaluates the rate in float32
+    np.testing.assert_allclose(new.params.w_in, params.w_in - lr * grads.w_in, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(new.params.w_out, params.w_out - lr * grads.w_out, rtol=1e-12, atol=1e-13)
+    assert float(loss) == pytest.approx(float(objective_loss(params, obj, batch, aux, tables)), rel=1e-12)
+
+
+def _train_groups(**kw):
+    vocab, enc, _ = load_corpus("toy:groups", min_count=1)
+    config = Config(**{"dim": 16, "window": 3, "epochs": 8, "sample": 0.0, "batch_size": 64, "seed": 0, **kw})
+    return vocab, train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+
+
+def _group_similarity(vocab, vectors):
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    within, across = [], []
+    items = [(g, w) for g, ws in FIVE_GROUPS.items() for w in ws if w in vocab]
+    for i, (g1, w1) in enumerate(items):
+        for g2, w2 in items[i + 1:]:
+            s = float(unit[vocab.index(w1)] @ unit[vocab.index(w2)])
+            (within if g1 == g2 else across).append(s)
+    return np.mean(within), np.mean(across)
+
+
+@pytest.mark.parametrize("objective,arch", [("ns", "sg"), ("hs", "sg"), ("softmax", "sg"), ("ns", "cbow")])
+def test_five_semantic_groups_are_closer_within_than_across(objective, arch):
+    vocab, result = _train_groups(objective=objective, arch=arch)
+    within, across = _group_similarity(vocab, result.vectors())
+    assert within > across + 0.3, (within, across)
+
+
+def test_softmax_training_falls_below_the_uniform_baseline():
+    vocab, result = _train_groups(objective="softmax", epochs=4)
+    first, last = result.history[0]["loss"], result.final_loss
+    assert last < first
+    assert last < 0.8 * math.log(len(vocab))  # per-pair loss vs log V (W' = 0 at the start)
+
+
+def test_same_seed_same_embeddings_other_seed_other_embeddings():
+    _, a = _train_groups(epochs=1)
+    _, b = _train_groups(epochs=1)
+    _, c = _train_groups(epochs=1, seed=1)
+    assert np.array_equal(a.vectors(), b.vectors())
+    assert not np.array_equal(a.vectors(), c.vectors())
+
+
+def test_splitting_a_corpus_into_chunks_still_visits_every_word():
+    vocab, enc, _ = load_corpus("toy:groups", min_count=1)
+    config = Config(dim=8, epochs=1, sample=0.0, batch_size=32, chunk_tokens=500)
+    result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+    assert result.words_done == enc.n_tokens
+    assert len(pipeline.chunk_bounds(enc.offsets, 500)) > 1
+
+
+def test_steps_compile_once_across_calls():
+    vocab, enc, _ = load_corpus("toy:groups", min_count=1)
+    config = Config(dim=8, epochs=2, sample=0.0, batch_size=16, steps_per_call=4)
+    traces = []
+    real = pipeline.make_batch
+
+    def counting(*a, **k):
+        traces.append(1)
+        return real(*a, **k)
+
+    pipeline.make_batch = counting
+    try:
+        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+    finally:
+        pipeline.make_batch = real
+    assert len(result.history) > 10
+    assert len(traces) == 1
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("window", 0, "window must be >= 1, got 0"), ("dim", -3, "dim must be >= 1, got -3"),
+    ("negative", 0, "negative must be >= 1, got 0"), ("sample", -1e-3, "sample must be >= 0"),
+    ("objective", "nce", "objective must be one of"), ("lr", float("nan"), "lr must be a positive number"),
+])
+def test_bad_configs_are_refused(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**{field: value}).validate()
+
+
+def test_vocabulary_too_small_for_negative_sampling():
+    with pytest.raises(ConfigError, match="at least 2 words"):
+        noise_table([5])
+    with pytest.raises(ConfigError, match="at least 2 words"):
+        build_huffman([5])
