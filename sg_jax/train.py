@@ -306,7 +306,8 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                 n = float(counts_[:done].sum())
                 loss = float(losses[:done].sum()) / max(n, 1.0)
                 last_finite = round(loss, 6)
-                w = round(chunk_words[c] * done / max(steps, 1))
+                # raw corpus words covered: the chunk's words in proportion to its steps
+                w = (chunk_words[c] * (s0 + done)) // max(steps, 1) - (chunk_words[c] * s0) // max(steps, 1)
                 words_done += w
                 pos = Position(epoch, c, s0 + done) if s0 + done < steps else _next(epoch, c, len(plan.chunks))
                 record = {"step": int(state.step), "epoch": epoch + (s0 + done) / max(steps, 1), "loss": loss,
