@@ -264,6 +264,24 @@ def main(argv=None) -> int:
     except OSError as e:
         print(f"sg-jax: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+    except Exception as e:
+        detail = _out_of_memory(e)
+        if detail is None:
+            raise
+        print(f"sg-jax: error: out of memory ({detail}); the model or a batch is too large: "
+              "lower --dim, --batch-size or --max-vocab", file=sys.stderr)
+        return 2
+
+
+def _out_of_memory(e: Exception) -> str | None:
+    """A one-line description if `e` is a host or device out-of-memory error, else None."""
+    if isinstance(e, MemoryError):
+        return str(e).strip().splitlines()[0] if str(e).strip() else "MemoryError"
+    text = str(e).strip()
+    if type(e).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and text.startswith("RESOURCE_EXHAUSTED"):
+        first = text.splitlines()[0].removeprefix("RESOURCE_EXHAUSTED:").strip().rstrip(".")
+        return first or "RESOURCE_EXHAUSTED"
+    return None
 
 
 if __name__ == "__main__":
