@@ -91,13 +91,17 @@ def window_offsets(window: int) -> np.ndarray:
 
 
 def make_batch(epoch: EpochData, step: jax.Array, key: jax.Array, *, batch_size: int, window: int,
-               dynamic: bool) -> Batch:
-    """Targets order[step*B : (step+1)*B] with their contexts; padding targets have no context."""
+               dynamic: bool, slots: int | None = None) -> Batch:
+    """Targets order[step*B : (step+1)*B] with their contexts; padding targets have no context.
+
+    slots: context offsets looked at on each side (default `window`). A window longer than every
+    sentence needs only (longest sentence - 1) slots: the pairs are the same, the memory is not.
+    """
     T = epoch.ids.shape[0]
     i = step * batch_size + jnp.arange(batch_size)
     real = i < epoch.n
     p = epoch.order[jnp.minimum(i, T - 1)]
-    offs = jnp.asarray(window_offsets(window))
+    offs = jnp.asarray(window_offsets(min(window, slots or window)))
     if dynamic:  # word2vec: effective window b uniform in 1..window, per target
         b = jax.random.randint(key, (batch_size,), 1, window + 1)
     else:

@@ -126,9 +126,6 @@ def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resum
         state, position, history = load_train_checkpoint(ckpt, config, vocab)
         log(f"resuming from {ckpt} at epoch {position.epoch}, step {position.step} of chunk {position.chunk}")
     resumed_from = position if state is not None else None
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", json.dumps(config_to_dict(config), indent=2) + "\n")
-
     last_save = {"time": time.monotonic(), "step": 0 if state is None else int(state.step)}
     history = list(history)
 
@@ -140,7 +137,7 @@ def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resum
         due_steps = checkpoint.every_steps and step // checkpoint.every_steps > last_save["step"] // checkpoint.every_steps
         due_time = checkpoint.every_seconds and time.monotonic() - last_save["time"] >= checkpoint.every_seconds
         if due_steps or due_time:
-            save_train_checkpoint(ckpt, state, pos, config, vocab, history)
+            _save(out, ckpt, state, pos, config, vocab, history)
             last_save.update(time=time.monotonic(), step=step)
 
     result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets, state=state, position=position,
@@ -150,12 +147,23 @@ def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resum
     if not np.all(np.isfinite(vectors)):
         raise_divergence(result)
     if checkpoint is not None or resume:
-        save_train_checkpoint(ckpt, result.state, result.position, config, vocab, history)
+        _save(out, ckpt, result.state, result.position, config, vocab, history)
+    else:
+        _save(out, None, result.state, result.position, config, vocab, history)
     io.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
     if binary:
         io.save_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
     atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     return RunOutput(result, vocab, stats, out, resumed_from)
+
+
+def _save(out: Path, ckpt, state, position, config, vocab, history) -> None:
+    """Write config.json and (if ckpt) the checkpoint; nothing is written before training has
+    produced something worth keeping, so a run that fails early leaves no files behind."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(config_to_dict(config), indent=2) + "\n")
+    if ckpt is not None:
+        save_train_checkpoint(ckpt, state, position, config, vocab, history)
 
 
 def raise_divergence(result: TrainResult):

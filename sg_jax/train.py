@@ -116,10 +116,10 @@ def objective_tables(config: Config, counts: np.ndarray):
     return None
 
 
-def effective_batch_size(config: Config, vocab_size: int) -> int:
+def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None) -> int:
     if config.objective != "softmax":
         return config.batch_size
-    per_target = 1 if config.pairs else 2 * config.window
+    per_target = 1 if config.pairs else 2 * min(config.window, slots or config.window)
     return min(config.batch_size, max(1, max_batch_for_vocab(vocab_size) // per_target))
 
 
@@ -147,7 +147,7 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
     return TrainState(Params(w_in, w_out), opt_state, state.step + 1, state.key), loss
 
 
-def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int):
+def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None = None):
     """A jitted function running `config.steps_per_call` steps of one epoch chunk.
 
     run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch)
@@ -159,7 +159,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int):
     def one_step(state, epoch, tables, epoch_key, s):
         k_window, k_sample = jax.random.split(jax.random.fold_in(epoch_key, s))
         batch = pipeline.make_batch(epoch, s, k_window, batch_size=batch_size, window=config.window,
-                                    dynamic=config.dynamic_window)
+                                    dynamic=config.dynamic_window, slots=slots)
         if config.pairs:
             batch = pipeline.as_pairs(batch)
         aux = obj.sample(k_sample, batch, tables)
@@ -245,7 +245,9 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
     tables = objective_tables(config, counts)
     keep = keep_probability(counts, config.sample)
     chunks = pipeline.chunk_bounds(offsets, config.chunk_tokens)
-    B = effective_batch_size(config, counts.size)
+    # no context lies further away than the longest sentence allows
+    slots = max(1, min(config.window, int(np.diff(np.asarray(offsets)).max(initial=2)) - 1))
+    B = effective_batch_size(config, counts.size, slots)
     # word2vec decays the rate by words processed; a step visits B kept words, so the decay runs
     # over the expected number of steps (expected kept tokens = sum of keep probabilities).
     total = 0
@@ -254,7 +256,7 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
         total += math.ceil(expected / B)
     total_steps = config.epochs * max(total, 1)
     optimizer = make_optimizer(config, total_steps)
-    run_steps = make_run_steps(config, obj, optimizer, B)
+    run_steps = make_run_steps(config, obj, optimizer, B, slots)
     dtype = jnp.dtype(config.dtype)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps)
 
@@ -304,8 +306,8 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                         f"(last finite loss {last_finite if last_finite is not None else 'none'}); "
                         f"lower the learning rate (--lr, now {config.learning_rate}) or set --clip-norm")
                 n = float(counts_[:done].sum())
-                loss = float(losses[:done].sum()) / max(n, 1.0)
-                last_finite = round(loss, 6)
+                loss = float(losses[:done].sum()) / n if n else float("nan")
+                last_finite = round(loss, 6) if n else last_finite
                 # raw corpus words covered: the chunk's words in proportion to its steps
                 w = (chunk_words[c] * (s0 + done)) // max(steps, 1) - (chunk_words[c] * s0) // max(steps, 1)
                 words_done += w
@@ -323,6 +325,11 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     jax.block_until_ready(state.params)
     if bar is not None:
         bar.close()
+    if history and not any(r["examples"] for r in history):
+        from sg_jax.errors import CorpusError
+
+        raise CorpusError(f"no training examples: subsampling (sample={config.sample}) and the window left no "
+                          f"(target, context) pair in {sum(chunk_words)} tokens; use --sample 0 on a small corpus")
     return TrainResult(state, config, tuple(words), history, time.perf_counter() - t0, words_done, position)
 
 
