@@ -264,7 +264,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
         raise ConfigError(f"output path {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / RUNS_FILE
-    records = read_runs(runs_path, log=log)
+    records = _first_of_each(read_runs(runs_path, log=log), log)
 
     fingerprint = corpus_fingerprint(sweep.corpus)
     probe = _record_head(sweep, *sweep.grid()[0], corpus={"fingerprint": fingerprint, "lowercase": sweep.lowercase,
@@ -302,6 +302,19 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
         log(f"all {len(sweep.grid())} run(s) of the grid are already in {runs_path}")
     write_outputs(out, records, sweep)
     return SweepResult(records, new, len(sweep.grid()) - len(todo))
+
+
+def _first_of_each(records: list[dict], log: Callable[[str], None]) -> list[dict]:
+    """Records with distinct run ids (two sweeps run at once into one directory can both finish
+    a run; the first record counts)."""
+    seen, unique = set(), []
+    for r in records:
+        if r["run_id"] in seen:
+            log(f"ignoring a second record of run {r['run_id']}")
+            continue
+        seen.add(r["run_id"])
+        unique.append(r)
+    return unique
 
 
 def _record_head(sweep: Sweep, window: int, dim: int, seed: int, corpus: dict) -> dict:

@@ -185,11 +185,25 @@ def test_half_written_last_line_is_dropped_and_that_run_redone(done, tmp_path):
     path = out / sweep.RUNS_FILE
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     path.write_text("".join(lines[:3]) + lines[3][: len(lines[3]) // 2], encoding="utf-8")  # killed mid-write
-    assert run_cli(out) == 0
+    assert run_cli(out, "--save-vectors") == 0
     now = path.read_text(encoding="utf-8").splitlines(keepends=True)
     assert now[:3] == lines[:3] and len(now) == 4
     assert json.loads(now[3])["run_id"] == "w2_d8_s0"
     assert json.loads(now[3])["finished_at"] >= json.loads(lines[3])["finished_at"]
+    # only the redone run was trained, so only it has vectors
+    assert [p.parent.name for p in out.glob("*/vectors.txt")] == ["w2_d8_s0"]
+    header = (out / "w2_d8_s0" / "vectors.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "43 8"
+
+
+def test_duplicate_records_count_once(done, tmp_path):
+    out = copy(done, tmp_path)
+    path = out / sweep.RUNS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines) + lines[0], encoding="utf-8")  # two sweeps finished the same run
+    result = sweep.run_sweep(_sweep(windows=(1, 2), dims=(4, 8), seeds=(0,)), out, progress=False, log=lambda s: None)
+    assert [r["run_id"] for r in result.records] == ["w1_d4_s0", "w1_d8_s0", "w2_d4_s0", "w2_d8_s0"]
+    assert not result.new
 
 
 def test_read_runs_repairs_without_training(tmp_path):
