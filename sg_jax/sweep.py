@@ -608,7 +608,7 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
         "",
         f"{len(records)} runs: windows {', '.join(map(str, windows))} × dimensions {', '.join(map(str, dims))} "
         f"× seeds {', '.join(map(str, seeds))}. Model: {'skip-gram' if config['arch'] == 'sg' else 'CBOW'}, "
-        f"{objective}; {config['epochs']} epoch(s), learning rate {config['lr'] or 'default'}, "
+        f"{objective}; {config['epochs']} epoch(s), learning rate {_learning_rate(config)}, "
         f"{'dynamic' if config['dynamic_window'] else 'fixed'} window, subsampling {config['sample']}.",
         "",
         f"Corpus `{corpus.get('source')}` (sha256 `{corpus['fingerprint'][:16]}…`): "
@@ -657,6 +657,13 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
               "## Metrics against window", "",
               f"![metrics by window]({METRIC_LINES})", ""]
     return "\n".join(lines) + "\n"
+
+
+def _learning_rate(config: dict) -> str:
+    from sg_jax.train import Config
+
+    return f"{config['lr']}" if config.get("lr") is not None else \
+        f"{Config(arch=config['arch']).learning_rate} (the default)"
 
 
 def _oov_note(records) -> str:
