@@ -119,7 +119,9 @@ def _parse_header(line: bytes, name: str) -> tuple[int, int]:
 
 
 def _looks_binary(f, dim: int) -> bool:
-    """Sniff the first record: text if it is clean UTF-8 text up to a newline, else binary."""
+    """Sniff the first record: text if the line up to the first newline is UTF-8 and either a
+    well-formed text row (a word and `dim` numbers; the word may hold control characters) or free
+    of control characters; else binary."""
     start, want = f.tell(), 4096 + 64 * dim
     peek = f.read(want)
     f.seek(start)
@@ -130,6 +132,13 @@ def _looks_binary(f, dim: int) -> bool:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return True
+    fields = line.split()
+    if len(fields) == dim + 1:
+        try:
+            [float(x) for x in fields[1:]]
+            return False
+        except ValueError:
+            pass
     return any(ord(c) < 32 and c not in "\t\r" or c == "\x7f" for c in text)
 
 
