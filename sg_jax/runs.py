@@ -39,7 +39,7 @@ class CheckpointPolicy:
     def __post_init__(self):
         if self.every_steps is not None and self.every_steps < 1:
             raise ConfigError(f"checkpoint interval must be >= 1 step, got {self.every_steps}")
-        if self.every_seconds is not None and self.every_seconds <= 0:
+        if self.every_seconds is not None and not self.every_seconds > 0:  # NaN too
             raise ConfigError(f"checkpoint interval must be > 0 seconds, got {self.every_seconds}")
 
 
