@@ -191,6 +191,7 @@ def test_window_longer_than_every_sentence_trains_within_sentences(capsys, tmp_p
     ("--clip-norm", "0", "clip_norm must be > 0, got 0.0"),
     ("--clip-norm", "nan", "clip_norm must be > 0, got nan"),
     ("--checkpoint-every-seconds", "0", "checkpoint interval must be > 0 seconds, got 0.0"),
+    ("--checkpoint-every-seconds", "nan", "checkpoint interval must be > 0 seconds, got nan"),
 ])
 def test_bad_hyperparameter(capsys, tmp_path, option, value, message):
     assert train_error(capsys, tmp_path, "toy:groups", option, value) == message
