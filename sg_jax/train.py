@@ -117,10 +117,15 @@ def objective_tables(config: Config, counts: np.ndarray):
 
 
 def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None) -> int:
+    """Targets per step. A step applies the *sum* of the gradients of every occurrence of a row,
+    so a batch never holds more targets than the vocabulary has words: with a tiny vocabulary
+    each row would otherwise receive dozens of summed gradients per step and diverge. The exact
+    softmax is further capped so that its [B, V] scores fit in memory."""
+    batch = min(config.batch_size, max(vocab_size, 16))
     if config.objective != "softmax":
-        return config.batch_size
+        return batch
     per_target = 1 if config.pairs else 2 * min(config.window, slots or config.window)
-    return min(config.batch_size, max(1, max_batch_for_vocab(vocab_size) // per_target))
+    return min(batch, max(1, max_batch_for_vocab(vocab_size) // per_target))
 
 
 def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransformation) -> TrainState:
@@ -304,7 +309,8 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                     raise DivergenceError(
                         f"training diverged at step {at}: the loss became {losses[np.argmax(bad)]} "
                         f"(last finite loss {last_finite if last_finite is not None else 'none'}); "
-                        f"lower the learning rate (--lr, now {config.learning_rate}) or set --clip-norm")
+                        f"lower the learning rate (--lr, now {config.learning_rate}) or the batch size "
+                        f"(--batch-size, now {plan.batch_size}), or set --clip-norm")
                 n = float(counts_[:done].sum())
                 loss = float(losses[:done].sum()) / n if n else float("nan")
                 last_finite = round(loss, 6) if n else last_finite
