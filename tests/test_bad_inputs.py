@@ -248,8 +248,9 @@ DIVERGING = ["--corpus", "toy:groups", "--lr", "1e4", "--batch-size", "64", "--d
 def test_divergence_stops_with_the_step_and_writes_nothing(capsys, tmp_path):
     out = tmp_path / "out"
     message = error(capsys, "train", "--out", out, *DIVERGING)
-    assert re.fullmatch(r"training diverged at step \d+: the loss became (nan|inf|-inf) \(last finite loss .*\); "
-                        r"lower the learning rate \(--lr, now 10000\.0\) or set --clip-norm", message), message
+    assert re.match(r"training diverged at step \d+: the loss became (nan|inf|-inf) \(last finite loss .*\); "
+                    r"lower the learning rate \(--lr, now 10000\.0\)", message), message
+    assert message.endswith("set --clip-norm")
     assert_nothing_written(out)
 
 
