@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -22,6 +23,14 @@ from sg_jax.train import Config, init_state, make_optimizer, train
 
 OUTPUTS = ("vectors.txt", "vectors.bin", "checkpoint.sgjax", "metrics.jsonl")
 SMALL = ["--dim", "4", "--epochs", "1", "--min-count", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def default_jax_types():
+    """Train with JAX's default 32-bit types even if an earlier test in this process switched
+    jax_enable_x64 on globally (`sg-jax gradcheck` does): results depend on it."""
+    with jax.enable_x64(False):
+        yield
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

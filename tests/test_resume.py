@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -28,6 +29,14 @@ QUIET = dict(progress=False, log=lambda s: None)
 # Several jitted calls per epoch, so that checkpoints fall in the middle of epochs.
 TOY = Config(dim=8, window=3, min_count=1, epochs=2, batch_size=16, steps_per_call=16, seed=7)
 PROCESS_TIMEOUT = 120  # seconds any one subprocess may take before the test gives up
+
+
+@pytest.fixture(scope="module", autouse=True)
+def default_jax_types():
+    """Train with JAX's default 32-bit types even if an earlier test in this process switched
+    jax_enable_x64 on globally (`sg-jax gradcheck` does): results depend on it."""
+    with jax.enable_x64(False):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------
