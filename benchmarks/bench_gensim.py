@@ -240,7 +240,7 @@ def markdown(record: dict) -> str:
                      common.mib(s["peak_rss"]), common.mib(s["base_rss"]), s["ws353"],
                      None if s["analogy"] is None else 100 * s["analogy"], s["vocab_size"], s["max_loadavg"]])
     parts = [f"Command: `{record['command']}`", "",
-             f"Corpus: {record['corpus']} — {record['raw_tokens']:,} tokens, epochs {record['args']['epochs']}; "
+             f"Corpus: {record['corpus']} — {int(record['raw_tokens']):,} tokens, epochs {record['args']['epochs']}; "
              f"hyperparameters: dim {record['args']['dim']}, window {record['args']['window']}, "
              f"negative {record['args']['negative']}, sample {record['args']['sample']}, "
              f"min_count {record['args']['min_count']}, alpha {record['args']['alpha']} → "
@@ -249,7 +249,8 @@ def markdown(record: dict) -> str:
              "train s: median over repeats (min–max); pairs/s: sg_jax skip-gram (target, context) pairs trained "
              "per second; CPU s: process CPU time during training (both cores "
              "count); load: the highest 1-minute load average seen around the row's runs (other processes "
-             "on the machine inflate wall times).", ""]
+             "on the machine inflate wall times). peak MiB includes jit compilation (about 230 MiB for "
+             "sg_jax's first call).", ""]
     if rat:
         parts += ["Ratios sg_jax / gensim (same architecture and objective):", "",
                   common.markdown_table(["row", "vs", "raw words/s", "eff. words/s", "peak MiB", "WS353 ρ", "analogy"],

@@ -112,6 +112,10 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     def cell(x):
         if x is None:
             return "-"
+        if isinstance(x, bool):
+            return str(x)
+        if isinstance(x, int):
+            return f"{x:,}"
         if isinstance(x, float):
             return f"{x:,.3g}" if abs(x) < 100 else f"{x:,.0f}"
         return str(x)
