@@ -76,6 +76,26 @@ def mem_total() -> int | None:
     return None
 
 
+def source_state() -> dict:
+    """The commit the measured library comes from, and its uncommitted changes (numbers taken
+    from a modified tree must say so)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", "sg_jax"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return {"sg_jax_commit": "unknown (not a git checkout)"}
+    changed = [line[3:] for line in status if line.strip()]
+    return {"sg_jax_commit": head, "sg_jax_uncommitted": ", ".join(changed) or "none"}
+
+
+SOURCE_AT_START = source_state()  # read when a script starts, before it imports sg_jax
+
+
 def machine(extra: dict | None = None) -> dict:
     """What the numbers were measured on."""
     import jax
@@ -95,6 +115,7 @@ def machine(extra: dict | None = None) -> dict:
         "env": {k: v for k, v in sorted(os.environ.items())
                 if k.startswith(("OPENBLAS_", "XLA_", "OMP_", "MKL_", "JAX_"))},
     }
+    info.update(SOURCE_AT_START)
     info.update(extra or {})
     return info
 
