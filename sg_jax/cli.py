@@ -54,7 +54,12 @@ def add_training_arguments(p: argparse.ArgumentParser, *, epochs: int = 5, dim: 
                    help="exact full softmax, negative sampling, or hierarchical softmax (default: ns)")
     g.add_argument("--negative", type=int, default=d.negative, help="noise words per prediction (ns; default 5)")
     g.add_argument("--share-negatives", choices=["none", "target", "batch"], default=d.share_negatives,
-                   help="draw noise words per pair (none), per target (target) or per batch (batch)")
+                   help="draw noise words per pair (none, as word2vec), per target and its contexts "
+                        "(target, the default: 4x fewer rows to move, same quality as measured), or per batch")
+    g.add_argument("--sg-form", choices=["auto", "target", "context"], default=d.sg_form,
+                   help="skip-gram: the target's vector predicts its contexts (target, the textbook form) or "
+                        "each context's vector predicts the target (context, word2vec's form); auto: target "
+                        "for softmax, context otherwise")
     g.add_argument("--init", choices=["word2vec", "normal"], default=d.init, help="parameter initialisation")
     g = p.add_argument_group("data")
     g.add_argument("--corpus", default="default",
@@ -75,6 +80,9 @@ def add_training_arguments(p: argparse.ArgumentParser, *, epochs: int = 5, dim: 
     g.add_argument("--pairs", action="store_true", help="batches of (target, context) pairs instead of target groups")
     g.add_argument("--no-shuffle", action="store_true", help="visit targets in corpus order")
     g.add_argument("--clip-norm", type=float, default=None, help="clip each step's gradient to this global norm")
+    g.add_argument("--dup-cap", type=float, default=None,
+                   help="a row met n > CAP times in one batch moves by CAP/n of its summed gradient "
+                        "(default: 64 for hs, whose root node is in every path; off otherwise)")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
 
 
@@ -85,7 +93,8 @@ def config_from_args(args, **overrides):
                   share_negatives=args.share_negatives, init=args.init, min_count=args.min_count,
                   max_vocab=args.max_vocab, sample=args.sample, dynamic_window=not args.fixed_window,
                   epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, pairs=args.pairs,
-                  shuffle=not args.no_shuffle, clip_norm=args.clip_norm, seed=args.seed)
+                  shuffle=not args.no_shuffle, clip_norm=args.clip_norm, seed=args.seed, sg_form=args.sg_form,
+                  dup_cap=args.dup_cap)
     for name in ("dim", "window"):
         if hasattr(args, name):
             fields[name] = getattr(args, name)

@@ -44,92 +44,106 @@ from sg_jax.objectives import Batch, hidden_and_predictions, input_indices, obje
 
 
 def softmax_error(h, w_out, predicted, weight):
-    """EI [B, V]: the summed prediction error sum_p weight_p * (y - t_p) of each hidden vector."""
-    u = h @ w_out.T
+    """EI [B, H, V]: the summed prediction error sum_j weight_j * (y - t_j) of each hidden vector.
+
+    h [B, H, N], predicted int [B, P], weight [B, H, P]."""
+    u = jnp.einsum("bhn,vn->bhv", h, w_out)
     y = jnp.exp(u - jnp.max(u, axis=-1, keepdims=True))
     y = y / jnp.sum(y, axis=-1, keepdims=True)
-    B, V = u.shape
-    t = jnp.zeros((B, V), h.dtype).at[jnp.arange(B)[:, None], predicted].add(weight)
+    B, H, V = u.shape
+    t = jnp.zeros((B, H, V), h.dtype).at[jnp.arange(B)[:, None, None], jnp.arange(H)[None, :, None],
+                                         predicted[:, None, :]].add(weight)
     return jnp.sum(weight, axis=-1, keepdims=True) * y - t
 
 
-def _input_grads(arch, params, batch, grad_h):
-    """Route dE/dh to the rows of W that formed h."""
+def _input_grads(form, params, batch, grad_h):
+    """Route dE/dh [B, H, N] to the rows of W that formed h."""
     g_in = jnp.zeros_like(params.w_in)
-    if arch == "sg":
-        return g_in.at[batch.targets].add(grad_h)
+    N = grad_h.shape[-1]
+    if form == "sg":
+        return g_in.at[batch.targets].add(grad_h[:, 0])
+    if form == "sgc":   # h[b, c] is W[context c] itself
+        return g_in.at[batch.contexts.reshape(-1)].add(grad_h.reshape(-1, N))
     mask = batch.mask.astype(grad_h.dtype)
     count = jnp.maximum(jnp.sum(mask, axis=1, keepdims=True), 1.0)
-    per_ctx = (mask / count)[..., None] * grad_h[:, None, :]            # [B, C, N]
-    return g_in.at[batch.contexts.reshape(-1)].add(per_ctx.reshape(-1, grad_h.shape[-1]))
+    per_ctx = (mask / count)[..., None] * grad_h                        # [B, C, N] (H = 1 broadcasts)
+    return g_in.at[batch.contexts.reshape(-1)].add(per_ctx.reshape(-1, N))
 
 
-def _hidden(arch, params, batch):
-    return hidden_and_predictions(arch, params.w_in[input_indices(arch, batch)], batch)
+def _hidden(form, params, batch):
+    return hidden_and_predictions(form, params.w_in[input_indices(form, batch)], batch)
 
 
-def softmax_grads(params: Params, batch: Batch, arch: str = "sg") -> Params:
-    h, predicted, weight = _hidden(arch, params, batch)
-    EI = softmax_error(h, params.w_out, predicted, weight)              # [B, V]
-    g_out = EI.T @ h                                                    # dE/dW'[:, j] = EI_j h
-    grad_h = EI @ params.w_out                                          # dE/dh = W' . EI
-    return Params(_input_grads(arch, params, batch, grad_h), g_out)
+def softmax_grads(params: Params, batch: Batch, form: str = "sg") -> Params:
+    h, predicted, weight = _hidden(form, params, batch)
+    EI = softmax_error(h, params.w_out, predicted, weight)              # [B, H, V]
+    g_out = jnp.einsum("bhv,bhn->vn", EI, h)                            # dE/dW'[:, j] = EI_j h
+    grad_h = jnp.einsum("bhv,vn->bhn", EI, params.w_out)                # dE/dh = W' . EI
+    return Params(_input_grads(form, params, batch, grad_h), g_out)
 
 
 def _sigmoid(x):
     return 1.0 / (1.0 + jnp.exp(-x))
 
 
-def _sampled_grads(arch, params, batch, rows, err):
-    """Gradients from output rows `rows` int[B, M] with errors `err` [B, M] (0 where unused)."""
-    h, _, _ = _hidden(arch, params, batch)
+def _sampled_grads(form, params, batch, h, rows, err):
+    """Gradients from output rows `rows` int[B, M] with errors `err` [B, H, M] (0 where unused)."""
     v = params.w_out[rows]                                              # [B, M, N]
-    grad_h = jnp.einsum("bm,bmn->bn", err, v)
-    g_out = jnp.zeros_like(params.w_out).at[rows.reshape(-1)].add(
-        (err[..., None] * h[:, None, :]).reshape(-1, h.shape[-1]))
-    return Params(_input_grads(arch, params, batch, grad_h), g_out)
+    grad_h = jnp.einsum("bhm,bmn->bhn", err, v)                         # dE/dh = sum_x e_x v'_x
+    g_rows = jnp.einsum("bhm,bhn->bmn", err, h)                         # dE/dv'_x = e_x h
+    g_out = jnp.zeros_like(params.w_out).at[rows.reshape(-1)].add(g_rows.reshape(-1, h.shape[-1]))
+    return Params(_input_grads(form, params, batch, grad_h), g_out)
 
 
-def negative_grads(params: Params, batch: Batch, negs, arch: str = "sg", share: str = "none") -> Params:
+def negative_grads(params: Params, batch: Batch, negs, form: str = "sg", share: str = "none") -> Params:
     """Negative-sampling gradients; negs as drawn by the objective's `sample` for `share`."""
-    h, predicted, weight = _hidden(arch, params, batch)
-    B, P = predicted.shape
+    h, predicted, weight = _hidden(form, params, batch)
+    B, H, _ = h.shape
+    P = predicted.shape[1]
     if share == "none":
         k = negs.shape[-1]
-        noise = negs.reshape(B, P * k)
-        valid = weight[..., None] * (negs != predicted[..., None])      # [B, P, k]
-        valid = valid.reshape(B, P * k)
-    else:
-        noise = negs if share == "target" else jnp.broadcast_to(negs, (B, negs.shape[0]))
-        # a shared noise word serves every prediction of the row, except one equal to it
-        valid = jnp.einsum("bp,bpk->bk", weight, (noise[:, None, :] != predicted[..., None]).astype(h.dtype))
-    s_pos = jnp.einsum("bn,bpn->bp", h, params.w_out[predicted])
-    s_neg = jnp.einsum("bn,bmn->bm", h, params.w_out[noise])
+        # every (h, predicted) pair has its own k noise words: one output row per (p, noise)
+        s_pos = jnp.einsum("bhn,bpn->bhp", h, params.w_out[predicted])
+        s_neg = jnp.einsum("bhn,bhpkn->bhpk", h, params.w_out[negs])
+        valid = weight[..., None] * (negs != predicted[:, None, :, None])
+        err_neg = valid * _sigmoid(s_neg)                                 # [B, H, P, k]
+        rows = jnp.concatenate([predicted, negs.reshape(B, H * P * k)], axis=1)
+        # hidden vector i touches only its own noise rows: spread into a block layout
+        err_blocks = jnp.einsum("bhpk,hg->bhgpk", err_neg, jnp.eye(H, dtype=h.dtype)).reshape(B, H, H * P * k)
+        err = jnp.concatenate([weight * (_sigmoid(s_pos) - 1.0), err_blocks], axis=2)
+        return _sampled_grads(form, params, batch, h, rows, err)
+    noise = negs if share == "target" else jnp.broadcast_to(negs, (B, negs.shape[0]))
+    # a shared noise word serves every prediction of the group, except one equal to it
+    differs = (noise[:, None, :] != predicted[:, :, None]).astype(h.dtype)
+    valid = jnp.einsum("bhp,bpk->bhk", weight, differs)
+    s_pos = jnp.einsum("bhn,bpn->bhp", h, params.w_out[predicted])
+    s_neg = jnp.einsum("bhn,bkn->bhk", h, params.w_out[noise])
     rows = jnp.concatenate([predicted, noise], axis=1)
-    err = jnp.concatenate([weight * (_sigmoid(s_pos) - 1.0), valid * _sigmoid(s_neg)], axis=1)
-    return _sampled_grads(arch, params, batch, rows, err)
+    err = jnp.concatenate([weight * (_sigmoid(s_pos) - 1.0), valid * _sigmoid(s_neg)], axis=2)
+    return _sampled_grads(form, params, batch, h, rows, err)
 
 
-def hierarchical_grads(params: Params, batch: Batch, tree, arch: str = "sg") -> Params:
-    h, predicted, weight = _hidden(arch, params, batch)
-    B, P = predicted.shape
+def hierarchical_grads(params: Params, batch: Batch, tree, form: str = "sg") -> Params:
+    h, predicted, weight = _hidden(form, params, batch)
+    B, H, _ = h.shape
     nodes = tree.points[predicted].reshape(B, -1)                       # [B, P*L]
     codes = tree.codes[predicted].reshape(B, -1).astype(h.dtype)
-    valid = (weight[..., None] * tree.mask[predicted]).reshape(B, -1)
-    s = jnp.einsum("bn,bmn->bm", h, params.w_out[nodes])
-    err = valid * (_sigmoid(s) - (1.0 - codes))
-    return _sampled_grads(arch, params, batch, nodes, err)
+    on_path = tree.mask[predicted].astype(h.dtype)                      # [B, P, L]
+    valid = (weight[..., None] * on_path[:, None]).reshape(B, H, -1)    # [B, H, P*L]
+    s = jnp.einsum("bhn,bmn->bhm", h, params.w_out[nodes])
+    err = valid * (_sigmoid(s) - (1.0 - codes[:, None, :]))             # e_l = sigma(x) - (1 - d_l)
+    return _sampled_grads(form, params, batch, h, nodes, err)
 
 
-def hand_grads(params: Params, batch: Batch, objective: str, arch: str = "sg", aux=None, tables=None,
+def hand_grads(params: Params, batch: Batch, objective: str, form: str = "sg", aux=None, tables=None,
                share: str = "none") -> Params:
-    """The derivation's gradient of the summed loss for any (arch, objective)."""
+    """The derivation's gradient of the summed loss for any (form, objective)."""
     if objective == "softmax":
-        return softmax_grads(params, batch, arch)
+        return softmax_grads(params, batch, form)
     if objective == "ns":
-        return negative_grads(params, batch, aux, arch, share)
+        return negative_grads(params, batch, aux, form, share)
     if objective == "hs":
-        return hierarchical_grads(params, batch, tables, arch)
+        return hierarchical_grads(params, batch, tables, form)
     raise ValueError(objective)
 
 
@@ -199,7 +213,7 @@ def finite_difference_grads(loss_fn, params, coords, eps: float, chunk: int = 64
 
 
 def check_gradients(params: Params, batch: Batch, objective: str = "softmax", arch: str = "sg", *,
-                    aux=None, tables=None, negative: int = 5, share: str = "none",
+                    aux=None, tables=None, negative: int = 5, share: str = "none", sg_form: str = "target",
                     max_fd_coords: int = 400, seed: int = 0, eps: float | None = None,
                     finite_differences: bool = True) -> GradCheckReport:
     """Compare jax.grad of the objective with the hand derivation and with finite differences.
@@ -207,10 +221,10 @@ def check_gradients(params: Params, batch: Batch, objective: str = "softmax", ar
     Run it in float64 (`jax.config.update("jax_enable_x64", True)` and float64 params) for
     agreement near machine precision; in float32 expect ~1e-3 from the finite differences.
     """
-    obj = get_objective(arch, objective, negative=negative, share=share)
+    obj = get_objective(arch, objective, negative=negative, share=share, sg_form=sg_form)
     loss_fn = lambda p: objective_loss(p, obj, batch, aux, tables)  # noqa: E731
     auto = jax.jit(jax.grad(loss_fn))(params)
-    hand = jax.jit(lambda p: hand_grads(p, batch, objective, arch, aux, tables, share))(params)
+    hand = jax.jit(lambda p: hand_grads(p, batch, objective, obj.form, aux, tables, share))(params)
     d_abs, d_rel = 0.0, 0.0
     for a, h in zip(auto, hand):
         ab, rel = _errors(a, h)
@@ -218,7 +232,7 @@ def check_gradients(params: Params, batch: Batch, objective: str = "softmax", ar
 
     flat_auto, _ = ravel_pytree(auto)
     if not finite_differences:
-        return GradCheckReport(objective, arch, d_abs, d_rel, 0.0, 0.0, 0, str(flat_auto.dtype))
+        return GradCheckReport(objective, obj.form, d_abs, d_rel, 0.0, 0.0, 0, str(flat_auto.dtype))
     n = flat_auto.size
     rng = np.random.default_rng(seed)
     if n <= max_fd_coords:
@@ -230,7 +244,7 @@ def check_gradients(params: Params, batch: Batch, objective: str = "softmax", ar
     eps = eps if eps is not None else (1e-5 if dtype == jnp.float64 else 1e-2)
     fd, _ = finite_difference_grads(loss_fn, params, coords, eps)
     fd_abs, fd_rel = _errors(np.asarray(flat_auto)[coords], fd, floor=1e-4 if dtype == jnp.float64 else 1e-2)
-    return GradCheckReport(objective, arch, d_abs, d_rel, fd_abs, fd_rel, int(coords.size), str(dtype))
+    return GradCheckReport(objective, obj.form, d_abs, d_rel, fd_abs, fd_rel, int(coords.size), str(dtype))
 
 
 def random_problem(V: int, N: int, C: int, B: int, *, objective: str = "softmax", seed: int = 0,
@@ -260,21 +274,22 @@ def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contex
 
     objectives = ["softmax", "ns", "hs"] if objectives == "all" else [objectives]
     archs = ["sg", "cbow"] if archs == "all" else [archs]
+    forms = [(a, f) for a in archs for f in (("target", "context") if a == "sg" else ("target",))]
     reports = []
-    for arch in archs:
+    for arch, sg_form in forms:
         for objective in objectives:
             params, b, counts = random_problem(vocab_size, dim, contexts, batch, objective=objective, seed=seed)
             if objective == "softmax":
-                reports.append(check_gradients(params, b, "softmax", arch))
+                reports.append(check_gradients(params, b, "softmax", arch, sg_form=sg_form))
             elif objective == "hs":
                 tree = jax.tree.map(jnp.asarray, build_huffman(counts))
-                reports.append(check_gradients(params, b, "hs", arch, tables=tree))
+                reports.append(check_gradients(params, b, "hs", arch, tables=tree, sg_form=sg_form))
             else:
                 table = jnp.asarray(noise_table(counts, size=10_000))
                 for share in ("none", "target", "batch"):
-                    obj = get_objective(arch, "ns", negative=negative, share=share)
+                    obj = get_objective(arch, "ns", negative=negative, share=share, sg_form=sg_form)
                     aux = obj.sample(jax.random.PRNGKey(seed), b, table)
                     report = check_gradients(params, b, "ns", arch, aux=aux, tables=table, negative=negative,
-                                             share=share)
+                                             share=share, sg_form=sg_form)
                     reports.append(dataclasses.replace(report, objective=f"ns[share={share}]"))
     return reports

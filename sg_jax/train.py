@@ -38,12 +38,14 @@ class Config:
     """Everything that determines a run. Defaults follow word2vec / gensim (skip-gram, NS)."""
 
     arch: str = "sg"              # "sg" (skip-gram) or "cbow"
+    sg_form: str = "auto"         # skip-gram: "target" predicts contexts (textbook), "context"s predict the
+                                  # target (word2vec C / gensim); auto: target for softmax, else context
     objective: str = "ns"         # "softmax" (exact), "ns" (negative sampling), "hs" (hierarchical)
     dim: int = 100                # N, embedding dimension
     window: int = 5               # max context offset
     dynamic_window: bool = True   # word2vec's reduced window: b ~ U{1..window} per target
     negative: int = 5             # k noise words per prediction (ns)
-    share_negatives: str = "none"  # "none" | "target" | "batch", see objectives.negative
+    share_negatives: str = "target"  # noise words drawn per "none" (pair), "target" (group) or "batch"
     sample: float = 1e-3          # subsampling threshold t (0 disables)
     min_count: int = 5
     max_vocab: int | None = None  # keep only the most frequent words
@@ -56,9 +58,23 @@ class Config:
     steps_per_call: int = 64      # steps scanned inside one jitted call
     chunk_tokens: int = 1 << 26   # corpus tokens held on the device at once
     clip_norm: float | None = None  # optional clipping of the batch gradient's global norm
+    dup_cap: float | None = None  # a row met n > dup_cap times in a batch moves by dup_cap/n of its summed
+                                  # gradient; None: 64 for hierarchical softmax (its root is in every path), else off
     init: str = "word2vec"        # "word2vec" (W uniform +-0.5/N, W' = 0) or "normal"
     dtype: str = "float32"
     seed: int = 0
+
+    @property
+    def resolved_sg_form(self) -> str:
+        if self.sg_form != "auto":
+            return self.sg_form
+        return "target" if self.objective == "softmax" else "context"
+
+    @property
+    def resolved_dup_cap(self) -> float | None:
+        if self.dup_cap is not None:
+            return self.dup_cap
+        return 64.0 if self.objective == "hs" else None
 
     @property
     def learning_rate(self) -> float:
@@ -68,6 +84,7 @@ class Config:
         checks = [
             (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
             (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"),
+            (self.sg_form in ("auto", "target", "context"), f"sg_form must be auto, target or context, got {self.sg_form!r}"),
             (self.share_negatives in SHARING, f"share_negatives must be one of {', '.join(SHARING)}, got {self.share_negatives!r}"),
             (self.dim >= 1, f"dim must be >= 1, got {self.dim}"),
             (self.window >= 1, f"window must be >= 1, got {self.window}"),
@@ -82,6 +99,7 @@ class Config:
             (self.steps_per_call >= 1, f"steps_per_call must be >= 1, got {self.steps_per_call}"),
             (self.chunk_tokens >= 2, f"chunk_tokens must be >= 2, got {self.chunk_tokens}"),
             (self.clip_norm is None or self.clip_norm > 0, f"clip_norm must be > 0, got {self.clip_norm}"),
+            (self.dup_cap is None or self.dup_cap >= 1, f"dup_cap must be >= 1, got {self.dup_cap}"),
             (self.dtype in ("float32", "float64"), f"dtype must be float32 or float64, got {self.dtype!r}"),
         ]
         for ok, message in checks:
@@ -140,12 +158,37 @@ def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransfo
     return TrainState(params, opt_state, jnp.zeros((), jnp.int32), key)
 
 
-def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables):
+def occurrences(idx: jax.Array, active: jax.Array) -> jax.Array:
+    """For each position i, how many active positions hold the row idx[i]. O(M log M): a sort,
+    no V-sized buffer."""
+    key = jnp.where(active, idx, jnp.iinfo(idx.dtype).max)
+    ordered = jnp.sort(key)
+    return jnp.searchsorted(ordered, idx, side="right") - jnp.searchsorted(ordered, idx, side="left")
+
+
+def cap_duplicates(g: jax.Array, idx: jax.Array, cap: float) -> jax.Array:
+    """Scale the gradients of a row met n > cap times in the batch by cap / n.
+
+    A step applies the sum of a row's n gradients, all taken at the same parameters; sequential
+    SGD (word2vec) would have moved the row between them. For rows met often (frequent words,
+    the nodes near the root of the Huffman tree) the sum overshoots and can diverge; the cap
+    bounds a row's step at `cap` average gradients. Rows met at most `cap` times are untouched.
+    """
+    active = jnp.any(g != 0, axis=-1)
+    n = occurrences(idx, active).astype(g.dtype)
+    return g * jnp.minimum(1.0, cap / jnp.maximum(n, 1.0))[:, None]
+
+
+def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables,
+                  dup_cap: float | None = None):
     """One SGD step on the rows the batch touches. Returns (state, summed loss)."""
     in_idx, out_idx = obj.indices(batch, aux, tables)
     w_in, w_out = state.params
     rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
     loss, grads = jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+    if dup_cap is not None:
+        grads = (cap_duplicates(grads[0], in_idx, dup_cap),
+                 grads[1] if out_idx is None else cap_duplicates(grads[1], out_idx, dup_cap))
     updates, opt_state = optimizer.update(grads, state.opt_state, rows)
     w_in = w_in.at[in_idx].add(updates[0])
     w_out = w_out + updates[1] if out_idx is None else w_out.at[out_idx].add(updates[1])
@@ -168,7 +211,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         if config.pairs:
             batch = pipeline.as_pairs(batch)
         aux = obj.sample(k_sample, batch, tables)
-        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
+        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables, config.resolved_dup_cap)
         return state, loss, n_examples(config.arch, batch).astype(loss.dtype)
 
     @functools.partial(jax.jit, donate_argnums=(0,))
@@ -246,7 +289,8 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
 
     config.validate()
     counts = np.asarray(counts)
-    obj = get_objective(config.arch, config.objective, negative=config.negative, share=config.share_negatives)
+    obj = get_objective(config.arch, config.objective, negative=config.negative, share=config.share_negatives,
+                        sg_form=config.resolved_sg_form)
     tables = objective_tables(config, counts)
     keep = keep_probability(counts, config.sample)
     chunks = pipeline.chunk_bounds(offsets, config.chunk_tokens)

@@ -27,18 +27,19 @@ def _tables(objective, counts):
 
 
 @pytest.mark.parametrize("V,N,C,B", SHAPES)
-@pytest.mark.parametrize("arch", ["sg", "cbow"])
+@pytest.mark.parametrize("arch,sg_form", [("sg", "target"), ("sg", "context"), ("cbow", "target")])
 @pytest.mark.parametrize("objective,share", [("softmax", "none"), ("hs", "none"), ("ns", "none"),
                                              ("ns", "target"), ("ns", "batch")])
-def test_derivation_matches_jax_grad_and_finite_differences(V, N, C, B, arch, objective, share, x64):
+def test_derivation_matches_jax_grad_and_finite_differences(V, N, C, B, arch, sg_form, objective, share, x64):
     params, batch, counts = derivations.random_problem(V, N, C, B, objective=objective, seed=V + C)
     tables = _tables(objective, counts)
     aux = None
     if objective == "ns":
-        aux = get_objective(arch, "ns", negative=3, share=share).sample(jax.random.PRNGKey(V), batch, tables)
+        obj = get_objective(arch, "ns", negative=3, share=share, sg_form=sg_form)
+        aux = obj.sample(jax.random.PRNGKey(V), batch, tables)
     with_fd = V == 11  # finite differences on one shape (they cost a compile each)
     report = derivations.check_gradients(params, batch, objective, arch, aux=aux, tables=tables, negative=3,
-                                         share=share, finite_differences=with_fd)
+                                         share=share, sg_form=sg_form, finite_differences=with_fd)
     assert report.dtype == "float64"
     assert report.derivation_abs < 1e-10, report.format()
     assert report.fd_coords == (params.w_in.size + params.w_out.size if with_fd else 0)
@@ -56,16 +57,16 @@ def test_repeated_context_and_target_in_own_context_are_in_the_problem(x64):
 def test_softmax_error_is_y_minus_t_summed_over_contexts(x64):
     rng = np.random.default_rng(1)
     V, N = 6, 3
-    h = jnp.asarray(rng.normal(size=(1, N)))
+    h = jnp.asarray(rng.normal(size=(1, 1, N)))   # [B, H, N]
     w_out = jnp.asarray(rng.normal(size=(V, N)))
     predicted = jnp.array([[2, 2, 5]])
-    weight = jnp.ones((1, 3))
-    u = np.asarray(w_out) @ np.asarray(h)[0]
+    weight = jnp.ones((1, 1, 3))
+    u = np.asarray(w_out) @ np.asarray(h)[0, 0]
     y = np.exp(u) / np.exp(u).sum()
     want = 3 * y
     want[2] -= 2
     want[5] -= 1
-    np.testing.assert_allclose(derivations.softmax_error(h, w_out, predicted, weight)[0], want, rtol=1e-12)
+    np.testing.assert_allclose(derivations.softmax_error(h, w_out, predicted, weight)[0, 0], want, rtol=1e-12)
 
 
 def test_gradient_is_zero_on_rows_the_batch_does_not_touch(x64):
@@ -134,7 +135,7 @@ def test_optax_sgd_on_jax_grad_equals_the_textbook_update(x64):
     updates, _ = opt.update(grads, opt.init(params))
     stepped = optax.apply_updates(params, updates)
     h = params.w_in[batch.targets]
-    EI = derivations.softmax_error(h, params.w_out, batch.contexts, batch.mask.astype(h.dtype))[0]
+    EI = derivations.softmax_error(h[:, None], params.w_out, batch.contexts, batch.mask.astype(h.dtype)[:, None])[0, 0]
     want_out = derivations.update_output_vectors(params.w_out, EI, h[0], lr)
     want_in = derivations.update_input_vector(params.w_in, batch.targets[0], EI @ params.w_out, lr)
     np.testing.assert_allclose(stepped.w_out, want_out, rtol=1e-12, atol=1e-14)
@@ -145,7 +146,7 @@ def test_gradcheck_cli_passes_and_fails(capsys, monkeypatch):
     from sg_jax import cli
 
     assert cli.main(["gradcheck", "--objective", "hs", "--arch", "sg"]) == 0
-    assert "1 passed, 0 failed" in capsys.readouterr().out
+    assert "2 passed, 0 failed" in capsys.readouterr().out  # both skip-gram forms
     # a derivation that is wrong by a factor must be caught
     real = derivations.hand_grads
     monkeypatch.setattr(derivations, "hand_grads", lambda *a, **k: jax.tree.map(lambda g: 1.01 * g, real(*a, **k)))

@@ -77,14 +77,14 @@ def test_chunks_are_whole_sentences():
     assert (10, 11) in bounds or any(s <= 10 and 11 <= e for s, e in bounds)
 
 
-@pytest.mark.parametrize("arch", ["sg", "cbow"])
+@pytest.mark.parametrize("arch,sg_form", [("sg", "target"), ("sg", "context"), ("cbow", "target")])
 @pytest.mark.parametrize("objective", ["softmax", "ns", "hs"])
-def test_sparse_row_step_equals_dense_sgd_step(arch, objective, x64):
+def test_sparse_row_step_equals_dense_sgd_step(arch, sg_form, objective, x64):
     params, batch, counts = random_problem(13, 4, 3, 4, objective=objective, seed=7)
     tables = {"ns": lambda: jnp.asarray(noise_table(counts, size=5000)),
               "hs": lambda: jax.tree.map(jnp.asarray, build_huffman(counts)),
               "softmax": lambda: None}[objective]()
-    obj = get_objective(arch, objective, negative=2, share="none")
+    obj = get_objective(arch, objective, negative=2, share="none", sg_form=sg_form)
     aux = obj.sample(jax.random.PRNGKey(1), batch, tables)
     config = Config(arch=arch, objective=objective, lr=0.3, min_lr_ratio=1.0, dtype="float64")
     opt = make_optimizer(config, 10)

@@ -40,12 +40,14 @@ class Objective(NamedTuple):
 
     arch: str        # "sg" or "cbow"
     name: str        # "softmax", "ns" or "hs"
+    form: str        # "sg" (target predicts contexts), "sgc" (contexts predict target), "cbow"
     sample: Callable[[jax.Array, Batch, Any], Any]
     indices: Callable[[Batch, Any, Any], tuple[jax.Array, jax.Array | None]]
     loss_rows: Callable[[jax.Array, jax.Array, Batch, Any, Any], jax.Array]
 
 
 ARCHS = ("sg", "cbow")
+SG_FORMS = ("target", "context")
 OBJECTIVES = ("softmax", "ns", "hs")
 SHARING = ("none", "target", "batch")
 
@@ -70,42 +72,64 @@ def n_examples(arch: str, batch: Batch) -> jax.Array:
     return jnp.sum(jnp.any(batch.mask, axis=1))
 
 
-def get_objective(arch: str = "sg", name: str = "ns", *, negative: int = 5, share: str = "none") -> Objective:
-    """The Objective for an architecture and an objective name."""
+def get_objective(arch: str = "sg", name: str = "ns", *, negative: int = 5, share: str = "none",
+                  sg_form: str = "target") -> Objective:
+    """The Objective for an architecture and an objective name.
+
+    sg_form (skip-gram only): which side of a (target, context) pair feeds the input vector.
+    "target": the textbook form, h = W[target] predicts each of its C contexts (one softmax over
+    the vocabulary serves all C). "context": the word2vec C tool's and gensim's form, each
+    context's input vector predicts the target, so the C predictions of a group share one output
+    word (and, with shared negatives, its noise words). With a symmetric window both sum the
+    same loss over the same multiset of pairs; they group the pairs differently.
+    """
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     if name not in OBJECTIVES:
         raise ConfigError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
+    if sg_form not in SG_FORMS:
+        raise ConfigError(f"unknown skip-gram form {sg_form!r}; choose one of {', '.join(SG_FORMS)}")
+    form = "cbow" if arch == "cbow" else ("sg" if sg_form == "target" else "sgc")
     if name == "softmax":
         from sg_jax.objectives import softmax
 
-        return softmax.make(arch)
+        return softmax.make(arch, form)
     if name == "hs":
         from sg_jax.objectives import hierarchical
 
-        return hierarchical.make(arch)
+        return hierarchical.make(arch, form)
     from sg_jax.objectives import negative as negative_mod
 
-    return negative_mod.make(arch, negative=negative, share=share)
+    return negative_mod.make(arch, form, negative=negative, share=share)
 
 
-def input_indices(arch: str, batch: Batch) -> jax.Array:
-    """Rows of w_in a batch reads: the targets (sg) or every context slot (cbow), flat."""
-    return batch.targets if arch == "sg" else batch.contexts.reshape(-1)
+def input_indices(form: str, batch: Batch) -> jax.Array:
+    """Rows of w_in a batch reads: the targets (sg) or every context slot (sgc, cbow), flat."""
+    return batch.targets if form == "sg" else batch.contexts.reshape(-1)
 
 
-def hidden_and_predictions(arch: str, in_rows: jax.Array, batch: Batch):
-    """The hidden vectors and what each one predicts.
+def predicted_words(form: str, batch: Batch) -> jax.Array:
+    """int [B, P]: the words whose output vectors the group predicts."""
+    return batch.contexts if form == "sg" else batch.targets[:, None]
 
-    Returns h [B, N], predicted int32 [B, P], weight [B, P] (float, 0 for padding):
-    sg:   h = w_in[target];             predicts its P = C contexts, weights = mask
-    cbow: h = mean of the context rows; predicts its target (P = 1), weight 0 if no context
+
+def hidden_and_predictions(form: str, in_rows: jax.Array, batch: Batch):
+    """The hidden vectors of a group and what each one predicts.
+
+    Returns h [B, H, N], predicted int [B, P], weight [B, H, P] (float, 0 for padding): hidden
+    vector h[b, i] predicts word predicted[b, j] with weight weight[b, i, j].
+    sg:   H = 1, h = W[target];           P = C contexts, weight = mask
+    sgc:  H = C, h = W[context_c];        P = 1, the target, weight = mask
+    cbow: H = 1, h = mean of the contexts; P = 1, the target, weight 0 if there is no context
     """
     mask = batch.mask.astype(in_rows.dtype)
-    if arch == "sg":
-        return in_rows, batch.contexts, mask
+    predicted = predicted_words(form, batch)
+    if form == "sg":
+        return in_rows[:, None, :], predicted, mask[:, None, :]
     B, C = batch.contexts.shape
     rows = in_rows.reshape(B, C, -1)
+    if form == "sgc":
+        return rows, predicted, mask[:, :, None]
     count = jnp.sum(mask, axis=1)
     h = jnp.einsum("bc,bcn->bn", mask, rows) / jnp.maximum(count, 1.0)[:, None]
-    return h, batch.targets[:, None], (count > 0).astype(in_rows.dtype)[:, None]
+    return h[:, None, :], predicted, (count > 0).astype(in_rows.dtype)[:, None, None]

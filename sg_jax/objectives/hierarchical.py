@@ -13,28 +13,24 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sg_jax.objectives import Batch, Objective, hidden_and_predictions, input_indices
+from sg_jax.objectives import Batch, Objective, hidden_and_predictions, input_indices, predicted_words
 
 
-def _predicted(arch: str, batch: Batch) -> jax.Array:
-    return batch.contexts if arch == "sg" else batch.targets[:, None]
-
-
-def make(arch: str) -> Objective:
+def make(arch: str, form: str) -> Objective:
     def sample(key, batch: Batch, tree):
         return None
 
     def indices(batch: Batch, aux, tree):
-        return input_indices(arch, batch), tree.points[_predicted(arch, batch)].reshape(-1)
+        return input_indices(form, batch), tree.points[predicted_words(form, batch)].reshape(-1)
 
     def loss_rows(in_rows, out_rows, batch: Batch, aux, tree):
-        h, predicted, weight = hidden_and_predictions(arch, in_rows, batch)
+        h, predicted, weight = hidden_and_predictions(form, in_rows, batch)
         B, P = predicted.shape
         L = tree.points.shape[1]
         rows = out_rows.reshape(B, P, L, -1)
-        s = jnp.einsum("bn,bpln->bpl", h, rows)
-        sign = 1.0 - 2.0 * tree.codes[predicted].astype(h.dtype)          # [B, P, L]
-        w = weight[..., None] * tree.mask[predicted].astype(h.dtype)
-        return jnp.sum(w * jax.nn.softplus(-sign * s))
+        s = jnp.einsum("bhn,bpln->bhpl", h, rows)
+        sign = 1.0 - 2.0 * tree.codes[predicted].astype(h.dtype)             # [B, P, L]
+        w = weight[..., None] * tree.mask[predicted].astype(h.dtype)[:, None]  # [B, H, P, L]
+        return jnp.sum(w * jax.nn.softplus(-sign[:, None] * s))
 
-    return Objective(arch, "hs", sample, indices, loss_rows)
+    return Objective(arch, "hs", form, sample, indices, loss_rows)

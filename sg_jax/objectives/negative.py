@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg_jax.errors import ConfigError
-from sg_jax.objectives import SHARING, Batch, Objective, hidden_and_predictions, input_indices
+from sg_jax.objectives import SHARING, Batch, Objective, hidden_and_predictions, input_indices, predicted_words
 
 DEFAULT_TABLE_SIZE = 10_000_000
 
@@ -62,7 +62,7 @@ def sample_negatives(key: jax.Array, table: jax.Array, shape) -> jax.Array:
     return table[slots]
 
 
-def make(arch: str, *, negative: int = 5, share: str = "none") -> Objective:
+def make(arch: str, form: str, *, negative: int = 5, share: str = "none") -> Objective:
     if negative < 1:
         raise ConfigError(f"negative must be >= 1, got {negative}")
     if share not in SHARING:
@@ -71,32 +71,34 @@ def make(arch: str, *, negative: int = 5, share: str = "none") -> Objective:
 
     def sample(key, batch: Batch, table):
         B, C = batch.contexts.shape
-        P = C if arch == "sg" else 1
-        shape = {"none": (B, P, k), "target": (B, k), "batch": (k,)}[share]
+        H, P = {"sg": (1, C), "sgc": (C, 1), "cbow": (1, 1)}[form]
+        shape = {"none": (B, H, P, k), "target": (B, k), "batch": (k,)}[share]
         return sample_negatives(key, table, shape)
 
     def indices(batch: Batch, negs, table):
-        predicted = batch.contexts if arch == "sg" else batch.targets[:, None]
-        out_idx = jnp.concatenate([predicted.reshape(-1), negs.reshape(-1)])
-        return input_indices(arch, batch), out_idx
+        out_idx = jnp.concatenate([predicted_words(form, batch).reshape(-1), negs.reshape(-1)])
+        return input_indices(form, batch), out_idx
 
     def loss_rows(in_rows, out_rows, batch: Batch, negs, table):
-        h, predicted, weight = hidden_and_predictions(arch, in_rows, batch)
-        B, P = predicted.shape
+        h, predicted, weight = hidden_and_predictions(form, in_rows, batch)
+        B, H, _ = h.shape
+        P = predicted.shape[1]
         pos_rows = out_rows[: B * P].reshape(B, P, -1)
         neg_rows = out_rows[B * P :]
-        s_pos = jnp.einsum("bn,bpn->bp", h, pos_rows)
+        s_pos = jnp.einsum("bhn,bpn->bhp", h, pos_rows)
         loss = jnp.sum(weight * jax.nn.softplus(-s_pos))
         if share == "none":
-            s_neg = jnp.einsum("bn,bpkn->bpk", h, neg_rows.reshape(B, P, k, -1))
-            w_neg = weight[..., None] * (negs != predicted[..., None])
-        elif share == "target":
-            s_neg = jnp.einsum("bn,bkn->bk", h, neg_rows.reshape(B, k, -1))
-            # noise word j of target b serves every context p of b, except where it equals it
-            w_neg = jnp.einsum("bp,bpk->bk", weight, (negs[:, None, :] != predicted[..., None]).astype(h.dtype))
+            s_neg = jnp.einsum("bhn,bhpkn->bhpk", h, neg_rows.reshape(B, H, P, k, -1))
+            w_neg = weight[..., None] * (negs != predicted[:, None, :, None])
         else:
-            s_neg = h @ neg_rows.T                                   # [B, k]
-            w_neg = jnp.einsum("bp,bpk->bk", weight, (negs[None, None, :] != predicted[..., None]).astype(h.dtype))
+            # noise word j of group b serves every prediction of the group, except one equal to it
+            noise = negs if share == "target" else jnp.broadcast_to(negs, (B, k))
+            if share == "target":
+                s_neg = jnp.einsum("bhn,bkn->bhk", h, neg_rows.reshape(B, k, -1))
+            else:
+                s_neg = jnp.einsum("bhn,kn->bhk", h, neg_rows)
+            differs = (noise[:, None, :] != predicted[:, :, None]).astype(h.dtype)   # [B, P, k]
+            w_neg = jnp.einsum("bhp,bpk->bhk", weight, differs)
         return loss + jnp.sum(w_neg * jax.nn.softplus(s_neg))
 
-    return Objective(arch, "ns", sample, indices, loss_rows)
+    return Objective(arch, "ns", form, sample, indices, loss_rows)

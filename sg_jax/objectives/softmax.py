@@ -27,25 +27,27 @@ def max_batch_for_vocab(vocab_size: int, contexts: int = 1, budget_bytes: int = 
 
 
 def multi_context_loss(h: jax.Array, w_out: jax.Array, predicted: jax.Array, weight: jax.Array) -> jax.Array:
-    """sum_b [ -sum_p weight * u[b, predicted] + (sum_p weight) * logsumexp(u[b]) ].
+    """sum_{b,i} [ -sum_j weight * u[b, i, predicted[b, j]] + (sum_j weight) * logsumexp(u[b, i]) ].
 
-    h [B, N], w_out [V, N], predicted int [B, P], weight [B, P].
+    h [B, H, N], w_out [V, N], predicted int [B, P], weight [B, H, P].
     """
-    u = h @ w_out.T                                        # [B, V]
-    lse = jax.nn.logsumexp(u, axis=-1)                     # [B]
-    picked = jnp.take_along_axis(u, predicted, axis=-1)    # [B, P]
+    u = jnp.einsum("bhn,vn->bhv", h, w_out)                               # [B, H, V]
+    lse = jax.nn.logsumexp(u, axis=-1)                                    # [B, H]
+    B, H, _ = u.shape
+    index = jnp.broadcast_to(predicted[:, None, :], (B, H, predicted.shape[1]))
+    picked = jnp.take_along_axis(u, index, axis=-1)                       # [B, H, P]
     return jnp.sum(jnp.sum(weight, axis=-1) * lse) - jnp.sum(weight * picked)
 
 
-def make(arch: str) -> Objective:
+def make(arch: str, form: str) -> Objective:
     def sample(key, batch: Batch, tables):
         return None
 
     def indices(batch: Batch, aux, tables):
-        return input_indices(arch, batch), None
+        return input_indices(form, batch), None
 
     def loss_rows(in_rows, out_rows, batch: Batch, aux, tables):
-        h, predicted, weight = hidden_and_predictions(arch, in_rows, batch)
+        h, predicted, weight = hidden_and_predictions(form, in_rows, batch)
         return multi_context_loss(h, out_rows, predicted, weight)
 
-    return Objective(arch, "softmax", sample, indices, loss_rows)
+    return Objective(arch, "softmax", form, sample, indices, loss_rows)
