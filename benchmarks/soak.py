@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -58,6 +59,10 @@ class RssSampler(threading.Thread):
         self._stop_event.set()
         self.join()
         self.sample()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
@@ -103,7 +108,10 @@ def main(argv=None) -> int:
     last_print = [time.perf_counter()]
     epoch_end: dict[int, dict] = {}
 
+    last_record: list = [None]
+
     def on_call(state, position, record):
+        last_record[0] = record
         # position: where training goes on from (the next chunk once a chunk is finished)
         sampler.epoch = position.epoch + position.chunk / n_chunks
         done = position.epoch
@@ -119,8 +127,19 @@ def main(argv=None) -> int:
                   f"(anon {common.mib(s.get('RssAnon'))}, file {common.mib(s.get('RssFile'))})", flush=True)
 
     t_train = time.perf_counter() - sampler.t0
-    r = train(config, vocab.words, vocab.counts, corpus.ids, corpus.offsets, progress=False, on_call=on_call)
+    # SIGTERM (e.g. from `timeout`) or Ctrl-C ends training early; what was sampled is still reported
+    signal.signal(signal.SIGTERM, _interrupt)
+    interrupted = False
+    try:
+        train(config, vocab.words, vocab.counts, corpus.ids, corpus.offsets, progress=False, on_call=on_call)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("interrupted: reporting the epochs done so far", flush=True)
     sampler.stop()
+    last = last_record[0] or {"seconds": float("nan"), "words": 0, "loss": float("nan")}
+    train_s = last["seconds"]
+    words_per_s = last["words"] / train_s if train_s else float("nan")
+    epochs_done = len(epoch_end)
 
     samples = [s for s in sampler.samples if "VmRSS" in s]
     per_epoch = []
@@ -137,8 +156,8 @@ def main(argv=None) -> int:
     after_first = [s for s in samples if s["epoch"] >= 1]
     summary = {
         "tokens": corpus.n_tokens, "vocab_size": len(vocab), "epochs": args.epochs, "chunk_tokens": args.chunk_tokens,
-        "chunks": len(chunk_bounds(corpus.offsets, args.chunk_tokens)), "train_s": r.seconds,
-        "words_per_s": r.words_per_second, "final_loss": r.final_loss, "peak_rss": samples[-1].get("VmHWM"),
+        "chunks": len(chunk_bounds(corpus.offsets, args.chunk_tokens)), "train_s": train_s,
+        "words_per_s": words_per_s, "final_loss": last["loss"], "epochs_done": epochs_done, "interrupted": interrupted, "peak_rss": samples[-1].get("VmHWM"),
     }
     if after_first:
         for k in ("VmRSS", "RssAnon"):
@@ -156,7 +175,8 @@ def main(argv=None) -> int:
              f"Corpus: synthetic Zipf (exponent {args.exponent}), {corpus.n_tokens:,} tokens, V = {len(vocab):,}, "
              f"memory-mapped; chunk_tokens {args.chunk_tokens:,} ({summary['chunks']} chunks); "
              f"{args.objective} share={args.share_negatives}, dim {args.dim}, batch {args.batch}, "
-             f"{args.epochs} epochs in {r.seconds:,.0f} s ({r.words_per_second:,.0f} words/s).", "",
+             f"{epochs_done} of {args.epochs} epochs in {train_s:,.0f} s ({words_per_s:,.0f} words/s)"
+             f"{'; interrupted' if interrupted else ''}.", "",
              common.markdown_table(["epoch", "ends at s", "samples", "RSS min MiB", "RSS max MiB", "RSS at end MiB",
                                     "anon min MiB", "anon max MiB", "anon at end MiB", "file max MiB"], epoch_rows), "",
              "min/max over the samples taken during the epoch (the maxima come from the chunk changes, when "
