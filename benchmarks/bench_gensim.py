@@ -82,6 +82,9 @@ def train_sg_jax(spec, args) -> dict:
                     window=args.window, negative=args.negative, sample=args.sample, min_count=args.min_count,
                     epochs=args.epochs, lr=args.alpha, min_lr_ratio=args.min_alpha / args.alpha, seed=args.seed)
     out["config"] = {k: v for k, v in vars(config).items()}
+    for name in ("resolved_sg_form", "resolved_dup_cap"):  # what "auto" settings resolve to
+        if hasattr(config, name):
+            out["config"][name] = getattr(config, name)
     out["base_rss"] = common.proc_status("VmRSS").get("VmRSS")
     common.reset_peak_rss()
     calls = []

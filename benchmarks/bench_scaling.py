@@ -75,6 +75,7 @@ class Runner:
                         negative=args.negative, sample=args.sample, min_count=1, epochs=1, lr=args.lr,
                         batch_size=args.batch, steps_per_call=args.steps, seed=args.seed)
         t = time.perf_counter()
+        self.config = config
         self.plan = plan = make_plan(config, vocab.counts, corpus.ids, corpus.offsets)
         self.plan_s = time.perf_counter() - t
         self.state = init_state(config, self.V, plan.optimizer)
@@ -122,7 +123,10 @@ class Runner:
         S = self.S
         step_ms = 1e3 * statistics.median(self.times) / S
         pairs_per_step = statistics.mean(self.examples) / S
+        config = self.config
         return {"mode": self.mode, "V": self.V, "out_rows": int(self.state.params.w_out.shape[0]),
+                "sg_form": getattr(config, "resolved_sg_form", "target"),
+                "dup_cap": getattr(config, "resolved_dup_cap", None),
                 "batch": self.plan.batch_size, "rows_per_step": self.rows_per_step,
                 "step_ms": step_ms, "step_ms_min": 1e3 * min(self.times) / S, "step_ms_max": 1e3 * max(self.times) / S,
                 "pairs_per_step": pairs_per_step, "pairs_per_s": pairs_per_step / (step_ms / 1e3),
@@ -231,6 +235,9 @@ def main(argv=None) -> int:
         f"Highest 1-minute load average seen: {max(r['loadavg'] for r in results):.1f} "
         f"on {os.cpu_count()} logical CPUs.", "",
         common.markdown_table(header, rows + [dense_row]), "",
+        "Skip-gram form and duplicate-row cap as the library resolves them: " + "; ".join(
+            f"{m}: {r['sg_form']} form, cap {r['dup_cap']}" for m, r in
+            ((m, next(x for x in results if x["mode"] == m)) for m in modes)) + ".", "",
         "Target: ratio <= 1.2 (a dense update would follow the dense-pass row). rows/step: table rows a step "
         "gathers and scatters back (w_in and w_out indices, padding slots included).", "",
         *([f"Control: the V={small:,} corpus (the same rows touched) trained with {large:,}-row tables; "
