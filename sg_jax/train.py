@@ -33,6 +33,9 @@ from sg_jax.objectives.softmax import max_batch_for_vocab
 from sg_jax import pipeline
 
 
+MAX_WINDOW = 2**30  # offsets and window draws are int32 on the device
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything that determines a run. Defaults follow word2vec / gensim (skip-gram, NS)."""
@@ -57,7 +60,7 @@ class Config:
     shuffle: bool = True          # visit the targets of an epoch in random order
     steps_per_call: int = 64      # steps scanned inside one jitted call
     chunk_tokens: int = 1 << 26   # corpus tokens held on the device at once
-    clip_norm: float | None = None  # optional clipping of the batch gradient's global norm
+    clip_norm: float | None = None  # clip the norm of each step's (dense-equivalent) gradient
     dup_cap: float | None = None  # a row met n > dup_cap times in a batch moves by dup_cap/n of its summed
                                   # gradient; None: 64 for hierarchical softmax (its root is in every path), else off
     init: str = "word2vec"        # "word2vec" (W uniform +-0.5/N, W' = 0) or "normal"
@@ -88,6 +91,7 @@ class Config:
             (self.share_negatives in SHARING, f"share_negatives must be one of {', '.join(SHARING)}, got {self.share_negatives!r}"),
             (self.dim >= 1, f"dim must be >= 1, got {self.dim}"),
             (self.window >= 1, f"window must be >= 1, got {self.window}"),
+            (self.window <= MAX_WINDOW, f"window must be <= {MAX_WINDOW:,}, got {self.window:,}"),
             (self.negative >= 1, f"negative must be >= 1, got {self.negative}"),
             (self.sample >= 0, f"sample must be >= 0, got {self.sample}"),
             (self.min_count >= 1, f"min_count must be >= 1, got {self.min_count}"),
@@ -119,10 +123,7 @@ def make_optimizer(config: Config, total_steps: int) -> optax.GradientTransforma
     """SGD with word2vec's linear decay from lr to lr * min_lr_ratio over the run."""
     lr = config.learning_rate
     schedule = optax.linear_schedule(lr, lr * config.min_lr_ratio, max(total_steps, 1))
-    sgd = optax.sgd(schedule)
-    if config.clip_norm is not None:
-        return optax.chain(optax.clip_by_global_norm(config.clip_norm), sgd)
-    return sgd
+    return optax.sgd(schedule)
 
 
 def objective_tables(config: Config, counts: np.ndarray):
@@ -179,8 +180,28 @@ def cap_duplicates(g: jax.Array, idx: jax.Array, cap: float) -> jax.Array:
     return g * jnp.minimum(1.0, cap / jnp.maximum(n, 1.0))[:, None]
 
 
+def table_grad_norm(g: jax.Array, idx: jax.Array | None) -> jax.Array:
+    """Squared norm of the table gradient that the gathered-row gradients g [M, N] scatter into:
+    rows met several times are summed first (segment sums over the sorted indices)."""
+    if idx is None:
+        return jnp.sum(g * g)
+    order = jnp.argsort(idx)
+    sorted_idx = idx[order]
+    segment = jnp.cumsum(jnp.concatenate([jnp.zeros(1, jnp.int32), (sorted_idx[1:] != sorted_idx[:-1]).astype(jnp.int32)]))
+    sums = jax.ops.segment_sum(g[order], segment, num_segments=idx.shape[0])
+    return jnp.sum(sums * sums)
+
+
+def clip_table_grads(grads, in_idx, out_idx, max_norm: float):
+    """Scale the batch's gradient so that the norm of its dense equivalent (both tables, rows
+    summed over their occurrences) is at most max_norm; the update is then at most lr * max_norm."""
+    norm = jnp.sqrt(table_grad_norm(grads[0], in_idx) + table_grad_norm(grads[1], out_idx))
+    scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, 1e-30)).astype(grads[0].dtype)
+    return (grads[0] * scale, grads[1] * scale)
+
+
 def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables,
-                  dup_cap: float | None = None):
+                  dup_cap: float | None = None, clip_norm: float | None = None):
     """One SGD step on the rows the batch touches. Returns (state, summed loss)."""
     in_idx, out_idx = obj.indices(batch, aux, tables)
     w_in, w_out = state.params
@@ -189,6 +210,8 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
     if dup_cap is not None:
         grads = (cap_duplicates(grads[0], in_idx, dup_cap),
                  grads[1] if out_idx is None else cap_duplicates(grads[1], out_idx, dup_cap))
+    if clip_norm is not None:
+        grads = clip_table_grads(grads, in_idx, out_idx, clip_norm)
     updates, opt_state = optimizer.update(grads, state.opt_state, rows)
     w_in = w_in.at[in_idx].add(updates[0])
     w_out = w_out + updates[1] if out_idx is None else w_out.at[out_idx].add(updates[1])
@@ -211,7 +234,8 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         if config.pairs:
             batch = pipeline.as_pairs(batch)
         aux = obj.sample(k_sample, batch, tables)
-        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables, config.resolved_dup_cap)
+        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables, config.resolved_dup_cap,
+                                    config.clip_norm)
         return state, loss, n_examples(config.arch, batch).astype(loss.dtype)
 
     @functools.partial(jax.jit, donate_argnums=(0,))
@@ -348,6 +372,10 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                 losses, counts_ = np.asarray(losses), np.asarray(counts_)
                 done = min(config.steps_per_call, steps - s0)
                 bad = ~np.isfinite(losses[:done])
+                first_bad = int(np.argmax(bad)) if bad.any() else done
+                seen = [j for j in range(first_bad) if counts_[j] > 0]
+                if seen:  # the loss of the last finite step (a mean over its examples)
+                    last_finite = round(float(losses[seen[-1]] / counts_[seen[-1]]), 6)
                 if bad.any():
                     at = int(state.step) - done + int(np.argmax(bad)) + 1
                     raise DivergenceError(
@@ -357,7 +385,6 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                         f"(--batch-size, now {plan.batch_size}), or set --clip-norm")
                 n = float(counts_[:done].sum())
                 loss = float(losses[:done].sum()) / n if n else float("nan")
-                last_finite = round(loss, 6) if n else last_finite
                 # raw corpus words covered: the chunk's words in proportion to its steps
                 w = (chunk_words[c] * (s0 + done)) // max(steps, 1) - (chunk_words[c] * s0) // max(steps, 1)
                 words_done += w
