@@ -33,16 +33,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return values
-
-
 def add_training_arguments(p: argparse.ArgumentParser, *, epochs: int = 5, dim: int = 100) -> None:
     """The model and data options shared by `train` and `sweep`."""
     from sg_jax.train import Config
