@@ -389,7 +389,8 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                 w = (chunk_words[c] * (s0 + done)) // max(steps, 1) - (chunk_words[c] * s0) // max(steps, 1)
                 words_done += w
                 pos = Position(epoch, c, s0 + done) if s0 + done < steps else _next(epoch, c, len(plan.chunks))
-                record = {"step": int(state.step), "epoch": epoch + (s0 + done) / max(steps, 1), "loss": loss,
+                progress_in_epoch = (c + (s0 + done) / max(steps, 1)) / len(plan.chunks)
+                record = {"step": int(state.step), "epoch": epoch + progress_in_epoch, "loss": loss,
                           "examples": n, "lr": float(lr_at(int(state.step))), "words": words_done,
                           "seconds": time.perf_counter() - t0}
                 history.append(record)
