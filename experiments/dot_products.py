@@ -24,14 +24,12 @@ OUT/dot_products.csv and OUT/dot_products.png (histograms).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from sg_jax.atomic import atomic_write_text
+from sg_jax.atomic import atomic_write_csv
 from sg_jax.errors import SgJaxError
 from sg_jax.plots import pyplot, save_figure
 
@@ -180,11 +178,7 @@ def main(argv=None) -> int:
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(out / "dot_products.csv", buf.getvalue())
+        atomic_write_csv(out / "dot_products.csv", rows)
         plot(out / "dot_products.png", before, after,
              f"{args.corpus}: skip-gram {args.objective}, dim {args.dim}, window {args.window}, {args.epochs} epochs")
         print(f"\nwrote {out / 'dot_products.csv'} and {out / 'dot_products.png'}")

@@ -19,9 +19,7 @@ writes OUT/softmax_cost.csv, OUT/softmax_cost.md and OUT/softmax_cost.png.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import io
 import math
 import statistics
 import sys
@@ -30,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sg_jax.atomic import atomic_write_text
+from sg_jax.atomic import atomic_write_csv, atomic_write_text
 from sg_jax.errors import SgJaxError
 from sg_jax.plots import pyplot, save_figure
 
@@ -159,14 +157,6 @@ def table_markdown(rows, vocab_sizes, objectives) -> str:
     return "\n".join(out) + "\n"
 
 
-def table_csv(rows) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def plot(path: Path, rows, vocab_sizes, objectives, args) -> None:
     plt = pyplot()
     at = {(r["objective"], r["V"]): r for r in rows}
@@ -219,7 +209,7 @@ def main(argv=None) -> int:
         print(table_text(rows, vocab_sizes, objectives))
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "softmax_cost.csv", table_csv(rows))
+        atomic_write_csv(out / "softmax_cost.csv", rows)
         atomic_write_text(out / "softmax_cost.md", table_markdown(rows, vocab_sizes, objectives))
         plot(out / "softmax_cost.png", rows, vocab_sizes, objectives, args)
         print(f"\nwrote {out / 'softmax_cost.csv'}, {out / 'softmax_cost.md'} and {out / 'softmax_cost.png'}")

@@ -23,14 +23,12 @@ OUT/norms_vs_frequency.png.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from sg_jax.atomic import atomic_write_text
+from sg_jax.atomic import atomic_write_csv, atomic_write_text
 from sg_jax.errors import SgJaxError
 from sg_jax.plots import pyplot, save_figure
 from sg_jax.toy import FILLER_WORDS, FIVE_GROUPS, group_of
@@ -239,11 +237,7 @@ def main(argv=None) -> int:
 
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "neighbours.txt", text + "\n")
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(out / "group_structure.csv", buf.getvalue())
+        atomic_write_csv(out / "group_structure.csv", rows)
         plot_heatmap(out / "similarity_heatmap.png", words, vectors[last], last)
         plot_pca(out / "pca_epochs.png", words, vectors)
         plot_norms(out / "norms_vs_frequency.png", words, vocab.counts, vectors[last], last)

@@ -17,14 +17,12 @@ OUT/window_analysis.png.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from sg_jax.atomic import atomic_write_text
+from sg_jax.atomic import atomic_write_csv, atomic_write_text
 from sg_jax.corpus import load_corpus
 from sg_jax.errors import SgJaxError
 from sg_jax.plots import pyplot, save_figure
@@ -93,14 +91,6 @@ def table_markdown(rows) -> str:
     return "\n".join(out) + "\n"
 
 
-def table_csv(rows) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def plot(path: Path, rows, n_tokens: int, corpus: str) -> None:
     plt = pyplot()
     w = np.array([r["window"] for r in rows])
@@ -142,7 +132,7 @@ def main(argv=None) -> int:
         print("\nA window of w gives at most 2w contexts per word; words near a sentence edge get fewer. "
               "The dynamic window keeps offset d with probability (w - d + 1)/w: about w + 1 contexts.")
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "window_stats.csv", table_csv(rows))
+        atomic_write_csv(out / "window_stats.csv", rows)
         atomic_write_text(out / "window_stats.md", table_markdown(rows))
         plot(out / "window_analysis.png", rows, enc.n_tokens, args.corpus)
         print(f"\nwrote {out / 'window_stats.csv'}, {out / 'window_stats.md'} and {out / 'window_analysis.png'}")

@@ -51,3 +51,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def atomic_write_csv(path: str | os.PathLike, rows, fields=None) -> None:
+    """Write dict rows as CSV (header from `fields` or the first row's keys), atomically."""
+    import csv
+    import io
+
+    rows = list(rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields or (rows[0] if rows else [])), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
