@@ -119,11 +119,15 @@ class TrainState(NamedTuple):
     key: jax.Array    # uint32 [2] the run's base key (never advanced: keys are positional)
 
 
+def learning_rate_schedule(config: Config, total_steps: int):
+    """word2vec's linear decay from lr to lr * min_lr_ratio over the run's steps."""
+    lr = config.learning_rate
+    return optax.linear_schedule(lr, lr * config.min_lr_ratio, max(total_steps, 1))
+
+
 def make_optimizer(config: Config, total_steps: int) -> optax.GradientTransformation:
     """SGD with word2vec's linear decay from lr to lr * min_lr_ratio over the run."""
-    lr = config.learning_rate
-    schedule = optax.linear_schedule(lr, lr * config.min_lr_ratio, max(total_steps, 1))
-    return optax.sgd(schedule)
+    return optax.sgd(learning_rate_schedule(config, total_steps))
 
 
 def objective_tables(config: Config, counts: np.ndarray):
@@ -330,7 +334,6 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
     total_steps = config.epochs * max(total, 1)
     optimizer = make_optimizer(config, total_steps)
     run_steps = make_run_steps(config, obj, optimizer, B, slots)
-    dtype = jnp.dtype(config.dtype)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps)
 
 
@@ -356,7 +359,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     history: list[dict] = []
     words_done, t0 = 0, time.perf_counter()
     last_finite = None
-    lr_at = optax.linear_schedule(config.learning_rate, config.learning_rate * config.min_lr_ratio, plan.total_steps)
+    lr_at = learning_rate_schedule(config, plan.total_steps)
     for epoch in range(position.epoch, last_epoch):
         for c, (start, end) in enumerate(plan.chunks):
             if epoch == position.epoch and c < position.chunk:
