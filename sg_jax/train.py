@@ -360,12 +360,17 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     words_done, t0 = 0, time.perf_counter()
     last_finite = None
     lr_at = learning_rate_schedule(config, plan.total_steps)
+    resident: dict = {}
     for epoch in range(position.epoch, last_epoch):
         for c, (start, end) in enumerate(plan.chunks):
             if epoch == position.epoch and c < position.chunk:
                 continue
             first = position.step if (epoch == position.epoch and c == position.chunk) else 0
-            dev = pipeline.to_device(ids, offsets, start, end, pad_to=max(chunk_words))
+            if c not in resident:  # a corpus in one chunk goes to the device once, not every epoch
+                dev = pipeline.to_device(ids, offsets, start, end, pad_to=max(chunk_words))
+                resident = {c: dev} if len(plan.chunks) == 1 else {}
+            else:
+                dev = resident[c]
             key = jax.random.fold_in(state.key, epoch * len(plan.chunks) + c)
             data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
             steps = -(-int(data.n) // plan.batch_size)
