@@ -19,7 +19,7 @@ row alone) and reports:
 * peak MiB         the process's peak resident memory during training (VmHWM, reset just before
                    training starts), and the resident memory before training ("base MiB").
 * WS353, analogy   WordSim-353 Spearman and Google-analogy accuracy (3CosAdd) scored by
-                   sg_jax.benchmarks on both models' input vectors, same restrict_vocab.
+                   sg_jax.evaluation on both models' input vectors, same restrict_vocab.
 
 gensim reads exactly the token lists sg_jax reads (`sg_jax.corpus.iter_sentences`, lowercased),
 so the vocabularies agree (checked: the report lists both sizes).
@@ -169,7 +169,7 @@ def run_worker(row: str, args) -> dict:
     out["loadavg"] = [load_before, os.getloadavg()[0]]  # 1-minute load average before / after
     vectors = out.pop("_vectors", None)
     if vectors is not None:
-        from sg_jax.benchmarks import evaluate_analogies, evaluate_similarity
+        from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
         from sg_jax.embeddings import Embeddings
 
         emb = Embeddings(*vectors)

@@ -166,7 +166,7 @@ def cmd_analogy(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from sg_jax.benchmarks import evaluate_analogies, evaluate_similarity, format_table
+    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity, format_table
     from sg_jax.embeddings import Embeddings
 
     emb = Embeddings.load(args.vectors)
@@ -239,14 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["add", "mul"], default="add")
     p.set_defaults(func=cmd_eval)
 
-    try:
-        from sg_jax import sweep
-    except ImportError:
-        sweep = None
-    if sweep is not None:
-        p = sub.add_parser("sweep", help="window x dimension study: runs, table, heatmaps, report")
-        sweep.add_arguments(p)
-        p.set_defaults(func=sweep.main)
+    from sg_jax.study import command as sweep_command
+
+    p = sub.add_parser("sweep", help="window x dimension study: runs, table, heatmaps, report")
+    sweep_command.add_arguments(p)
+    p.set_defaults(func=sweep_command.main)
     return parser
 
 

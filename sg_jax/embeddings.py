@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax import io
+from sg_jax import formats
 from sg_jax.errors import ConfigError, VocabError
 
 METHODS = ("add", "mul")
@@ -134,13 +134,13 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | os.PathLike, binary: bool | None = None, *, limit: int | None = None):
-        """Read a word2vec text or binary file (see `sg_jax.io.load_word2vec`)."""
-        words, vectors = io.load_word2vec(path, binary, limit=limit)
+        """Read a word2vec text or binary file (see `sg_jax.formats.load_word2vec`)."""
+        words, vectors = formats.load_word2vec(path, binary, limit=limit)
         return cls(words, vectors)
 
     def save(self, path: str | os.PathLike, binary: bool = False) -> None:
         """Write the raw (not normalised) vectors in word2vec text or binary format, atomically."""
-        (io.save_word2vec_binary if binary else io.save_word2vec_text)(path, self._words, self._vectors)
+        (formats.save_word2vec_binary if binary else formats.save_word2vec_text)(path, self._words, self._vectors)
 
     # ------------------------------------------------------------------ lookup
 

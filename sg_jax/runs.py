@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from sg_jax import io
+from sg_jax import checkpoint, formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.corpus import ReadStats, Vocab, load_corpus
 from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError
@@ -68,12 +68,12 @@ def save_train_checkpoint(path, state: TrainState, position: Position, config: C
                           history: list[dict]) -> None:
     meta = {"kind": CHECKPOINT_KIND, "config": config_to_dict(config), "position": dataclasses.asdict(position),
             "vocab": vocab.to_dict(), "history": history}
-    io.save_checkpoint(path, state, meta)
+    checkpoint.save_checkpoint(path, state, meta)
 
 
 def load_train_checkpoint(path, config: Config, vocab: Vocab):
     """(state, position, history) from a checkpoint of a run with this config and vocabulary."""
-    meta = io.load_checkpoint_meta(path)
+    meta = checkpoint.load_checkpoint_meta(path)
     if meta.get("kind") != CHECKPOINT_KIND:
         raise FormatError(f"{path} is not a training checkpoint")
     saved = config_from_dict(meta["config"])
@@ -84,7 +84,7 @@ def load_train_checkpoint(path, config: Config, vocab: Vocab):
     if Vocab.from_dict(meta["vocab"]) != vocab:
         raise ConfigError(f"cannot resume {path}: the corpus gives a different vocabulary than the checkpoint's")
     template = init_state(config, len(vocab), make_optimizer(config, 1))
-    state, _ = io.load_checkpoint(path, template=template)
+    state, _ = checkpoint.load_checkpoint(path, template=template)
     return state, Position(**meta["position"]), meta.get("history", [])
 
 
@@ -150,9 +150,9 @@ def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resum
         _save(out, ckpt, result.state, result.position, config, vocab, history)
     else:
         _save(out, None, result.state, result.position, config, vocab, history)
-    io.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
+    formats.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
     if binary:
-        io.save_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
+        formats.save_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
     atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     return RunOutput(result, vocab, stats, out, resumed_from)
 

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from sg_jax import cli, io
+from sg_jax import cli, formats
 from sg_jax.errors import DivergenceError
 from sg_jax.train import Config, init_state, make_optimizer, train
 
@@ -129,7 +129,7 @@ def test_invalid_utf8_replaced_on_request(capsys, tmp_path):
                          "--epochs", "1", "--min-count", "1", "--sample", "0", "--encoding-errors", "replace")
     assert code == 0, err
     assert "10 invalid UTF-8 bytes" in out  # two bytes on each of 5 lines, each replaced by U+FFFD
-    words, _ = io.load_word2vec(tmp_path / "out" / "vectors.txt")
+    words, _ = formats.load_word2vec(tmp_path / "out" / "vectors.txt")
     assert sorted(words) == ["a", "and", "cat", "dog", "log", "mat", "on", "sat", "the"]
 
 
@@ -174,7 +174,7 @@ def test_window_longer_than_every_sentence_trains_within_sentences(capsys, tmp_p
     # every target paired with every other word of its sentence, and nothing across sentences
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sum(r["examples"] for r in records) == sum(n * (n - 1) for n in lengths)
-    _, vectors = io.load_word2vec(out / "vectors.txt")
+    _, vectors = formats.load_word2vec(out / "vectors.txt")
     assert vectors.shape == (sum(lengths), 4) and np.isfinite(vectors).all()
 
 
@@ -265,7 +265,7 @@ def test_clipping_prevents_that_divergence(capsys, tmp_path):
     out = tmp_path / "out"
     code, _, err = run(capsys, "train", "--out", out, *DIVERGING, "--clip-norm", "1")
     assert code == 0, err
-    _, vectors = io.load_word2vec(out / "vectors.txt")
+    _, vectors = formats.load_word2vec(out / "vectors.txt")
     assert np.isfinite(vectors).all()
 
 
@@ -349,8 +349,8 @@ WORDS = ["king", "queen", "man", "woman", "apple"]
 def vectors(tmp_path):
     rng = np.random.default_rng(0)
     matrix = rng.standard_normal((len(WORDS), 8)).astype(np.float32)
-    io.save_word2vec_text(tmp_path / "v.txt", WORDS, matrix)
-    io.save_word2vec_binary(tmp_path / "v.bin", WORDS, matrix)
+    formats.save_word2vec_text(tmp_path / "v.txt", WORDS, matrix)
+    formats.save_word2vec_binary(tmp_path / "v.bin", WORDS, matrix)
     return tmp_path / "v.txt", tmp_path / "v.bin"
 
 

@@ -13,16 +13,10 @@ import numpy as np
 import optax
 import pytest
 
-from sg_jax import io
+from sg_jax import formats
 from sg_jax.errors import ConfigError, FormatError
-from sg_jax.io import (
-    load_checkpoint,
-    load_checkpoint_meta,
-    load_word2vec,
-    save_checkpoint,
-    save_word2vec_binary,
-    save_word2vec_text,
-)
+from sg_jax.checkpoint import load_checkpoint, load_checkpoint_meta, save_checkpoint
+from sg_jax.formats import load_word2vec, save_word2vec_binary, save_word2vec_text
 
 WORDS = ["the", "café", "naïve", "日本", "x"]
 
@@ -92,7 +86,7 @@ def test_limit_reads_the_first_rows_only(tmp_path, vectors, save, name):
 def test_binary_reader_handles_records_split_across_reads(tmp_path, vectors, monkeypatch):
     save_word2vec_binary(tmp_path / "v.bin", WORDS, vectors)
     for chunk in (1, 3, 7, 29):
-        monkeypatch.setattr(io, "_READ_CHUNK", chunk)
+        monkeypatch.setattr(formats, "_READ_CHUNK", chunk)
         words, loaded = load_word2vec(tmp_path / "v.bin")
         assert words == WORDS
         np.testing.assert_array_equal(bits(loaded), bits(vectors))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sg_jax import io
+from sg_jax import formats
 from sg_jax.corpus import EncodedCorpus, Vocab
 from sg_jax.errors import CorpusError, VocabError
 from sg_jax.windows import context_groups, dynamic_window_pairs, skipgram_pairs, window_stats
@@ -186,11 +186,11 @@ def vocab_and_vectors(draw):
 def test_word2vec_round_trip(tmp_path_factory, data, limit):
     words, vectors = data
     directory = tmp_path_factory.mktemp("w2v")
-    for save, name, binary in [(io.save_word2vec_text, "v.txt", False), (io.save_word2vec_binary, "v.bin", True)]:
+    for save, name, binary in [(formats.save_word2vec_text, "v.txt", False), (formats.save_word2vec_binary, "v.bin", True)]:
         path = directory / name
         save(path, words, vectors)
         for how in (None, binary):  # by extension, and said explicitly
-            got_words, got = io.load_word2vec(path, binary=how, limit=limit)
+            got_words, got = formats.load_word2vec(path, binary=how, limit=limit)
             n = len(words) if limit is None else min(limit, len(words))
             assert got_words == words[:n]
             assert got.dtype == np.float32 and got.shape == (n, vectors.shape[1])
@@ -204,12 +204,12 @@ def test_text_format_is_recognised_without_an_extension(tmp_path_factory, data):
     # The sniffer must not take a text file for binary because a word holds a control character.
     words, vectors = data
     path = tmp_path_factory.mktemp("w2v") / "vectors"
-    io.save_word2vec_text(path, words, vectors)
-    got_words, got = io.load_word2vec(path)
+    formats.save_word2vec_text(path, words, vectors)
+    got_words, got = formats.load_word2vec(path)
     assert got_words == words and got.view(np.uint32).tolist() == vectors.view(np.uint32).tolist()
 
 
 def test_text_file_whose_first_word_has_a_control_character(tmp_path):
     # the example hypothesis finds first, kept as a plain regression test
-    io.save_word2vec_text(tmp_path / "vectors", ["\x01a", "b"], np.eye(2, 3, dtype=np.float32))
-    assert io.load_word2vec(tmp_path / "vectors")[0] == ["\x01a", "b"]
+    formats.save_word2vec_text(tmp_path / "vectors", ["\x01a", "b"], np.eye(2, 3, dtype=np.float32))
+    assert formats.load_word2vec(tmp_path / "vectors")[0] == ["\x01a", "b"]

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pytest
 
-from sg_jax import cli, io, runs
+from sg_jax import checkpoint, cli, runs
 from sg_jax.runs import CHECKPOINT, CheckpointPolicy, run_training
 from sg_jax.train import Config
 
@@ -44,7 +44,7 @@ def default_jax_types():
 
 
 def checkpoint_leaves(path) -> list[np.ndarray]:
-    leaves, _ = io.load_checkpoint(path)
+    leaves, _ = checkpoint.load_checkpoint(path)
     return [np.asarray(x) for x in leaves]
 
 
@@ -68,7 +68,7 @@ def assert_same_run(a, b) -> None:
     assert (a / "vectors.txt").read_bytes() == (b / "vectors.txt").read_bytes()
     assert trajectory(a) == trajectory(b)
     assert_same_leaves(checkpoint_leaves(a / CHECKPOINT), checkpoint_leaves(b / CHECKPOINT))
-    assert io.load_checkpoint_meta(a / CHECKPOINT)["position"] == io.load_checkpoint_meta(b / CHECKPOINT)["position"]
+    assert checkpoint.load_checkpoint_meta(a / CHECKPOINT)["position"] == checkpoint.load_checkpoint_meta(b / CHECKPOINT)["position"]
 
 
 def temp_files(out_dir) -> list[str]:
@@ -131,7 +131,7 @@ def test_checkpoints_at_a_step_interval(toy_run):
     assert len(calls) >= 20
     # a checkpoint after each call that passes a multiple of 100 steps, and one at the end
     due = [s for before, s in zip([0] + calls, calls) if s // 100 > before // 100]
-    assert [io.load_checkpoint_meta(p)["history"][-1]["step"] for _, p in saved] == due + [calls[-1]]
+    assert [checkpoint.load_checkpoint_meta(p)["history"][-1]["step"] for _, p in saved] == due + [calls[-1]]
     assert saved[-1][0] == {"epoch": TOY.epochs, "chunk": 0, "step": 0}
 
 
@@ -140,7 +140,7 @@ def test_epochs_split_across_invocations_equal_one_invocation(toy_run, tmp_path)
     out = run_training(TOY, "toy:groups", split, resume=True, until_epoch=1, **QUIET)  # no checkpoint yet: fresh
     assert out.resumed_from is None
     assert (split / "vectors.txt").read_bytes() != (toy_run[0] / "vectors.txt").read_bytes()  # not done yet
-    assert io.load_checkpoint_meta(split / CHECKPOINT)["position"] == {"epoch": 1, "chunk": 0, "step": 0}
+    assert checkpoint.load_checkpoint_meta(split / CHECKPOINT)["position"] == {"epoch": 1, "chunk": 0, "step": 0}
     out = run_training(TOY, "toy:groups", split, resume=True, **QUIET)
     assert dataclasses.asdict(out.resumed_from) == {"epoch": 1, "chunk": 0, "step": 0}
     assert_same_run(toy_run[0], split)
@@ -263,7 +263,7 @@ def test_sigkill_mid_epoch_then_resume_is_exact(generated, tmp_path):
             victim.wait()
     assert victim.returncode == -signal.SIGKILL
     assert not (out / "vectors.txt").exists()  # it died before the end
-    killed_at = io.load_checkpoint_meta(ckpt)["position"]
+    killed_at = checkpoint.load_checkpoint_meta(ckpt)["position"]
     assert killed_at["epoch"] < 2 and killed_at["step"] > 0  # resuming starts mid-epoch
 
     run_cli(corpus, out, "--resume")

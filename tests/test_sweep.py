@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sg_jax import cli, sweep
+from sg_jax import cli
+from sg_jax.study import command, records, report, summary, sweep
 from sg_jax.errors import ConfigError, FormatError
 from sg_jax.plots import is_png
 from sg_jax.train import Config
@@ -45,7 +46,7 @@ def done(tmp_path_factory) -> Path:
 
 
 def lines_of(out: Path) -> list[str]:
-    return (out / sweep.RUNS_FILE).read_text(encoding="utf-8").splitlines()
+    return (out / records.RUNS_FILE).read_text(encoding="utf-8").splitlines()
 
 
 def records_of(out: Path) -> list[dict]:
@@ -72,7 +73,7 @@ def test_jsonl_schema(done):
         for key, kind in REQUIRED.items():
             assert key in record, key
             assert isinstance(record[key], kind) and not isinstance(record[key], bool), (key, record[key])
-        assert record["schema"] == sweep.SCHEMA_VERSION
+        assert record["schema"] == records.SCHEMA_VERSION
         config = Config(**record["config"])  # the full config: every field, nothing else
         assert (config.window, config.dim, config.seed) == (record["window"], record["dim"], record["seed"])
         assert (config.epochs, config.objective, config.share_negatives) == (1, "ns", "target")
@@ -118,7 +119,7 @@ def test_run_directories(done):
 
 def test_summary_csv(done):
     records = records_of(done)
-    with open(done / sweep.SUMMARY_CSV, newline="") as f:
+    with open(done / report.SUMMARY_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(int(r["window"]), int(r["dim"])) for r in rows] == [(1, 4), (1, 8), (2, 4), (2, 8)]
     for row, record in zip(rows, records):
@@ -126,26 +127,26 @@ def test_summary_csv(done):
         assert float(row["final_loss_mean"]) == pytest.approx(record["final_loss"], rel=1e-5)
         assert row["final_loss_std"] == ""  # undefined with one seed
         assert float(row["wall_seconds_mean"]) == pytest.approx(record["wall_seconds"], rel=1e-5)
-        for metric in sweep.METRICS:
+        for metric in summary.METRICS:
             assert f"{metric}_mean" in row and f"{metric}_std" in row
 
 
 def test_plots_are_png(done):
-    names = [sweep.heatmap_file(m) for m in sweep.METRICS] + [sweep.LOSS_CURVES, sweep.METRIC_LINES]
+    names = [report.heatmap_file(m) for m in summary.METRICS] + [report.LOSS_CURVES, report.METRIC_LINES]
     for name in names:
         assert is_png(done / name), name
     assert not list(done.glob(".*.tmp"))  # no temporary files left behind
 
 
 def test_report_links_everything(done):
-    report = (done / sweep.REPORT).read_text(encoding="utf-8")
-    links = set(re.findall(r"\]\(([^)]+)\)", report))
-    assert {sweep.heatmap_file(m) for m in sweep.METRICS} | {sweep.LOSS_CURVES, sweep.SUMMARY_CSV,
-                                                            sweep.RUNS_FILE} <= links
+    text = (done / report.REPORT).read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(([^)]+)\)", text))
+    assert {report.heatmap_file(m) for m in summary.METRICS} | {report.LOSS_CURVES, report.SUMMARY_CSV,
+                                                            records.RUNS_FILE} <= links
     for link in links:
         assert (done / link).exists(), link
-    assert (done / sweep.SUMMARY_MD).read_text(encoding="utf-8") in report  # the table is embedded
-    assert "sg-jax sweep --corpus toy:groups --windows 1,2 --dims 4,8 --seeds 0 --epochs 1" in report
+    assert (done / report.SUMMARY_MD).read_text(encoding="utf-8") in text  # the table is embedded
+    assert "sg-jax sweep --corpus toy:groups --windows 1,2 --dims 4,8 --seeds 0 --epochs 1" in text
 
 
 # --------------------------------------------------------------------------- resume
@@ -153,10 +154,10 @@ def test_report_links_everything(done):
 
 def test_rerun_skips_finished_runs(done, tmp_path, capsys):
     out = copy(done, tmp_path)
-    before = (out / sweep.RUNS_FILE).read_bytes()
+    before = (out / records.RUNS_FILE).read_bytes()
     assert run_cli(out) == 0
     assert "0 run(s) trained, 4 already done" in capsys.readouterr().out
-    assert (out / sweep.RUNS_FILE).read_bytes() == before  # same lines, same timestamps
+    assert (out / records.RUNS_FILE).read_bytes() == before  # same lines, same timestamps
 
 
 def test_extending_the_grid_adds_only_new_runs_and_averages_seeds(done, tmp_path):
@@ -167,22 +168,22 @@ def test_extending_the_grid_adds_only_new_runs_and_averages_seeds(done, tmp_path
     after = lines_of(out)
     assert after[:4] == before and len(after) == 5
     # the summary covers every run in the directory; (1, 4) now has two seeds
-    with open(out / sweep.SUMMARY_CSV, newline="") as f:
+    with open(out / report.SUMMARY_CSV, newline="") as f:
         rows = {(int(r["window"]), int(r["dim"])): r for r in csv.DictReader(f)}
     assert len(rows) == 4
     cell = rows[1, 4]
     assert int(cell["n_seeds"]) == 2 and cell["seeds"] == "0 1"
     pair = [r for r in records_of(out) if (r["window"], r["dim"]) == (1, 4)]
     for metric in ("final_loss", "wall_seconds", "words_per_second"):
-        values = np.array([sweep.metric_value(r, metric) for r in pair])
+        values = np.array([summary.metric_value(r, metric) for r in pair])
         assert float(cell[f"{metric}_mean"]) == pytest.approx(values.mean(), rel=1e-5)
         assert float(cell[f"{metric}_std"]) == pytest.approx(values.std(ddof=1), rel=1e-5, abs=1e-9)
-    assert "±" in (out / sweep.SUMMARY_MD).read_text(encoding="utf-8")
+    assert "±" in (out / report.SUMMARY_MD).read_text(encoding="utf-8")
 
 
 def test_half_written_last_line_is_dropped_and_that_run_redone(done, tmp_path):
     out = copy(done, tmp_path)
-    path = out / sweep.RUNS_FILE
+    path = out / records.RUNS_FILE
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     path.write_text("".join(lines[:3]) + lines[3][: len(lines[3]) // 2], encoding="utf-8")  # killed mid-write
     assert run_cli(out, "--save-vectors") == 0
@@ -198,7 +199,7 @@ def test_half_written_last_line_is_dropped_and_that_run_redone(done, tmp_path):
 
 def test_duplicate_records_count_once(done, tmp_path):
     out = copy(done, tmp_path)
-    path = out / sweep.RUNS_FILE
+    path = out / records.RUNS_FILE
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     path.write_text("".join(lines) + lines[0], encoding="utf-8")  # two sweeps finished the same run
     result = sweep.run_sweep(_sweep(windows=(1, 2), dims=(4, 8), seeds=(0,)), out, progress=False, log=lambda s: None)
@@ -212,37 +213,37 @@ def test_read_runs_repairs_without_training(tmp_path):
     text = "".join(json.dumps(r) + "\n" for r in good)
     path.write_text(text + '{"run_id": "c", "x"', encoding="utf-8")
     messages = []
-    assert sweep.read_runs(path, log=messages.append) == good
+    assert records.read_runs(path, log=messages.append) == good
     assert path.read_text(encoding="utf-8") == text and "half-written" in messages[0]
     # a complete last object that only lacks its newline is kept, and the newline added
     path.write_text(text + '{"run_id": "c"}', encoding="utf-8")
-    assert [r["run_id"] for r in sweep.read_runs(path)] == ["a", "b", "c"]
+    assert [r["run_id"] for r in records.read_runs(path)] == ["a", "b", "c"]
     assert path.read_text(encoding="utf-8") == text + '{"run_id": "c"}\n'
-    assert sweep.read_runs(tmp_path / "missing.jsonl") == []
+    assert records.read_runs(tmp_path / "missing.jsonl") == []
 
 
 def test_damage_before_the_last_line_is_an_error(tmp_path):
     path = tmp_path / "runs.jsonl"
     path.write_text('{"run_id": "a"}\nnot json\n{"run_id": "b"}\n', encoding="utf-8")
     with pytest.raises(FormatError, match="line 2"):
-        sweep.read_runs(path)
+        records.read_runs(path)
 
 
 def test_append_writes_whole_lines(tmp_path):
     path = tmp_path / "runs.jsonl"
-    sweep.append_run(path, {"run_id": "a", "score": math.nan, "v": np.float32(0.5)})
-    sweep.append_run(path, {"run_id": "b"})
+    records.append_run(path, {"run_id": "a", "score": math.nan, "v": np.float32(0.5)})
+    records.append_run(path, {"run_id": "b"})
     assert [json.loads(line) for line in path.read_text().splitlines()] == [
         {"run_id": "a", "score": None, "v": 0.5}, {"run_id": "b"}]
 
 
 def test_a_different_study_is_refused(done, tmp_path, capsys):
     out = copy(done, tmp_path)
-    before = (out / sweep.RUNS_FILE).read_bytes()
+    before = (out / records.RUNS_FILE).read_bytes()
     assert run_cli(out, "--negative", "3") == 2
     err = capsys.readouterr().err
     assert "different study" in err and "negative=5 (now 3)" in err
-    assert (out / sweep.RUNS_FILE).read_bytes() == before
+    assert (out / records.RUNS_FILE).read_bytes() == before
 
 
 # --------------------------------------------------------------------------- pieces
@@ -257,12 +258,12 @@ def test_mean_std_matches_numpy():
     rng = np.random.default_rng(0)
     for n in (2, 3, 7):
         x = rng.normal(size=n)
-        mean, std = sweep.mean_std(x.tolist())
+        mean, std = summary.mean_std(x.tolist())
         assert mean == pytest.approx(x.mean()) and std == pytest.approx(x.std(ddof=1))
-    assert sweep.mean_std([1.5]) == (1.5, pytest.approx(math.nan, nan_ok=True))
-    mean, std = sweep.mean_std([math.nan, 2.0, 4.0])  # undefined values are left out
+    assert summary.mean_std([1.5]) == (1.5, pytest.approx(math.nan, nan_ok=True))
+    mean, std = summary.mean_std([math.nan, 2.0, 4.0])  # undefined values are left out
     assert mean == 3.0 and std == pytest.approx(math.sqrt(2))
-    assert all(math.isnan(v) for v in sweep.mean_std([]))
+    assert all(math.isnan(v) for v in summary.mean_std([]))
 
 
 def test_summarize_groups_by_cell():
@@ -270,28 +271,28 @@ def test_summarize_groups_by_cell():
         return {"window": window, "dim": dim, "seed": seed, "final_loss": loss, "wall_seconds": 1.0,
                 "words_per_second": 10.0, "wordsim353": {"spearman": rho}, "analogy": {"accuracy": None}}
 
-    rows = sweep.summarize([record(2, 8, 1, 3.0, 0.2), record(1, 8, 0, 1.0, None), record(2, 8, 0, 2.0, 0.4)])
+    rows = summary.summarize([record(2, 8, 1, 3.0, 0.2), record(1, 8, 0, 1.0, None), record(2, 8, 0, 2.0, 0.4)])
     assert [(r["window"], r["dim"], r["n_seeds"], r["seeds"]) for r in rows] == [(1, 8, 1, "0"), (2, 8, 2, "0 1")]
     assert rows[1]["final_loss_mean"] == 2.5 and rows[1]["final_loss_std"] == pytest.approx(np.std([2, 3], ddof=1))
     assert rows[1]["wordsim_spearman_mean"] == pytest.approx(0.3)
     assert math.isnan(rows[0]["wordsim_spearman_mean"]) and math.isnan(rows[1]["analogy_accuracy_mean"])
-    csv_text = sweep.summary_csv(rows)
+    csv_text = summary.summary_csv(rows)
     assert csv_text.splitlines()[1].startswith("1,8,1,0,,,,,1,,")  # NaN cells are empty
 
 
 def test_presets_and_explicit_options():
     parser = cli.build_parser()
-    default = sweep.sweep_from_args(parser.parse_args(["sweep"]))
+    default = command.sweep_from_args(parser.parse_args(["sweep"]))
     assert (default.windows, default.dims, default.seeds) == ((1, 2, 3, 5, 8), (25, 50, 100, 200), (0,))
     assert default.base.objective == "ns" and default.base.share_negatives == "target"
     assert default.base.epochs == sweep.PRESETS["default"].epochs and default.corpus == "default"
-    paper = sweep.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper"]))
+    paper = command.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper"]))
     assert len(paper.grid()) == 6 * 5 * 3 and paper.base.epochs == 5 and paper.base.min_count == 5
-    mixed = sweep.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper", "--epochs", "2", "--seed", "7",
+    mixed = command.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper", "--epochs", "2", "--seed", "7",
                                                      "--share-negatives", "none"]))
     assert mixed.base.epochs == 2 and mixed.seeds == (7,) and mixed.base.share_negatives == "none"
     with pytest.raises(ConfigError):
-        sweep.sweep_from_args(parser.parse_args(["sweep", "--seed", "1", "--seeds", "1,2"]))
+        command.sweep_from_args(parser.parse_args(["sweep", "--seed", "1", "--seeds", "1,2"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["sweep", "--windows", "0,1"])
 

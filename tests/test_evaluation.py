@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sg_jax.benchmarks import (
+from sg_jax.evaluation import (
     GOOGLE_ANALOGIES,
     WORDSIM353,
     AnalogyResult,
