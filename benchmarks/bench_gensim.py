@@ -90,7 +90,7 @@ def train_sg_jax(spec, args) -> dict:
     calls = []
     t, c = time.perf_counter(), time.process_time()
     try:
-        r = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False,
+        r = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets,
                   on_call=lambda state, pos, record: calls.append(record))
     except DivergenceError as e:
         out.update(diverged=str(e), train_s=time.perf_counter() - t,

@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     interrupted = False
     try:
-        train(config, vocab.words, vocab.counts, corpus.ids, corpus.offsets, progress=False, on_call=on_call)
+        train(config, vocab.words, vocab.counts, corpus.ids, corpus.offsets, on_call=on_call)
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: reporting the epochs done so far", flush=True)

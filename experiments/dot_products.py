@@ -152,7 +152,7 @@ def main(argv=None) -> int:
 
         initial = init_state(config, len(vocab), make_optimizer(config, 1))
         before = {"context": dots(initial.params, context), "non-context": dots(initial.params, non_context)}
-        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets)
         after = {"context": dots(result.state.params, context), "non-context": dots(result.state.params, non_context)}
         print(f"trained {args.objective}, dim {args.dim}, {args.epochs} epochs, init {args.init}: "
               f"final loss {result.final_loss:.4f}\n")

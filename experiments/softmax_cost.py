@@ -11,7 +11,7 @@ in a Huffman tree, about log2 V of them (fewer for frequent words): logarithmic.
 
 For each V it builds a skip-gram model (dim N, batch of B targets with 2w contexts each, word
 frequencies following Zipf's law), compiles one training step of each objective (the library's
-sparse step, `sg_jax.train.sparse_update`), and times it: the median of several calls after the
+sparse step, `sg_jax.step.sparse_update`), and times it: the median of several calls after the
 compiled warm-up. Prints a table and the log-log slope of time against V for each objective, and
 writes OUT/softmax_cost.csv, OUT/softmax_cost.md and OUT/softmax_cost.png.
 """
@@ -65,15 +65,16 @@ def time_step(objective: str, V: int, *, batch: int, dim: int, window: int, nega
     import jax
     import jax.numpy as jnp
 
-    from sg_jax.objectives import Batch, get_objective
-    from sg_jax.train import Config, init_state, make_optimizer, objective_tables, sparse_update
+    from sg_jax.config import Config
+    from sg_jax.objectives import Batch, get_objective, get_spec
+    from sg_jax.step import init_state, make_optimizer, sparse_update
 
     config = Config(objective=objective, dim=dim, window=window, negative=negative, share_negatives="none",
                     batch_size=batch, seed=seed).validate()
     counts = zipf_counts(V)
     obj = get_objective("sg", objective, negative=negative, share="none")
     optimizer = make_optimizer(config, total_steps=10_000)
-    tables = objective_tables(config, counts)
+    tables = get_spec(objective).tables(counts, config)
     state = init_state(config, V, optimizer)
 
     rng = np.random.default_rng(seed)

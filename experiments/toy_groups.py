@@ -79,7 +79,7 @@ def train_with_snapshots(args, snapshots):
     position = Position()
     for epoch in sorted(e for e in snapshots if e > 0):
         result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, state=state, position=position,
-                       until_epoch=epoch, progress=False)
+                       until_epoch=epoch)
         state, position = result.state, result.position
         vectors[epoch] = np.array(state.params.w_in, copy=True)  # a copy: the next call donates the buffers
         losses[epoch] = result.final_loss

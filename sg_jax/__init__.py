@@ -1,10 +1,30 @@
 """sg_jax: Skip-gram word embeddings (word2vec) in functional JAX.
 
-Modules, one concept each: corpus (reading, Vocab, encoding), windows (host-side pairs),
-model (Params), objectives (softmax, negative sampling, hierarchical softmax), derivations (the
-hand-derived gradients and check_gradients), pipeline (on-device batches), train (Config,
-TrainState, the jitted step), runs (a run on disk), embeddings (queries), benchmarks
-(WordSim-353, Google analogies), io (word2vec formats, checkpoints), sweep, cli.
+    import sg_jax
+    model = sg_jax.train_model("default", dim=100, epochs=5)   # the bundled Brown corpus
+    model.wv.most_similar("king")
+
+The flow, one concept per module: corpus (reading, Vocab, encoding) -> pipeline (on-device
+batches) -> architectures (how a batch becomes hidden vectors and predictions) -> objectives
+(registered losses) -> step (the jitted sparse step; optim: optimizers for row-sparse steps) ->
+train (the epoch loop) -> runs (a run on disk: the one run path) -> api (Model, train_model,
+load_model). Around them: config (Config, the single source of options), gradcheck, embeddings
+(queries), evaluation (WordSim-353, analogies), formats and checkpoint (files), study (the sweep)
+and cli (the command line). See docs/architecture.md.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+__all__ = ["Config", "Model", "load_model", "train_model", "__version__"]
+
+
+def __getattr__(name):  # the API is imported on first use, so `import sg_jax` stays light
+    if name in ("Model", "load_model", "train_model"):
+        from sg_jax import api
+
+        return getattr(api, name)
+    if name == "Config":
+        from sg_jax.config import Config
+
+        return Config
+    raise AttributeError(f"module 'sg_jax' has no attribute {name!r}")

@@ -166,7 +166,19 @@ class Embeddings:
         return len(self._words)
 
     def __contains__(self, word) -> bool:
-        return word in self._index
+        return self._lookup(word) is not None
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        """`emb["king"]`: the raw vector of a word, as gensim's KeyedVectors."""
+        return self.vector(word)
+
+    def _lookup(self, word) -> int | None:
+        """The row of `word`, or of its lowercase form when only that is known (training
+        lowercases by default, so "King" finds "king")."""
+        if not isinstance(word, str):
+            return None
+        i = self._index.get(word)
+        return i if i is not None else self._index.get(word.lower())
 
     def __repr__(self) -> str:
         return f"Embeddings({len(self)} words, dim {self.dim})"
@@ -174,11 +186,12 @@ class Embeddings:
     def indices(self, words: Iterable[str]) -> list[int]:
         """Row indices of `words`; VocabError naming every unknown word."""
         words = list(words)
-        missing = list(dict.fromkeys(w for w in words if w not in self._index))
+        rows = [self._lookup(w) for w in words]
+        missing = list(dict.fromkeys(w for w, i in zip(words, rows) if i is None))
         if missing:
             noun = "word" if len(missing) == 1 else "words"
             raise VocabError(f"unknown {noun}: {', '.join(repr(w) for w in missing)}")
-        return [self._index[w] for w in words]
+        return rows
 
     def index(self, word: str) -> int:
         return self.indices([word])[0]

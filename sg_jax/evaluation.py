@@ -35,6 +35,10 @@ from sg_jax.errors import ConfigError, FormatError
 DATA_DIR = Path(__file__).resolve().parent / "data" / "benchmarks"
 WORDSIM353 = DATA_DIR / "wordsim353.tsv"
 GOOGLE_ANALOGIES = DATA_DIR / "questions-words.txt"
+# Analogies search the 30,000 most frequent words, as the word2vec C tool's compute-accuracy is
+# run in Mikolov et al.'s setup (gensim's evaluate_word_analogies defaults to 300,000). `sg-jax eval`
+# and the sweep share this default, so the same vectors get the same score from both.
+DEFAULT_RESTRICT_VOCAB = 30_000
 
 Pair = tuple[str, str, float]
 Question = tuple[str, str, str, str]
@@ -214,7 +218,7 @@ def evaluate_similarity(
 
 def evaluate_analogies(
     emb: Embeddings, questions: Mapping[str, Iterable[Question]] | str | os.PathLike | None = None,
-    restrict_vocab: int | None = 300_000, method: str = "add", lowercase: bool = True,
+    restrict_vocab: int | None = DEFAULT_RESTRICT_VOCAB, method: str = "add", lowercase: bool = True,
 ) -> AnalogyResult:
     """Top-1 analogy accuracy over the first `restrict_vocab` words (default: Google set)."""
     name = "analogies"

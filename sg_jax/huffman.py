@@ -15,7 +15,6 @@ gather inside jit:
 
 from __future__ import annotations
 
-import heapq
 from typing import NamedTuple
 
 import numpy as np
@@ -30,24 +29,40 @@ class HuffmanTree(NamedTuple):
 
 
 def build_huffman(counts) -> HuffmanTree:
-    """Huffman codes for words with these counts (ties broken by node id: deterministic)."""
+    """Huffman codes for words with these counts, built as the word2vec C tool builds them.
+
+    word2vec's CreateBinaryTree walks two queues in O(V): the leaves in order of decreasing
+    count (from the rarest up), and the inner nodes in the order they are made (their counts
+    never decrease). Each merge takes the two smallest heads, preferring the inner node when a
+    leaf's count ties with it, and the second one taken gets code 1. Words with equal counts are
+    taken in vocabulary order among themselves (the later word first), so with a vocabulary
+    sorted by decreasing count (sg_jax's default, and word2vec's) the tree is word2vec's.
+    """
     counts = np.asarray(counts, dtype=np.int64)
     V = counts.size
     if V < 2:
         raise ConfigError(f"hierarchical softmax needs a vocabulary of at least 2 words, got {V}")
-    # node ids: leaves 0..V-1, inner nodes V..2V-2
-    heap = [(int(c), i) for i, c in enumerate(counts)]
-    heapq.heapify(heap)
+    # leaves by decreasing count, ties in vocabulary order: leaf queue position i -> word order[i]
+    order = np.argsort(-counts, kind="stable")
+    leaf_count = counts[order]
+    inner_count = np.zeros(V - 1, dtype=np.int64)
+    # node ids: leaves 0..V-1 (word ids), inner nodes V..2V-2 in the order they are made
     parent = np.zeros(2 * V - 1, dtype=np.int64)
     right = np.zeros(2 * V - 1, dtype=np.int8)
-    next_id = V
-    while len(heap) > 1:
-        c1, a = heapq.heappop(heap)
-        c2, b = heapq.heappop(heap)
-        parent[a], parent[b] = next_id, next_id
-        right[b] = 1                      # the larger of the two takes code 1, as word2vec
-        heapq.heappush(heap, (c1 + c2, next_id))
-        next_id += 1
+    pos1, pos2 = V - 1, 0   # next leaf (from the rarest) and next inner node to take
+    for a in range(V - 1):
+        taken = []
+        for _ in range(2):
+            if pos1 >= 0 and (pos2 >= a or leaf_count[pos1] < inner_count[pos2]):
+                taken.append((int(order[pos1]), int(leaf_count[pos1])))
+                pos1 -= 1
+            else:
+                taken.append((V + pos2, int(inner_count[pos2])))
+                pos2 += 1
+        (first, c1), (second, c2) = taken
+        inner_count[a] = c1 + c2
+        parent[first], parent[second] = V + a, V + a
+        right[second] = 1
     root = 2 * V - 2
     paths, bits = [], []
     for w in range(V):

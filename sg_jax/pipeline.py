@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax.objectives import Batch
+from sg_jax.architectures import Batch
 
 
 class DeviceCorpus(NamedTuple):

@@ -1,34 +1,49 @@
-"""A training run on disk: corpus in; vectors, checkpoints and a metrics log out.
+"""A training run: corpus in; vectors, checkpoints and a metrics log out. The one run path.
 
-`run_training` is what `sg-jax train` and the sweep call. It reads the corpus, builds the
-vocabulary, trains (resuming from `DIR/checkpoint.sgjax` when asked), checkpoints at an
-interval of steps or seconds, and writes every output atomically:
+`run_training` is what `sg-jax train`, the sweep and the Python API (`sg_jax.train_model`) call.
+It reads the corpus, builds the vocabulary, trains (resuming from `DIR/checkpoint.sgjax` when
+asked, or continuing a model held in memory), checkpoints at an interval of steps or seconds,
+and writes every output atomically:
 
     DIR/vectors.txt        word2vec text format (DIR/vectors.bin with binary=True)
-    DIR/checkpoint.sgjax   the full TrainState, data-pipeline position, config and vocabulary
+    DIR/checkpoint.sgjax   the full TrainState, data-pipeline position, schedule, config, vocabulary,
+                           the corpus fingerprint and the training log
     DIR/metrics.jsonl      one JSON object per jitted call (step, epoch, loss, lr, words, seconds)
     DIR/config.json        the run's configuration
+    DIR/run.json           written last: the run's id and the sha256 of every file above, so a set
+                           of files that belong together can be told from a mixture
+
+A directory holds one run. Training into a directory that holds a finished run is refused unless
+the caller resumes it (`resume=True`; with more epochs than it had, the run is extended) or
+overwrites it (`overwrite=True`: the old run's files are removed first, so a crash can never
+leave old and new files side by side). With `out_dir=None` nothing is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from sg_jax import checkpoint, formats
+from sg_jax import checkpoint as ckpt_io
+from sg_jax import formats
 from sg_jax.atomic import atomic_write_text
-from sg_jax.corpus import ReadStats, Vocab, load_corpus
-from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError
-from sg_jax.train import Config, Position, TrainResult, TrainState, init_state, make_optimizer, train
+from sg_jax.config import Config
+from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
+from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError
+from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS
 
 CHECKPOINT = "checkpoint.sgjax"
 CHECKPOINT_KIND = "sg_jax-train"
+MANIFEST = "run.json"
+OUTPUTS = ("vectors.txt", "vectors.bin", "metrics.jsonl", "config.json", CHECKPOINT, MANIFEST)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,49 +58,50 @@ class CheckpointPolicy:
             raise ConfigError(f"checkpoint interval must be > 0 seconds, got {self.every_seconds}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """A corpus read and encoded for training, with where it came from."""
+
+    vocab: Vocab
+    encoded: EncodedCorpus
+    stats: ReadStats | None
+    fingerprint: str
+    source: str
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run stands: what a checkpoint holds besides the config and the vocabulary."""
+
+    state: TrainState
+    position: Position
+    history: list[dict]
+    schedule: Schedule = Schedule()
+
+
 @dataclasses.dataclass
 class RunOutput:
     result: TrainResult
     vocab: Vocab
     stats: ReadStats | None
-    out_dir: Path
+    out_dir: Path | None
     resumed_from: Position | None
+    progress: Progress
+    corpus: Corpus
 
 
-def config_to_dict(config: Config) -> dict:
-    return dataclasses.asdict(config)
-
-
-def config_from_dict(d: dict) -> Config:
-    known = {f.name for f in dataclasses.fields(Config)}
-    unknown = set(d) - known
-    if unknown:
-        raise FormatError(f"unknown config fields: {', '.join(sorted(unknown))}")
-    return Config(**d)
-
-
-def save_train_checkpoint(path, state: TrainState, position: Position, config: Config, vocab: Vocab,
-                          history: list[dict]) -> None:
-    meta = {"kind": CHECKPOINT_KIND, "config": config_to_dict(config), "position": dataclasses.asdict(position),
-            "vocab": vocab.to_dict(), "history": history}
-    checkpoint.save_checkpoint(path, state, meta)
-
-
-def load_train_checkpoint(path, config: Config, vocab: Vocab):
-    """(state, position, history) from a checkpoint of a run with this config and vocabulary."""
-    meta = checkpoint.load_checkpoint_meta(path)
-    if meta.get("kind") != CHECKPOINT_KIND:
-        raise FormatError(f"{path} is not a training checkpoint")
-    saved = config_from_dict(meta["config"])
-    diff = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(config, f.name)]
-    if diff:
-        shown = ", ".join(f"{n}={getattr(saved, n)!r} (now {getattr(config, n)!r})" for n in diff)
-        raise ConfigError(f"cannot resume {path}: the config differs: {shown}")
-    if Vocab.from_dict(meta["vocab"]) != vocab:
-        raise ConfigError(f"cannot resume {path}: the corpus gives a different vocabulary than the checkpoint's")
-    template = init_state(config, len(vocab), make_optimizer(config, 1))
-    state, _ = checkpoint.load_checkpoint(path, template=template)
-    return state, Position(**meta["position"]), meta.get("history", [])
+def read_corpus(config: Config, corpus) -> Corpus:
+    """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them)."""
+    rereadable = isinstance(corpus, (str, Path, list, tuple))
+    fingerprint = corpus_fingerprint(corpus) if rereadable else None
+    vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
+                                        lowercase=config.lowercase, errors=config.encoding_errors)
+    if fingerprint is None:  # a one-shot iterable: the fingerprint of what was read
+        fingerprint = hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()
+                                     + np.ascontiguousarray(encoded.offsets).tobytes()).hexdigest()
+    check_trainable(vocab, encoded, config)
+    return Corpus(vocab, encoded, stats, fingerprint, corpus if isinstance(corpus, str) else
+                  str(corpus) if isinstance(corpus, Path) else "<in-memory corpus>")
 
 
 def check_trainable(vocab: Vocab, encoded, config: Config) -> None:
@@ -97,77 +113,187 @@ def check_trainable(vocab: Vocab, encoded, config: Config) -> None:
         raise CorpusError(NO_PAIRS)
 
 
-def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resume: bool = False,
-                 until_epoch: int | None = None, checkpoint: CheckpointPolicy | None = CheckpointPolicy(),
-                 lowercase: bool = True, encoding_errors: str = "strict", progress: bool = True,
-                 log: Callable[[str], None] = print, loaded=None) -> RunOutput:
-    """Train `config` on `corpus` (path, "default", "toy:...", or token lists) into out_dir.
+# ------------------------------------------------------------------------------ checkpoints
 
-    loaded: an already-built (vocab, encoded corpus, stats) to skip reading the corpus again.
+
+def save_train_checkpoint(path, progress: Progress, config: Config, vocab: Vocab, fingerprint: str,
+                          source: str | None = None) -> None:
+    meta = {"kind": CHECKPOINT_KIND, "config": config.to_dict(), "position": dataclasses.asdict(progress.position),
+            "schedule": dataclasses.asdict(progress.schedule), "vocab": vocab.to_dict(),
+            "corpus_fingerprint": fingerprint, "corpus_source": source, "history": progress.history}
+    ckpt_io.save_checkpoint(path, progress.state, meta)
+
+
+def read_checkpoint_meta(path) -> tuple[Config, Vocab, dict]:
+    """(saved config, saved vocabulary, metadata) of a training checkpoint, validated."""
+    meta = ckpt_io.load_checkpoint_meta(path)
+    if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
+        raise FormatError(f"{path} is not a training checkpoint")
+    for name in ("config", "position", "vocab"):
+        if name not in meta:
+            raise FormatError(f"{path}: the checkpoint's metadata lacks {name!r}")
+    config = Config.from_dict(meta["config"], where=f"{path}: the checkpoint's config")
+    try:
+        vocab = Vocab.from_dict(meta["vocab"])
+        Position(**meta["position"]), Schedule(**meta.get("schedule", {}))
+    except (TypeError, ValueError, KeyError) as e:
+        raise FormatError(f"{path}: the checkpoint's metadata is damaged ({type(e).__name__}: {e})") from None
+    return config, vocab, meta
+
+
+def load_progress(path, config: Config, vocab: Vocab, fingerprint: str) -> tuple[Progress, Config]:
+    """The progress saved in a checkpoint of a run with this config (or the same config with more
+    epochs: an extension of a finished run), vocabulary and corpus. Returns (progress, config the
+    checkpoint's schedule belongs to)."""
+    saved, saved_vocab, meta = read_checkpoint_meta(path)
+    position = Position(**meta["position"])
+    schedule = Schedule(**meta.get("schedule", {}))
+    diff = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(config, f.name)]
+    extend = diff == ["epochs"] and config.epochs > saved.epochs and position == Position(saved.epochs, 0, 0)
+    if diff and not extend:
+        shown = ", ".join(f"{n}={getattr(saved, n)!r} (now {getattr(config, n)!r})" for n in diff)
+        hint = " (a run can be extended by more epochs only once it has finished)" if diff == ["epochs"] else ""
+        raise ConfigError(f"cannot resume {path}: the config differs: {shown}{hint}")
+    if saved_vocab != vocab:
+        raise ConfigError(f"cannot resume {path}: the corpus gives a different vocabulary than the checkpoint's")
+    theirs = meta.get("corpus_fingerprint")
+    if theirs is not None and theirs != fingerprint:
+        raise ConfigError(f"cannot resume {path}: it was trained on a different corpus "
+                          f"(sha256 {theirs[:16]}…, now {fingerprint[:16]}…)")
+    template = init_state(saved, len(vocab), make_optimizer(saved, 1))
+    state, _ = ckpt_io.load_checkpoint(path, template=template)
+    history = list(meta.get("history", []))
+    if extend:
+        schedule = Schedule(start_step=int(state.step), start_epoch=saved.epochs)
+    return Progress(state, position, history, schedule), config
+
+
+def finished(progress: Progress, config: Config) -> bool:
+    return progress.position == Position(config.epochs, 0, 0)
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, resume: bool = False,
+                 overwrite: bool = False, until_epoch: int | None = None,
+                 checkpoint: CheckpointPolicy | None = CheckpointPolicy(), on_call: Callable | None = None,
+                 log: Callable[[str], None] = print, loaded: Corpus | None = None,
+                 start: Progress | None = None, write_vectors: bool = True) -> RunOutput:
+    """Train `config` on `corpus` into out_dir (None: in memory only).
+
+    loaded: an already-read `Corpus` (skips reading `corpus` again).
+    start: continue from this in-memory progress (the model API's train_more) instead of a
+    checkpoint. on_call(state, position, record): called after every jitted call.
     """
     config.validate()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
-    if loaded is None:
-        vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
-                                            lowercase=lowercase, errors=encoding_errors)
-    else:
-        vocab, encoded, stats = loaded
-    check_trainable(vocab, encoded, config)
-    if stats is not None:
-        log(f"corpus: {stats.summary()}")
+    data = loaded if loaded is not None else read_corpus(config, corpus)
+    vocab, encoded = data.vocab, data.encoded
+    if data.stats is not None:
+        log(f"corpus: {data.stats.summary()}")
     log(f"vocabulary: {len(vocab)} words (min_count={config.min_count}, max_vocab={config.max_vocab}); "
         f"{encoded.n_tokens} tokens in {encoded.n_sentences} sentences")
 
-    ckpt = out / CHECKPOINT
-    state, position, history = None, Position(), []
-    if resume and ckpt.exists():
-        state, position, history = load_train_checkpoint(ckpt, config, vocab)
-        log(f"resuming from {ckpt} at epoch {position.epoch}, step {position.step} of chunk {position.chunk}")
-    resumed_from = position if state is not None else None
-    last_save = {"time": time.monotonic(), "step": 0 if state is None else int(state.step)}
-    history = list(history)
+    ckpt = out / CHECKPOINT if out is not None else None
+    progress = start
+    if progress is None and ckpt is not None and ckpt.exists():
+        if resume:
+            progress, config = load_progress(ckpt, config, vocab, data.fingerprint)
+            if finished(progress, config):
+                log(f"{out} holds a finished run of {config.epochs} epoch(s); nothing to do")
+            else:
+                log(f"resuming from {ckpt} at epoch {progress.position.epoch}, step {progress.position.step} "
+                    f"of chunk {progress.position.chunk}")
+        elif not overwrite:
+            raise ConfigError(f"{out} already holds a run ({CHECKPOINT}); resume it (--resume), "
+                              f"overwrite it (--overwrite) or choose another output directory")
+    elif out is not None and not resume and not overwrite and (out / MANIFEST).exists():
+        raise ConfigError(f"{out} already holds a run ({MANIFEST}); overwrite it (--overwrite) "
+                          f"or choose another output directory")
+    resumed_from = progress.position if progress is not None else None
+    if out is not None and progress is None:
+        _remove_outputs(out)  # never leave an old run's files beside the new run's
+    history = list(progress.history) if progress is not None else []
+    schedule = progress.schedule if progress is not None else Schedule()
+    last_save = {"time": time.monotonic(), "step": int(progress.state.step) if progress is not None else 0}
 
-    def on_call(state, pos, record):
+    def after_call(state, pos, record):
         history.append(record)
-        if checkpoint is None:
+        if on_call is not None:
+            on_call(state, pos, record)
+        if checkpoint is None or ckpt is None:
             return
         step = record["step"]
         due_steps = checkpoint.every_steps and step // checkpoint.every_steps > last_save["step"] // checkpoint.every_steps
         due_time = checkpoint.every_seconds and time.monotonic() - last_save["time"] >= checkpoint.every_seconds
         if due_steps or due_time:
-            _save(out, ckpt, state, pos, config, vocab, history)
+            _save(out, ckpt, Progress(state, pos, history, schedule), config, data)
             last_save.update(time=time.monotonic(), step=step)
 
-    result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets, state=state, position=position,
-                   until_epoch=until_epoch, progress=progress, on_call=on_call)
+    baseline = next((r["first_loss"] for r in history if r.get("first_loss") is not None), None)
+    result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets,
+                   state=progress.state if progress is not None else None,
+                   position=progress.position if progress is not None else Position(), until_epoch=until_epoch,
+                   schedule=schedule, baseline=baseline, on_call=after_call)
     result.history = history
     vectors = result.vectors()
     if not np.all(np.isfinite(vectors)):
-        raise_divergence(result)
-    if checkpoint is not None or resume:
-        _save(out, ckpt, result.state, result.position, config, vocab, history)
-    else:
-        _save(out, None, result.state, result.position, config, vocab, history)
-    formats.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
-    if binary:
-        formats.save_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
-    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-    return RunOutput(result, vocab, stats, out, resumed_from)
+        raise DivergenceError(f"training diverged: the embeddings hold NaN or Inf after step "
+                              f"{int(result.state.step)}; lower the learning rate (lr) or set clip_norm")
+    final = Progress(result.state, result.position, history, schedule)
+    if out is not None:
+        _save(out, ckpt if (checkpoint is not None or resume) else None, final, config, data)
+        if write_vectors:
+            formats.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
+            if binary:
+                formats.save_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        write_manifest(out, config, data.fingerprint)
+    return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
 
 
-def _save(out: Path, ckpt, state, position, config, vocab, history) -> None:
+def _save(out: Path, ckpt, progress: Progress, config: Config, data: Corpus) -> None:
     """Write config.json and (if ckpt) the checkpoint; nothing is written before training has
     produced something worth keeping, so a run that fails early leaves no files behind."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", json.dumps(config_to_dict(config), indent=2) + "\n")
+    atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     if ckpt is not None:
-        save_train_checkpoint(ckpt, state, position, config, vocab, history)
+        save_train_checkpoint(ckpt, progress, config, data.vocab, data.fingerprint, data.source)
 
 
-def raise_divergence(result: TrainResult):
-    from sg_jax.errors import DivergenceError
+def _remove_outputs(out: Path) -> None:
+    for name in OUTPUTS[::-1]:  # the manifest first: a half-removed run no longer claims to be whole
+        try:
+            (out / name).unlink()
+        except FileNotFoundError:
+            pass
 
-    raise DivergenceError(f"training diverged: the embeddings hold NaN or Inf after step {int(result.state.step)}; "
-                          f"lower the learning rate (--lr) or set --clip-norm")
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(out: Path, config: Config, fingerprint: str) -> None:
+    """DIR/run.json, last: the files of this run and their hashes."""
+    files = {name: _sha256(out / name) for name in OUTPUTS[:-1] if (out / name).exists()}
+    manifest = {"run_id": uuid.uuid4().hex, "corpus_fingerprint": fingerprint, "epochs": config.epochs,
+                "files": files}
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def verify_manifest(out) -> list[str]:
+    """The files of a run directory whose content no longer matches its manifest ([] if all do)."""
+    out = Path(out)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise FormatError(f"{out / MANIFEST} is missing or damaged") from None
+    return [name for name, digest in files.items() if not (out / name).exists() or _sha256(out / name) != digest]

@@ -25,7 +25,7 @@ from sg_jax import checkpoint, cli, runs
 from sg_jax.runs import CHECKPOINT, CheckpointPolicy, run_training
 from sg_jax.train import Config
 
-QUIET = dict(progress=False, log=lambda s: None)
+QUIET = dict(log=lambda s: None)
 # Several jitted calls per epoch, so that checkpoints fall in the middle of epochs.
 TOY = Config(dim=8, window=3, min_count=1, epochs=2, batch_size=16, steps_per_call=16, seed=7)
 PROCESS_TIMEOUT = 120  # seconds any one subprocess may take before the test gives up

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from sg_jax import cli
-from sg_jax.study import command, records, report, summary, sweep
+from sg_jax.cli import sweep as cli_sweep
+from sg_jax.study import records, report, summary, sweep
 from sg_jax.errors import ConfigError, FormatError
 from sg_jax.plots import is_png
 from sg_jax.train import Config
@@ -282,17 +283,17 @@ def test_summarize_groups_by_cell():
 
 def test_presets_and_explicit_options():
     parser = cli.build_parser()
-    default = command.sweep_from_args(parser.parse_args(["sweep"]))
+    default = cli_sweep.sweep_from_args(parser.parse_args(["sweep"]))
     assert (default.windows, default.dims, default.seeds) == ((1, 2, 3, 5, 8), (25, 50, 100, 200), (0,))
     assert default.base.objective == "ns" and default.base.share_negatives == "target"
     assert default.base.epochs == sweep.PRESETS["default"].epochs and default.corpus == "default"
-    paper = command.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper"]))
+    paper = cli_sweep.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper"]))
     assert len(paper.grid()) == 6 * 5 * 3 and paper.base.epochs == 5 and paper.base.min_count == 5
-    mixed = command.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper", "--epochs", "2", "--seed", "7",
+    mixed = cli_sweep.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper", "--epochs", "2", "--seed", "7",
                                                      "--share-negatives", "none"]))
     assert mixed.base.epochs == 2 and mixed.seeds == (7,) and mixed.base.share_negatives == "none"
     with pytest.raises(ConfigError):
-        command.sweep_from_args(parser.parse_args(["sweep", "--seed", "1", "--seeds", "1,2"]))
+        cli_sweep.sweep_from_args(parser.parse_args(["sweep", "--seed", "1", "--seeds", "1,2"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["sweep", "--windows", "0,1"])
 

@@ -11,13 +11,14 @@ import pytest
 
 from sg_jax import pipeline
 from sg_jax.corpus import EncodedCorpus, load_corpus
-from sg_jax.derivations import random_problem
+from sg_jax.gradcheck import random_problem
 from sg_jax.errors import ConfigError
 from sg_jax.huffman import build_huffman
 from sg_jax.objectives import get_objective, objective_loss
 from sg_jax.objectives.negative import noise_table
 from sg_jax.toy import FIVE_GROUPS
-from sg_jax.train import Config, TrainState, make_optimizer, sparse_update, train
+from sg_jax.step import TrainState, make_optimizer, sparse_update
+from sg_jax.train import Config, train
 from sg_jax.windows import keep_probability, skipgram_pairs
 
 
@@ -101,7 +102,7 @@ def test_sparse_row_step_equals_dense_sgd_step(arch, sg_form, objective, x64):
 def _train_groups(**kw):
     vocab, enc, _ = load_corpus("toy:groups", min_count=1)
     config = Config(**{"dim": 16, "window": 3, "epochs": 8, "sample": 0.0, "batch_size": 64, "seed": 0, **kw})
-    return vocab, train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+    return vocab, train(config, vocab.words, vocab.counts, enc.ids, enc.offsets)
 
 
 def _group_similarity(vocab, vectors):
@@ -140,7 +141,7 @@ def test_same_seed_same_embeddings_other_seed_other_embeddings():
 def test_splitting_a_corpus_into_chunks_still_visits_every_word():
     vocab, enc, _ = load_corpus("toy:groups", min_count=1)
     config = Config(dim=8, epochs=1, sample=0.0, batch_size=32, chunk_tokens=500)
-    result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+    result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets)
     assert result.words_done == enc.n_tokens
     assert len(pipeline.chunk_bounds(enc.offsets, 500)) > 1
 
@@ -157,7 +158,7 @@ def test_steps_compile_once_across_calls():
 
     pipeline.make_batch = counting
     try:
-        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets)
     finally:
         pipeline.make_batch = real
     assert len(result.history) > 10
@@ -167,7 +168,7 @@ def test_steps_compile_once_across_calls():
 @pytest.mark.parametrize("field,value,message", [
     ("window", 0, "window must be >= 1, got 0"), ("dim", -3, "dim must be >= 1, got -3"),
     ("negative", 0, "negative must be >= 1, got 0"), ("sample", -1e-3, "sample must be >= 0"),
-    ("objective", "nce", "objective must be one of"), ("lr", float("nan"), "lr must be a positive number"),
+    ("objective", "bogus", "objective must be one of"), ("lr", float("nan"), "lr must be a positive number"),
 ])
 def test_bad_configs_are_refused(field, value, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,7 +1,7 @@
 """Negative sampling (Mikolov et al. 2013b, "Distributed Representations of Words and Phrases").
 
 For a hidden vector h, a word w it should predict, and k noise words n_1..n_k drawn from the
-unigram distribution raised to the 3/4 power,
+unigram distribution raised to the power `noise_power` (word2vec: 3/4),
 
     E = -log sigma(v'_w . h) - sum_i log sigma(-v'_{n_i} . h),
 
@@ -9,27 +9,41 @@ with -log sigma(x) = softplus(-x) for stability. As in the word2vec C tool, a no
 the word being predicted is skipped (its term is masked out).
 
 Noise words come from a table in which word j fills a share of the slots proportional to
-count_j^0.75 (word2vec's unigram table): one uniform integer per sample, O(1), inside jit.
+count_j^power (word2vec's unigram table): one uniform integer per sample, O(1), inside jit.
 `jax.random.categorical` would cost O(V) per sample.
 
-Sharing of noise words (`share`):
+Sharing of noise words (`share_negatives`):
   "none"   k fresh noise words for every (h, w) pair, as word2vec (per-pair estimator);
-  "target" k noise words shared by the contexts of one target (Ji et al. 2016 share noise
-           within a window): fewer rows to move, the same expected gradient;
+  "target" k noise words shared by the predictions of one target group (Ji et al. 2016 share
+           noise within a window): fewer rows to move, the same expected gradient;
   "batch"  k noise words shared by the whole batch: the scores become one [B, N] x [N, k]
            matrix product.
+
+The hand derivation (sigma the logistic function), positive word w and noise words n_i:
+
+    e_w = sigma(v'_w . h) - 1,   e_{n_i} = sigma(v'_{n_i} . h)
+    dE/dv'_x = e_x * h,          dE/dh = sum_x e_x v'_x
+
+`make_sampled` is the family this belongs to: a logistic loss on the true word against sampled
+noise words, with an optional per-word shift of the scores (noise-contrastive estimation, see
+nce.py, subtracts log(k q_w)).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sg_jax.architectures import Batch, hidden_and_predictions, input_indices, predicted_words
 from sg_jax.errors import ConfigError
-from sg_jax.objectives import SHARING, Batch, Objective, hidden_and_predictions, input_indices, predicted_words
+from sg_jax.model import Params
+from sg_jax.objectives.base import Objective, ObjectiveSpec, register, sampled_grads, sigmoid
 
 DEFAULT_TABLE_SIZE = 10_000_000
+SHARING = ("none", "target", "batch")
 
 
 def noise_table(counts, power: float = 0.75, size: int | None = None) -> np.ndarray:
@@ -62,43 +76,102 @@ def sample_negatives(key: jax.Array, table: jax.Array, shape) -> jax.Array:
     return table[slots]
 
 
-def make(arch: str, form: str, *, negative: int = 5, share: str = "none") -> Objective:
-    if negative < 1:
-        raise ConfigError(f"negative must be >= 1, got {negative}")
+def _options(options) -> tuple[int, str]:
+    k = getattr(options, "negative", 5)
+    share = getattr(options, "share_negatives", "none")
+    if k < 1:
+        raise ConfigError(f"negative must be >= 1, got {k}")
     if share not in SHARING:
         raise ConfigError(f"unknown negative sharing {share!r}; choose one of {', '.join(SHARING)}")
-    k = negative
+    return k, share
 
-    def sample(key, batch: Batch, table):
+
+def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Callable | None = None,
+                 skip_hits: bool = True) -> Objective:
+    """A logistic loss of the true word against k sampled noise words.
+
+    noise(tables) -> the unigram table to draw from; shift(tables) -> float [V] subtracted from
+    every score (None: no shift); skip_hits: mask out a noise word equal to the predicted word.
+    """
+    k, share = _options(options)
+    cbow_update = getattr(options, "cbow_update", "mean")
+
+    def sample(key, batch: Batch, tables):
         B, C = batch.contexts.shape
-        H, P = {"sg": (1, C), "sgc": (C, 1), "cbow": (1, 1)}[form]
+        H, P = {"target": (1, C), "context": (C, 1), "cbow": (1, 1)}[form]
         shape = {"none": (B, H, P, k), "target": (B, k), "batch": (k,)}[share]
-        return sample_negatives(key, table, shape)
+        return sample_negatives(key, noise(tables), shape)
 
-    def indices(batch: Batch, negs, table):
+    def indices(batch: Batch, negs, tables):
         out_idx = jnp.concatenate([predicted_words(form, batch).reshape(-1), negs.reshape(-1)])
         return input_indices(form, batch), out_idx
 
-    def loss_rows(in_rows, out_rows, batch: Batch, negs, table):
-        h, predicted, weight = hidden_and_predictions(form, in_rows, batch)
+    def hits(negs, predicted, dtype):
+        """[B, P, k] (shared) or [B, H, P, k] (per pair): 1 where a noise term counts."""
+        if share == "none":
+            return (negs != predicted[:, None, :, None]).astype(dtype) if skip_hits else 1.0
+        noise_ids = negs if share == "target" else jnp.broadcast_to(negs, (predicted.shape[0], k))
+        if not skip_hits:
+            return jnp.ones((*predicted.shape, k), dtype)
+        return (noise_ids[:, None, :] != predicted[:, :, None]).astype(dtype)
+
+    def shifted(scores, ids, tables):
+        return scores if shift is None else scores - shift(tables)[ids]
+
+    def loss_rows(in_rows, out_rows, batch: Batch, negs, tables):
+        h, predicted, weight = hidden_and_predictions(form, in_rows, batch, cbow_update)
         B, H, _ = h.shape
         P = predicted.shape[1]
         pos_rows = out_rows[: B * P].reshape(B, P, -1)
         neg_rows = out_rows[B * P :]
-        s_pos = jnp.einsum("bhn,bpn->bhp", h, pos_rows)
+        s_pos = shifted(jnp.einsum("bhn,bpn->bhp", h, pos_rows), predicted[:, None, :], tables)
         loss = jnp.sum(weight * jax.nn.softplus(-s_pos))
         if share == "none":
-            s_neg = jnp.einsum("bhn,bhpkn->bhpk", h, neg_rows.reshape(B, H, P, k, -1))
-            w_neg = weight[..., None] * (negs != predicted[:, None, :, None])
+            s_neg = shifted(jnp.einsum("bhn,bhpkn->bhpk", h, neg_rows.reshape(B, H, P, k, -1)), negs, tables)
+            w_neg = weight[..., None] * hits(negs, predicted, h.dtype)
         else:
-            # noise word j of group b serves every prediction of the group, except one equal to it
-            noise = negs if share == "target" else jnp.broadcast_to(negs, (B, k))
+            # noise word j of group b serves every prediction of the group (except one equal to it)
+            noise_ids = negs if share == "target" else jnp.broadcast_to(negs, (B, k))
             if share == "target":
                 s_neg = jnp.einsum("bhn,bkn->bhk", h, neg_rows.reshape(B, k, -1))
             else:
                 s_neg = jnp.einsum("bhn,kn->bhk", h, neg_rows)
-            differs = (noise[:, None, :] != predicted[:, :, None]).astype(h.dtype)   # [B, P, k]
-            w_neg = jnp.einsum("bhp,bpk->bhk", weight, differs)
+            s_neg = shifted(s_neg, noise_ids[:, None, :], tables)
+            w_neg = jnp.einsum("bhp,bpk->bhk", weight, hits(negs, predicted, h.dtype))
         return loss + jnp.sum(w_neg * jax.nn.softplus(s_neg))
 
-    return Objective(arch, "ns", form, sample, indices, loss_rows)
+    def closed_form(params: Params, batch: Batch, negs, tables) -> Params:
+        """e_w = sigma(s_w) - 1, e_n = sigma(s_n) on the (shifted) scores; see the module docstring."""
+        h, predicted, weight = hidden_and_predictions(form, params.w_in[input_indices(form, batch)], batch)
+        B, H, _ = h.shape
+        P = predicted.shape[1]
+        s_pos = shifted(jnp.einsum("bhn,bpn->bhp", h, params.w_out[predicted]), predicted[:, None, :], tables)
+        e_pos = weight * (sigmoid(s_pos) - 1.0)
+        if share == "none":
+            # every (h, predicted) pair has its own k noise words: one output row per (p, noise)
+            s_neg = shifted(jnp.einsum("bhn,bhpkn->bhpk", h, params.w_out[negs]), negs, tables)
+            err_neg = weight[..., None] * hits(negs, predicted, h.dtype) * sigmoid(s_neg)   # [B, H, P, k]
+            rows = jnp.concatenate([predicted, negs.reshape(B, H * P * k)], axis=1)
+            # hidden vector i touches only its own noise rows: spread into a block layout
+            err_blocks = jnp.einsum("bhpk,hg->bhgpk", err_neg, jnp.eye(H, dtype=h.dtype)).reshape(B, H, H * P * k)
+            return sampled_grads(form, params, batch, h, rows, jnp.concatenate([e_pos, err_blocks], axis=2))
+        noise_ids = negs if share == "target" else jnp.broadcast_to(negs, (B, k))
+        valid = jnp.einsum("bhp,bpk->bhk", weight, hits(negs, predicted, h.dtype))
+        s_neg = shifted(jnp.einsum("bhn,bkn->bhk", h, params.w_out[noise_ids]), noise_ids[:, None, :], tables)
+        rows = jnp.concatenate([predicted, noise_ids], axis=1)
+        return sampled_grads(form, params, batch, h, rows, jnp.concatenate([e_pos, valid * sigmoid(s_neg)], axis=2))
+
+    return Objective(name, form, sample, indices, loss_rows, closed_form)
+
+
+def make(form: str, options=None) -> Objective:
+    return make_sampled("ns", form, options, noise=lambda table: table)
+
+
+def tables(counts, options=None):
+    return jnp.asarray(noise_table(counts, getattr(options, "noise_power", 0.75)))
+
+
+SPEC = register(ObjectiveSpec(
+    name="ns", summary="negative sampling (word2vec's -negative k)", make=make, tables=tables,
+    options=("negative", "share_negatives", "noise_power")))

@@ -83,33 +83,20 @@ def _best(rows: Sequence[dict], metric: str) -> str:
 
 
 def reproduce_command(records: Sequence[dict], out: Path) -> str:
-    """The `sg-jax sweep` command line that produces this directory's grid."""
-    from sg_jax.train import Config
+    """The `sg-jax sweep` command line that produces this directory's grid (generated from the
+    recorded Config, so every field that differs from its default is there)."""
+    from sg_jax.cli.options import config_to_argv
+    from sg_jax.config import Config
+    from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
     first = records[0]
-    config, corpus, evaluation = first["config"], first["corpus"], first["evaluation"]
-    defaults = dataclasses.asdict(Config())
+    config = Config.from_dict(first["config"], where="the first run record's config")
+    corpus, evaluation = first["corpus"], first["evaluation"]
     csv_of = lambda key: ",".join(str(v) for v in sorted({r[key] for r in records}))  # noqa: E731
     parts = ["sg-jax sweep", f"--corpus {corpus.get('source', 'default')}", f"--windows {csv_of('window')}",
-             f"--dims {csv_of('dim')}", f"--seeds {csv_of('seed')}", f"--epochs {config['epochs']}",
-             f"--objective {config['objective']}", f"--share-negatives {config['share_negatives']}",
-             f"--min-count {config['min_count']}"]
-    flags = {"arch": "--arch", "negative": "--negative", "init": "--init", "max_vocab": "--max-vocab",
-             "sample": "--sample", "lr": "--lr", "batch_size": "--batch-size", "clip_norm": "--clip-norm"}
-    for key, flag in flags.items():
-        if config.get(key) != defaults.get(key):
-            parts.append(f"{flag} {config[key]}")
-    if not config.get("dynamic_window", True):
-        parts.append("--fixed-window")
-    if config.get("pairs"):
-        parts.append("--pairs")
-    if not config.get("shuffle", True):
-        parts.append("--no-shuffle")
-    if not corpus.get("lowercase", True):
-        parts.append("--no-lowercase")
-    if corpus.get("encoding_errors", "strict") != "strict":
-        parts.append(f"--encoding-errors {corpus['encoding_errors']}")
-    if evaluation.get("restrict_vocab") != 30_000:
+             f"--dims {csv_of('dim')}", f"--seeds {csv_of('seed')}", f"--epochs {config.epochs}",
+             *config_to_argv(config, exclude=("window", "dim", "seed", "epochs"))]
+    if evaluation.get("restrict_vocab") != DEFAULT_RESTRICT_VOCAB:
         parts.append(f"--restrict-vocab {evaluation['restrict_vocab']}")
     parts.append(f"--out {out}")
     return " ".join(parts)
@@ -187,7 +174,7 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
 
 
 def _learning_rate(config: dict) -> str:
-    from sg_jax.train import Config
+    from sg_jax.config import Config
 
     return f"{config['lr']}" if config.get("lr") is not None else \
         f"{Config(arch=config['arch']).learning_rate} (the default)"

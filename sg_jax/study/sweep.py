@@ -38,10 +38,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    from sg_jax.train import Config
+from sg_jax.config import Config
+from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
 from sg_jax.atomic import atomic_write_text
 from sg_jax.errors import ConfigError
@@ -73,19 +73,25 @@ PRESETS = {
 class Sweep:
     """What to run: a base config (its window, dim and seed are replaced per run) and the grid."""
 
-    base: "Config"  # noqa: F821 (sg_jax.train.Config, imported lazily)
+    base: Config
     windows: tuple[int, ...]
     dims: tuple[int, ...]
     seeds: tuple[int, ...]
     corpus: str = "default"
-    lowercase: bool = True
-    encoding_errors: str = "strict"
-    restrict_vocab: int = 30_000
+    restrict_vocab: int = DEFAULT_RESTRICT_VOCAB
     method: str = "add"
     save_vectors: bool = False
 
     def grid(self) -> list[tuple[int, int, int]]:
         return [(w, d, s) for w in self.windows for d in self.dims for s in self.seeds]
+
+    @property
+    def lowercase(self) -> bool:
+        return self.base.lowercase
+
+    @property
+    def encoding_errors(self) -> str:
+        return self.base.encoding_errors
 
     def config(self, window: int, dim: int, seed: int):
         return dataclasses.replace(self.base, window=window, dim=dim, seed=seed).validate()
@@ -102,7 +108,8 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
               log: Callable[[str], None] = print) -> SweepResult:
     """Train and evaluate every grid point not yet recorded in out_dir/runs.jsonl, then write the
     summary, the plots and the report. Returns all records and the new ones."""
-    from sg_jax.corpus import corpus_fingerprint, load_corpus
+    from sg_jax.corpus import corpus_fingerprint
+    from sg_jax.runs import read_corpus
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -121,8 +128,8 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     new: list[dict] = []
     if todo:
         base = sweep.base
-        vocab, encoded, stats = load_corpus(sweep.corpus, min_count=base.min_count, max_size=base.max_vocab,
-                                            lowercase=sweep.lowercase, errors=sweep.encoding_errors)
+        data = read_corpus(base, sweep.corpus)
+        vocab, encoded = data.vocab, data.encoded
         corpus = {"source": str(sweep.corpus), "fingerprint": fingerprint, "lowercase": sweep.lowercase,
                   "encoding_errors": sweep.encoding_errors, "vocab_size": len(vocab),
                   "tokens": int(encoded.n_tokens), "sentences": int(encoded.n_sentences)}
@@ -133,7 +140,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
         write = (lambda s: bar.write(s)) if bar is not None else log
         try:
             for point in todo:
-                record = train_and_evaluate(sweep, point, vocab, encoded, corpus, provenance, out, progress=progress)
+                record = train_and_evaluate(sweep, point, data, corpus, provenance, out, progress=progress)
                 append_run(runs_path, record)
                 records.append(record)
                 new.append(record)
@@ -155,23 +162,20 @@ def _record_head(sweep: Sweep, window: int, dim: int, seed: int, corpus: dict) -
             "evaluation": {"restrict_vocab": sweep.restrict_vocab, "method": sweep.method}}
 
 
-def train_and_evaluate(sweep: Sweep, point, vocab, encoded, corpus: dict, provenance: dict, out: Path, *,
+def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict, out: Path, *,
                        progress: bool = True) -> dict:
-    """One run: train, score, write its directory; returns its record (not yet appended)."""
-    import numpy as np
-
-    from sg_jax import formats
-    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
+    """One run through the one run path (`sg_jax.runs.run_training`: checkpointed, so an
+    interrupted sweep resumes mid-run), then scored; returns its record (not yet appended)."""
     from sg_jax.embeddings import Embeddings
-    from sg_jax.errors import DivergenceError
-    from sg_jax.train import train
+    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
+    from sg_jax.runs import CheckpointPolicy, run_training
 
     window, dim, seed = point
     config = sweep.config(window, dim, seed)
     record = _record_head(sweep, window, dim, seed, corpus)
     record.update(provenance)
     started, t0 = _now(), time.perf_counter()
-    total_words = int(encoded.n_tokens) * config.epochs
+    total_words = int(data.encoded.n_tokens) * config.epochs
     bar = _bar(progress, total=total_words, desc=record["run_id"], unit="word", unit_scale=True, leave=False,
                position=1)
     seen = {"words": 0}
@@ -182,29 +186,23 @@ def train_and_evaluate(sweep: Sweep, point, vocab, encoded, corpus: dict, proven
             bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
         seen["words"] = rec["words"]
 
+    run_dir = out / record["run_id"]
     try:
-        result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets, progress=False,
-                       on_call=on_call)
+        output = run_training(config, sweep.corpus, run_dir, resume=True, loaded=data, on_call=on_call,
+                              checkpoint=CheckpointPolicy(every_seconds=60.0), log=lambda s: None,
+                              write_vectors=sweep.save_vectors)
     finally:
         if bar is not None:
             bar.close()
+    result = output.result
     vectors = result.vectors()
-    if not np.all(np.isfinite(vectors)):
-        raise DivergenceError(f"run {record['run_id']} diverged: the embeddings hold NaN or Inf; "
-                              f"lower the learning rate (--lr) or set --clip-norm")
     t1 = time.perf_counter()
-    emb = Embeddings(vocab.words, vectors)
+    emb = Embeddings(data.vocab.words, vectors)
     sim = evaluate_similarity(emb)
     ana = evaluate_analogies(emb, restrict_vocab=sweep.restrict_vocab, method=sweep.method)
     t2 = time.perf_counter()
 
     history = result.history
-    run_dir = out / record["run_id"]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(_dumps(r) + "\n" for r in history))
-    if sweep.save_vectors:
-        formats.save_word2vec_text(run_dir / "vectors.txt", vocab.words, vectors)
 
     analogy = ana.to_dict()
     analogy["semantic"] = list(ana.group(False))

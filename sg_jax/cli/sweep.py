@@ -6,7 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
+from sg_jax.cli.options import add_config_arguments, config_from_args
 from sg_jax.errors import ConfigError
+from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 from sg_jax.study.records import RUNS_FILE
 from sg_jax.study.report import REPORT, SUMMARY_CSV, SUMMARY_MD
 from sg_jax.study.summary import markdown_table, summarize
@@ -39,8 +41,6 @@ def _reject(text: str):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `sg-jax sweep` (and of experiments/sweep.py)."""
-    from sg_jax.cli import add_training_arguments
-
     d, p = PRESETS["default"], PRESETS["paper"]
     parser.description = (
         "Train one model per (window, dimension, seed), score each on WordSim-353 and the Google analogies, "
@@ -58,11 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dims", type=_int_list(1), default=None, help="comma-separated embedding dimensions")
     g.add_argument("--seeds", type=_int_list(0), default=None,
                    help="comma-separated seeds; several give mean ± std per cell")
-    g.add_argument("--restrict-vocab", type=_positive_int, default=30_000,
-                   help="analogies search the N most frequent words (default 30000)")
+    g.add_argument("--restrict-vocab", type=_positive_int, default=DEFAULT_RESTRICT_VOCAB,
+                   help=f"analogies search the N most frequent words (default {DEFAULT_RESTRICT_VOCAB})")
     g.add_argument("--save-vectors", action="store_true", help="also write DIR/w*_d*_s*/vectors.txt")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
-    add_training_arguments(parser, epochs=d.epochs)
+    parser.add_argument("--corpus", default="default",
+                        help="a text file, 'default' (bundled Brown corpus), 'toy:groups' or 'toy:seeds'")
+    add_config_arguments(parser, exclude=("window", "dim"))
     # Unset means "take it from the preset": the preset fills these in main().
     parser.set_defaults(epochs=None, min_count=None, share_negatives=None, seed=None)
 
@@ -72,8 +74,6 @@ def _csv(values) -> str:
 
 
 def sweep_from_args(args) -> Sweep:
-    from sg_jax.cli import config_from_args
-
     preset = PRESETS[args.preset]
     if args.seed is not None and args.seeds is not None:
         raise ConfigError("give either --seed or --seeds, not both")
@@ -85,7 +85,6 @@ def sweep_from_args(args) -> Sweep:
     dims = args.dims or preset.dims
     base = config_from_args(args, window=windows[0], dim=dims[0], seed=seeds[0])
     return Sweep(base=base, windows=tuple(windows), dims=tuple(dims), seeds=tuple(seeds), corpus=args.corpus,
-                 lowercase=not args.no_lowercase, encoding_errors=args.encoding_errors,
                  restrict_vocab=args.restrict_vocab, save_vectors=args.save_vectors)
 
 

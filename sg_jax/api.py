@@ -1,0 +1,159 @@
+"""The model API a gensim user expects: train in one call, query, save, reload, keep training.
+
+    import sg_jax
+    model = sg_jax.train_model("corpus.txt", dim=100, window=5, epochs=5)   # or token lists
+    model.wv["king"]                       # the vector of a word (numpy, float32)
+    model.wv.most_similar("king", k=5)     # [(word, cosine), ...]
+    model.save("runs/my_model")            # vectors.txt, checkpoint, config, metrics, manifest
+    model = sg_jax.load_model("runs/my_model")
+    model.train_more(epochs=2)             # two more epochs, the rate decaying again over them
+    model.train_more(["more", "text"], epochs=1)  # new text, the same vocabulary
+
+Everything goes through the one run path (`sg_jax.runs.run_training`), so a model trained here
+is the model `sg-jax train` would train with the same config, bit for bit, and a saved model is a
+run directory that `sg-jax train --resume` continues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from sg_jax import formats
+from sg_jax.atomic import atomic_write_text
+from sg_jax.config import Config
+from sg_jax.corpus import EncodedCorpus, Vocab, encode_corpus
+from sg_jax.embeddings import Embeddings
+from sg_jax.errors import ConfigError
+from sg_jax.runs import (CHECKPOINT, Corpus, Progress, RunOutput, load_progress, read_checkpoint_meta, run_training,
+                         save_train_checkpoint, write_manifest)
+from sg_jax.train import Position, Schedule
+
+
+@dataclasses.dataclass
+class Model:
+    """A trained model: config, vocabulary, the full training state and its log."""
+
+    config: Config
+    vocab: Vocab
+    progress: Progress
+    corpus_fingerprint: str
+
+    @property
+    def wv(self) -> Embeddings:
+        """The input vectors (W) with the query API (`wv["word"]`, `wv.most_similar(...)`)."""
+        return Embeddings(self.vocab.words, np.asarray(self.progress.state.params.w_in))
+
+    @property
+    def output_vectors(self) -> np.ndarray:
+        """W' (stored transposed: row j is the output vector of word j, or of inner node j for hs)."""
+        return np.asarray(self.progress.state.params.w_out)
+
+    @property
+    def history(self) -> list[dict]:
+        return self.progress.history
+
+    @property
+    def epochs_trained(self) -> int:
+        return self.progress.position.epoch
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, out_dir, *, binary: bool = False) -> Path:
+        """Write the model as a run directory (atomically, file by file; run.json last)."""
+        import json
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        source = self._source if isinstance(self._source, str) else str(self._source) \
+            if isinstance(self._source, Path) else None
+        save_train_checkpoint(out / CHECKPOINT, self.progress, self.config, self.vocab, self.corpus_fingerprint,
+                              source)
+        vectors = np.asarray(self.progress.state.params.w_in)
+        formats.save_word2vec_text(out / "vectors.txt", self.vocab.words, vectors)
+        if binary:
+            formats.save_word2vec_binary(out / "vectors.bin", self.vocab.words, vectors)
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        write_manifest(out, self.config, self.corpus_fingerprint)
+        return out
+
+    # ------------------------------------------------------------------ more training
+
+    def train_more(self, corpus=None, *, epochs: int = 1, out_dir=None, log=lambda s: None, on_call=None) -> "Model":
+        """Train `epochs` more epochs, in place, and return self.
+
+        corpus=None continues on the corpus the model was trained on (pass it again if it was an
+        in-memory iterable); new text is encoded with the model's vocabulary (unknown words are
+        dropped) and its fingerprint replaces the old one. The learning rate decays again from
+        `lr` over the new epochs, as a second call to gensim's train() does."""
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ConfigError(f"epochs must be a whole number >= 1, got {epochs!r}")
+        if self.progress.position != Position(self.config.epochs, 0, 0):
+            raise ConfigError("the model's training has not finished; resume it before training more")
+        config = dataclasses.replace(self.config, epochs=self.config.epochs + epochs)
+        source = corpus if corpus is not None else self._source
+        if source is None:
+            raise ConfigError("the model does not know its corpus: pass the corpus to train_more")
+        encoded = encode_corpus(source, self.vocab, lowercase=config.lowercase, errors=config.encoding_errors)
+        data = Corpus(self.vocab, encoded, None, _fingerprint(source, encoded), _name(source))
+        start = Progress(self.progress.state, self.progress.position, list(self.progress.history),
+                         Schedule(start_step=int(self.progress.state.step), start_epoch=self.config.epochs))
+        output = run_training(config, source, out_dir, loaded=data, start=start, log=log, on_call=on_call,
+                              checkpoint=None)
+        self.config, self.progress, self.corpus_fingerprint = config, output.progress, data.fingerprint
+        return self
+
+    _source: object = dataclasses.field(default=None, repr=False)
+
+
+def _fingerprint(source, encoded: EncodedCorpus) -> str:
+    from sg_jax.corpus import corpus_fingerprint
+    import hashlib
+
+    if isinstance(source, (str, Path, list, tuple)):
+        return corpus_fingerprint(source)
+    return hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()).hexdigest()
+
+
+def _name(source) -> str:
+    return source if isinstance(source, str) else str(source) if isinstance(source, Path) else "<in-memory corpus>"
+
+
+def _from_output(output: RunOutput, source) -> Model:
+    model = Model(output.result.config, output.vocab, output.progress, output.corpus.fingerprint)
+    model._source = source if isinstance(source, (str, Path, list, tuple)) else None
+    return model
+
+
+def train_model(corpus, *, out_dir=None, log=lambda s: None, on_call=None, **config) -> Model:
+    """Train a model in one call: `corpus` is a path (text or .gz, one sentence per line),
+    "default" (the bundled Brown corpus), "toy:groups", a list of token lists or an iterable of
+    them; keyword arguments are Config fields (dim=, window=, epochs=, objective=, ...). With
+    out_dir the run is also written there (as `sg-jax train --out` would)."""
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Config)})
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}; see sg_jax.Config for the fields")
+    cfg = Config(**config).validate()
+    if not isinstance(corpus, (str, Path, list, tuple)):
+        corpus = [list(s) for s in corpus]  # an iterator can be read only once; keep it for train_more
+    output = run_training(cfg, corpus, out_dir, log=log, on_call=on_call, checkpoint=None)
+    return _from_output(output, corpus)
+
+
+def load_model(out_dir) -> Model:
+    """A model saved by `Model.save` or written by `sg-jax train --out` (from its checkpoint)."""
+    out = Path(out_dir)
+    path = out / CHECKPOINT
+    if not path.exists():
+        raise ConfigError(f"{out} holds no model: {CHECKPOINT} is missing")
+    config, vocab, meta = read_checkpoint_meta(path)
+    fingerprint = meta.get("corpus_fingerprint") or ""
+    progress, config = load_progress(path, config, vocab, fingerprint)
+    model = Model(config, vocab, progress, fingerprint)
+    source = meta.get("corpus_source")
+    if isinstance(source, str) and not source.startswith("<"):
+        model._source = source  # train_more() without a corpus reads it again
+    return model

@@ -1,0 +1,222 @@
+"""The `sg-jax` commands other than the sweep: train, gradcheck, similar, analogy, eval."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from sg_jax.cli.options import add_config_arguments, config_from_args
+from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def progress_callback(enabled: bool, desc: str = "train"):
+    """An on_call callback drawing a tqdm bar of words (None when disabled); returns (callback, close)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = {"bar": None, "seen": 0}
+
+    def on_call(state, position, record):
+        if bar["bar"] is None:
+            bar["bar"] = tqdm(total=record["words_total"], unit="word", unit_scale=True, desc=desc,
+                              dynamic_ncols=True)
+        bar["bar"].update(record["words"] - bar["seen"])
+        bar["seen"] = record["words"]
+        bar["bar"].set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+
+    def close():
+        if bar["bar"] is not None:
+            bar["bar"].close()
+
+    return on_call, close
+
+
+# --------------------------------------------------------------------------- train
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train embeddings on a corpus", description="Train word embeddings and write "
+                       "DIR/vectors.txt (word2vec text format), a checkpoint, a metrics log and a manifest.")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--corpus", default="default",
+                   help="a text file (one sentence per line, or text8's single line; .gz ok), "
+                        "'default' (bundled Brown corpus), 'toy:groups' or 'toy:seeds'")
+    add_config_arguments(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--binary", action="store_true", help="also write DIR/vectors.bin (word2vec binary format)")
+    g.add_argument("--resume", action="store_true", help="continue the run in DIR (with more --epochs than it had: "
+                   "extend a finished run)")
+    g.add_argument("--overwrite", action="store_true", help="replace a run already in DIR")
+    g.add_argument("--stop-after-epoch", type=positive_int, default=None,
+                   help="stop after this epoch (resume later with --resume; the schedule spans --epochs)")
+    g.add_argument("--checkpoint-every-steps", type=positive_int, default=None, help="checkpoint interval in steps")
+    g.add_argument("--checkpoint-every-seconds", type=float, default=600.0, help="checkpoint interval in seconds")
+    g.add_argument("--show", default=None, help="comma-separated words whose neighbours to print at the end")
+    g.add_argument("-k", type=positive_int, default=8, help="neighbours to print (default 8)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from sg_jax.embeddings import Embeddings
+    from sg_jax.runs import CheckpointPolicy, run_training
+
+    config = config_from_args(args)
+    policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    on_call, close = progress_callback(not args.quiet)
+    try:
+        out = run_training(config, args.corpus, args.out, binary=args.binary, resume=args.resume,
+                           overwrite=args.overwrite, until_epoch=args.stop_after_epoch, checkpoint=policy,
+                           on_call=on_call, log=log)
+    finally:
+        close()
+    r, config = out.result, out.result.config
+    V = len(out.vocab)
+    print(f"trained {config.arch}/{config.objective} dim={config.dim} window={config.window} on {V} words: "
+          f"{r.words_done} words in {r.seconds:.1f} s ({r.words_per_second:,.0f} words/s), final loss {r.final_loss:.4f}"
+          + (f" (uniform baseline log V = {math.log(V):.4f})" if config.objective == "softmax" else ""))
+    print(f"wrote {out.out_dir / 'vectors.txt'}" + (f", {out.out_dir / 'vectors.bin'}" if args.binary else "")
+          + f" and {out.out_dir / 'checkpoint.sgjax'}")
+    emb = Embeddings(out.vocab.words, r.vectors())
+    show = args.show.split(",") if args.show else _probe_words(out.vocab)
+    for word in show:
+        if word in emb:
+            neighbours = ", ".join(f"{w} {s:.2f}" for w, s in emb.most_similar(word, k=args.k))
+            print(f"  {word:>12}: {neighbours}")
+    return 0
+
+
+def _probe_words(vocab, n: int = 6) -> list[str]:
+    """A few frequent content words (skipping the very top, mostly function words)."""
+    words = [w for w in vocab.words[20:200] if len(w) > 3]
+    return words[:: max(1, len(words) // n)][:n] or list(vocab.words[:n])
+
+
+# --------------------------------------------------------------------------- gradcheck
+
+
+def add_gradcheck(sub) -> None:
+    from sg_jax.architectures import ARCHITECTURES
+    from sg_jax.objectives import REGISTRY
+
+    p = sub.add_parser("gradcheck", help="check every objective's gradients: jax.grad vs finite differences "
+                       "and the hand derivation", description="Compare jax.grad with central finite differences "
+                       "and, where an objective registers one, with its hand-derived closed form, on random float64 "
+                       "problems; exit 1 if any disagree.")
+    p.add_argument("--objective", default="all", choices=["all", *REGISTRY])
+    p.add_argument("--arch", default="all", choices=["all", *ARCHITECTURES])
+    p.add_argument("--vocab-size", type=positive_int, default=11)
+    p.add_argument("--dim", type=positive_int, default=5)
+    p.add_argument("--contexts", type=positive_int, default=4, help="context slots per target (C)")
+    p.add_argument("--batch", type=positive_int, default=3, help="targets per problem")
+    p.add_argument("--negative", type=positive_int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tol", type=float, default=1e-8, help="max relative error, derivation vs jax.grad")
+    p.add_argument("--fd-tol", type=float, default=1e-5, help="max relative error, finite differences vs jax.grad")
+    p.set_defaults(func=cmd_gradcheck)
+
+
+def cmd_gradcheck(args) -> int:
+    import jax
+
+    from sg_jax.errors import ConfigError
+    from sg_jax.gradcheck import MAX_PROBLEM_SIZE, run_gradcheck
+
+    for name in ("tol", "fd_tol"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    size = args.vocab_size * args.dim + args.batch * args.contexts * (args.negative + 1)
+    if size > MAX_PROBLEM_SIZE:
+        raise ConfigError(f"the gradcheck problem is too large ({size:,} values; at most {MAX_PROBLEM_SIZE:,}): "
+                          f"lower --vocab-size, --dim, --batch, --contexts or --negative")
+    with jax.enable_x64(True):  # float64 for this command only (library callers keep their setting)
+        reports = run_gradcheck(objectives=args.objective, archs=args.arch, vocab_size=args.vocab_size,
+                                dim=args.dim, contexts=args.contexts, batch=args.batch, negative=args.negative,
+                                seed=args.seed)
+    failed = 0
+    for report in reports:
+        ok = report.ok(args.tol, args.fd_tol)
+        failed += not ok
+        print(("ok   " if ok else "FAIL ") + report.format())
+    print(f"{len(reports) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def add_queries(sub) -> None:
+    p = sub.add_parser("similar", help="nearest neighbours of a word (or of a sum of words)")
+    p.add_argument("words", nargs="+", help="word(s) whose unit vectors are summed")
+    p.add_argument("--vectors", required=True, help="word2vec text or binary file")
+    p.add_argument("--negative", nargs="*", help="words to subtract")
+    p.add_argument("-k", type=positive_int, default=10)
+    p.add_argument("--restrict-vocab", type=positive_int, default=None, help="search only the first N words")
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("analogy", help="a : b :: c : ?")
+    p.add_argument("a"), p.add_argument("b"), p.add_argument("c")
+    p.add_argument("--vectors", required=True, help="word2vec text or binary file")
+    p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd or 3CosMul")
+    p.add_argument("-k", type=positive_int, default=5)
+    p.add_argument("--restrict-vocab", type=positive_int, default=None)
+    p.set_defaults(func=cmd_analogy)
+
+    p = sub.add_parser("eval", help="WordSim-353 and Google analogy scores of a vectors file")
+    p.add_argument("--vectors", required=True, help="word2vec text or binary file")
+    p.add_argument("--similarity", default=None, help="a word-pair similarity file (default: bundled WordSim-353)")
+    p.add_argument("--analogies", default=None, help="an analogy file (default: bundled Google analogies)")
+    p.add_argument("--restrict-vocab", type=positive_int, default=DEFAULT_RESTRICT_VOCAB,
+                   help=f"analogies search the N most frequent words (default {DEFAULT_RESTRICT_VOCAB}, "
+                        "gensim's convention; the sweep uses the same)")
+    p.add_argument("--method", choices=["add", "mul"], default="add")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_similar(args) -> int:
+    from sg_jax.embeddings import Embeddings
+
+    emb = Embeddings.load(args.vectors)
+    for word, score in emb.most_similar(positive=args.words, negative=args.negative or (), k=args.k,
+                                        restrict_vocab=args.restrict_vocab):
+        bar = "#" * max(0, round(score * 30))
+        print(f"{word:>20} {score:7.4f} {bar}")
+    return 0
+
+
+def cmd_analogy(args) -> int:
+    from sg_jax.embeddings import Embeddings
+
+    emb = Embeddings.load(args.vectors)
+    for word, score in emb.analogy(args.a, args.b, args.c, k=args.k, method=args.method,
+                                   restrict_vocab=args.restrict_vocab):
+        print(f"{args.a} : {args.b} :: {args.c} : {word}  ({score:.4f})")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from sg_jax.embeddings import Embeddings
+    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity, format_table
+
+    emb = Embeddings.load(args.vectors)
+    sim = evaluate_similarity(emb, args.similarity) if args.similarity else evaluate_similarity(emb)
+    ana = evaluate_analogies(emb, args.analogies, restrict_vocab=args.restrict_vocab, method=args.method) \
+        if args.analogies else evaluate_analogies(emb, restrict_vocab=args.restrict_vocab, method=args.method)
+    print(format_table([sim, ana]))
+    print(f"analogies searched the {min(args.restrict_vocab, len(emb)):,} most frequent words "
+          f"(--restrict-vocab {args.restrict_vocab})", file=sys.stdout)
+    return 0

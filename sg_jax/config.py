@@ -1,0 +1,231 @@
+"""The configuration of a run: one frozen dataclass, the single source of every option.
+
+Each field carries its help text, its allowed values and its check as metadata. The command line
+(`sg_jax.cli.options`) builds its flags, help and choices from these fields; config.json, the
+checkpoint and the sweep's records store `to_dict()`; the sweep's "reproduce" command line is
+generated back from a Config. Choices that depend on what is registered (architectures,
+objectives, optimizers) are read from the registries when asked, so a new objective appears
+everywhere without touching this file.
+
+Defaults follow word2vec / gensim: skip-gram with negative sampling, window 5, dim 100.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+from sg_jax.errors import ConfigError, FormatError
+
+MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
+MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
+
+
+def _objectives() -> tuple[str, ...]:
+    from sg_jax.objectives import REGISTRY
+
+    return tuple(REGISTRY)
+
+
+def _architectures() -> tuple[str, ...]:
+    from sg_jax.architectures import ARCHITECTURES
+
+    return tuple(ARCHITECTURES)
+
+
+def _optimizers() -> tuple[str, ...]:
+    from sg_jax.optim import OPTIMIZERS
+
+    return tuple(OPTIMIZERS)
+
+
+def option(default, help: str, *, choices: tuple | Callable[[], tuple] | None = None,
+           check: Callable[[Any], bool] | None = None, rule: str | Callable[[Any], str] = "",
+           group: str = "training",
+           metavar: str | None = None):
+    """A Config field with what the command line and validation need to know about it.
+
+    check(value) -> bool with `rule` saying what it requires ("must be >= 1"); choices: a tuple or
+    a function returning the registered names."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": choices, "check": check, "rule": rule, "group": group, "metavar": metavar})
+
+
+def _at_least(low):
+    return (lambda v: v >= low), f"must be >= {low}"
+
+
+def _positive_finite(v) -> bool:
+    return v > 0 and math.isfinite(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that determines a run (with the corpus and the device count)."""
+
+    # model
+    arch: str = option("sg", "architecture: skip-gram or CBOW", choices=_architectures, group="model")
+    objective: str = option("ns", "training objective", choices=_objectives, group="model")
+    sg_form: str = option(
+        "auto", "skip-gram: the target's vector predicts its contexts (target, the textbook form) or each "
+        "context's vector predicts the target (context, word2vec's form); auto: the objective's choice "
+        "(target for softmax, context otherwise)", choices=("auto", "target", "context"), group="model")
+    cbow_update: str = option(
+        "mean", "CBOW: each context row receives 1/C of dE/dh (mean: the exact gradient) or all of it "
+        "(sum: word2vec's and gensim's rule)", choices=("mean", "sum"), group="model")
+    dim: int = option(100, "embedding dimension N", check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
+    window: int = option(5, "max context offset", check=lambda v: 1 <= v <= MAX_WINDOW,
+                         rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")
+    dynamic_window: bool = option(True, "word2vec's reduced window: b ~ U{1..window} per target", group="model")
+    negative: int = option(5, "noise words per prediction (ns, nce)", check=lambda v: 1 <= v <= 10_000,
+                           rule=lambda v: "must be >= 1" if v < 1 else "must be <= 10,000", group="model")
+    share_negatives: str = option(
+        "target", "draw noise words per pair (none, as word2vec), per target group (target), or per batch",
+        choices=("none", "target", "batch"), group="model")
+    noise_power: float = option(0.75, "exponent of the noise distribution count^power (ns, nce)",
+                                check=lambda v: 0 <= v <= 10 and math.isfinite(v), rule="must be in [0, 10]",
+                                group="model")
+    init: str = option("word2vec", "initialisation: word2vec (W uniform +-0.5/N, W' = 0) or normal",
+                       choices=("word2vec", "normal"), group="model")
+    # data
+    sample: float = option(1e-3, "subsampling threshold t (0 disables)", check=lambda v: v >= 0 and math.isfinite(v),
+                           rule="must be >= 0", group="data")
+    min_count: int = option(5, "drop words rarer than this", check=_at_least(1)[0], rule=_at_least(1)[1],
+                            group="data")
+    max_vocab: int | None = option(None, "keep only the N most frequent words", check=_at_least(2)[0],
+                                   rule=_at_least(2)[1], group="data")
+    lowercase: bool = option(True, "lowercase the corpus", group="data")
+    encoding_errors: str = option("strict", "invalid UTF-8: stop with an error (strict) or replace with U+FFFD",
+                                  choices=("strict", "replace"), group="data")
+    # training
+    epochs: int = option(5, "passes over the corpus", check=_at_least(1)[0], rule=_at_least(1)[1])
+    lr: float | None = option(None, "initial learning rate (default: the architecture's, 0.025 sg, 0.05 cbow)",
+                              check=_positive_finite, rule="must be a positive number")
+    min_lr_ratio: float = option(1e-4, "the rate decays linearly to lr * min_lr_ratio",
+                                 check=lambda v: 0 <= v <= 1, rule="must be in [0, 1]")
+    optimizer: str = option("sgd", "optimizer applied to each step's row gradients", choices=_optimizers)
+    batch_size: int = option(1024, "targets per step (capped by the vocabulary size and memory)",
+                             check=_at_least(1)[0], rule=_at_least(1)[1])
+    pairs: bool = option(False, "batches of (target, context) pairs instead of target groups")
+    shuffle: bool = option(True, "visit the targets of an epoch in random order")
+    steps_per_call: int = option(64, "steps scanned inside one jitted call", check=_at_least(1)[0],
+                                 rule=_at_least(1)[1])
+    chunk_tokens: int = option(1 << 26, "corpus tokens held on the device at once", check=_at_least(2)[0],
+                               rule=_at_least(2)[1])
+    clip_norm: float | None = option(None, "clip each step's (dense-equivalent) gradient norm to this",
+                                     check=_positive_finite, rule="must be > 0")
+    dup_cap: float | None = option(
+        None, "a row met n > cap times in a batch moves by cap/n of its summed gradient (default: the "
+        "objective's: 64 for hs, whose root is on every path; off otherwise)",
+        check=lambda v: v >= 1 and math.isfinite(v), rule="must be >= 1")
+    dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
+    seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
+                       rule="must be in [0, 2**64 - 1]")
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def resolved_sg_form(self) -> str:
+        if self.sg_form != "auto":
+            return self.sg_form
+        from sg_jax.objectives import get_spec
+
+        return get_spec(self.objective).sg_form
+
+    @property
+    def form(self) -> str:
+        """The architecture's form this config trains: target, context or cbow."""
+        from sg_jax.architectures import get_architecture
+
+        return get_architecture(self.arch).form(self.resolved_sg_form)
+
+    @property
+    def resolved_dup_cap(self) -> float | None:
+        if self.dup_cap is not None:
+            return self.dup_cap
+        from sg_jax.objectives import get_spec
+
+        return get_spec(self.objective).dup_cap
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        from sg_jax.architectures import get_architecture
+
+        return get_architecture(self.arch).default_lr
+
+    # ------------------------------------------------------------------ checks and (de)serialisation
+
+    def validate(self) -> "Config":
+        """Raise ConfigError naming the first field whose value is not allowed."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            problem = field_problem(f, value)
+            if problem:
+                raise ConfigError(problem)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, where: str = "config") -> "Config":
+        """A Config from a dict written by `to_dict`; fields it lacks take their defaults (an
+        older file), fields this version does not know are refused."""
+        if not isinstance(d, dict):
+            raise FormatError(f"{where} is not a JSON object")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise FormatError(f"{where} has unknown fields: {', '.join(unknown)} (written by a newer version?)")
+        for name, value in d.items():
+            if not _type_ok(known[name], value):
+                raise FormatError(f"{where}: {name} = {value!r} is not a {known[name].type}")
+        return cls(**d)
+
+
+def field_problem(f: dataclasses.Field, value) -> str | None:
+    """The message for a bad value of a field, or None."""
+    name = f.name
+    if not _type_ok(f, value):
+        return f"{name} must be {f.type.replace('|', 'or')}, got {value!r}"
+    if value is None:
+        return None
+    choices = f.metadata.get("choices")
+    if choices is not None:
+        allowed = choices() if callable(choices) else choices
+        if value not in allowed:
+            return f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+    check = f.metadata.get("check")
+    if check is not None and not check(value):
+        rule = f.metadata.get("rule") or "is out of range"
+        return f"{name} {rule(value) if callable(rule) else rule}, got {value!r}"
+    return None
+
+
+def _type_ok(f: dataclasses.Field, value) -> bool:
+    kind = field_kind(f)
+    if value is None:
+        return "None" in str(f.type)
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def field_kind(f: dataclasses.Field) -> type:
+    """The plain type of a field (int, float, bool or str), without `| None`."""
+    text = str(f.type)
+    for kind in (bool, int, float, str):
+        if text.split("|")[0].strip() == kind.__name__:
+            return kind
+    raise TypeError(f"unsupported Config field type {text}")
+
+
+def config_fields() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(Config)

@@ -1,0 +1,142 @@
+"""The training step: TrainState, its initialisation, and the jitted sparse step over many steps.
+
+One step gathers the rows of W and W' that a batch touches, differentiates the objective with
+respect to those rows with `jax.grad`, lets an optax transformation turn the row gradients into
+updates (`sg_jax.optim.sparse_step`), and scatter-adds them back: one scatter per table, with the
+tables donated, so a step costs O(batch x dim) for the sampled objectives. (The exact softmax
+touches every row of W' by definition and updates it densely.)
+
+`make_run_steps` scans many steps inside one jitted call, the batches built on the device by
+`sg_jax.pipeline`. The key schedule is positional: epoch e uses fold_in(key, e) and its step s
+fold_in(fold_in(key, e), s), so a run resumed from a checkpoint draws exactly the numbers the
+uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from sg_jax import optim, pipeline
+from sg_jax.architectures import Batch, n_examples
+from sg_jax.config import Config
+from sg_jax.model import Params, init_params
+from sg_jax.objectives import Objective, get_spec
+
+
+class TrainState(NamedTuple):
+    params: Params
+    opt_state: Any
+    step: jax.Array   # int32 [] optimizer steps taken
+    key: jax.Array    # uint32 [2] the run's base key (never advanced: keys are positional)
+
+
+class StepStats(NamedTuple):
+    """What one jitted call reports per step, and the state's size at its end."""
+
+    losses: jax.Array    # [S] summed loss of each step (0 for skipped steps)
+    examples: jax.Array  # [S] examples each step summed over
+    max_abs: jax.Array   # [] the largest |parameter| after the call (a blow-up shows here first)
+
+
+def seed_key(seed: int) -> jax.Array:
+    """The run's base key from a 64-bit seed: key data (hi, lo), which is `PRNGKey(seed)` for
+    every seed below 2**32 (so those runs are unchanged) and uses all 64 bits above."""
+    return jnp.asarray(np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32))
+
+
+def learning_rate_schedule(config: Config, total_steps: int, start_step: int = 0):
+    """word2vec's linear decay from lr to lr * min_lr_ratio over `total_steps` optimizer steps
+    starting at step `start_step` (a run extended by more epochs decays again over the new ones,
+    as a second call to gensim's train() does)."""
+    lr = config.learning_rate
+    base = optax.linear_schedule(lr, lr * config.min_lr_ratio, max(total_steps, 1))
+    if start_step == 0:
+        return base
+    return lambda count: base(count - start_step)
+
+
+def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> optax.GradientTransformation:
+    """The config's optimizer on word2vec's decaying learning rate."""
+    return optim.make_optimizer(config.optimizer, learning_rate_schedule(config, total_steps, start_step))
+
+
+def out_rows(config: Config, vocab_size: int) -> int:
+    return get_spec(config.objective).out_rows(vocab_size)
+
+
+def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransformation) -> TrainState:
+    dtype = jnp.dtype(config.dtype)
+    key = seed_key(config.seed)
+    params = init_params(jax.random.fold_in(key, 0), vocab_size, config.dim, out_rows=out_rows(config, vocab_size),
+                         init=config.init, dtype=dtype)
+    return TrainState(params, optim.init_state(optimizer, params), jnp.zeros((), jnp.int32), key)
+
+
+def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables,
+                  dup_cap: float | None = None, clip_norm: float | None = None):
+    """One optimizer step on the rows the batch touches. Returns (state, summed loss)."""
+    in_idx, out_idx = obj.indices(batch, aux, tables)
+    w_in, w_out = state.params
+    rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
+    loss, grads = jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+    params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads),
+                                          (in_idx, out_idx), dup_cap=dup_cap, clip_norm=clip_norm)
+    return TrainState(params, opt_state, state.step + 1, state.key), loss
+
+
+def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None) -> int:
+    """Targets per step. A step applies the *sum* of the gradients of every occurrence of a row,
+    so a batch never holds more targets than the vocabulary has words: with a tiny vocabulary
+    each row would otherwise receive dozens of summed gradients per step and diverge. An
+    objective with a memory bound (the exact softmax's [B, V] scores) caps it further."""
+    batch = min(config.batch_size, max(vocab_size, 16))
+    bound = get_spec(config.objective).max_predictions
+    if bound is None:
+        return batch
+    per_target = 1 if config.pairs else 2 * min(config.window, slots or config.window)
+    return min(batch, max(1, bound(vocab_size) // per_target))
+
+
+def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None = None):
+    """A jitted function running `config.steps_per_call` steps of one epoch chunk.
+
+    run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch) -> (state, StepStats)
+    Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged).
+    """
+    S = config.steps_per_call
+    dup_cap, clip_norm = config.resolved_dup_cap, config.clip_norm
+
+    def one_step(state, epoch, tables, epoch_key, s):
+        k_window, k_sample = jax.random.split(jax.random.fold_in(epoch_key, s))
+        batch = pipeline.make_batch(epoch, s, k_window, batch_size=batch_size, window=config.window,
+                                    dynamic=config.dynamic_window, slots=slots)
+        if config.pairs:
+            batch = pipeline.as_pairs(batch)
+        aux = obj.sample(k_sample, batch, tables)
+        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables, dup_cap, clip_norm)
+        return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
+
+    @functools.partial(jax.jit, donate_argnums=(0,))
+    def run_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
+        def scan_body(state, i):
+            s = first_step + i
+
+            def skip(state):
+                zero = jnp.zeros((), state.params.w_in.dtype)
+                return state, zero, zero
+
+            state, loss, count = jax.lax.cond(s < steps_in_epoch,
+                                              lambda st: one_step(st, epoch, tables, epoch_key, s), skip, state)
+            return state, (loss, count)
+
+        state, (losses, counts) = jax.lax.scan(scan_body, state, jnp.arange(S))
+        max_abs = jnp.maximum(jnp.max(jnp.abs(state.params.w_in)), jnp.max(jnp.abs(state.params.w_out)))
+        return state, StepStats(losses, counts, max_abs)
+
+    return run_steps

@@ -1,0 +1,111 @@
+"""Config is the one source of options: every field round-trips through the command line, JSON
+and the reproduce command line; choices come from the registries."""
+
+import dataclasses
+import json
+
+import pytest
+
+from sg_jax import cli
+from sg_jax.cli.options import config_from_args, config_to_argv
+from sg_jax.config import Config, config_fields, field_kind
+from sg_jax.errors import ConfigError, FormatError
+from sg_jax.objectives import REGISTRY
+
+
+def _other_value(f: dataclasses.Field):
+    """A valid value of the field different from its default."""
+    choices = f.metadata.get("choices")
+    default = getattr(Config(), f.name)
+    if choices is not None:
+        allowed = choices() if callable(choices) else choices
+        return next(v for v in allowed if v != default)
+    kind = field_kind(f)
+    if kind is bool:
+        return not default
+    if kind is int:
+        return (default or 2) + 3
+    return 2.0 if default is None else default / 2
+
+
+def _parse(argv):
+    return cli.build_parser().parse_args(["train", "--out", "unused", *argv])
+
+
+@pytest.mark.parametrize("name", [f.name for f in config_fields()])
+def test_every_field_round_trips_through_flags_json_and_reproduce(name):
+    f = next(f for f in config_fields() if f.name == name)
+    config = dataclasses.replace(Config(), **{name: _other_value(f)})
+    argv = config_to_argv(config)
+    assert argv[0] in (f"--{name.replace('_', '-')}", f"--no-{name.replace('_', '-')}")
+    assert config_from_args(_parse(argv)) == config
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_every_field_has_help_and_a_flag_in_train_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    for f in config_fields():
+        assert f.metadata["help"]
+        assert f"--{f.name.replace('_', '-')}" in text
+
+
+def test_objective_choices_come_from_the_registry():
+    f = next(f for f in config_fields() if f.name == "objective")
+    assert tuple(f.metadata["choices"]()) == tuple(REGISTRY)
+    assert "nce" in REGISTRY
+    with pytest.raises(ConfigError, match="objective must be one of softmax, ns, hs, nce, got 'bogus'"):
+        Config(objective="bogus").validate()
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("window", 0, "window must be >= 1, got 0"),
+    ("dim", 0, "dim must be >= 1, got 0"),
+    ("seed", -1, "seed must be in [0, 2**64 - 1], got -1"),
+    ("seed", 2**64, "seed must be in [0, 2**64 - 1]"),
+    ("lr", float("nan"), "lr must be a positive number, got nan"),
+    ("noise_power", -1.0, "noise_power must be in [0, 10], got -1.0"),
+    ("dim", 2.5, "dim must be int, got 2.5"),
+])
+def test_bad_values_name_the_field(field, value, message):
+    with pytest.raises(ConfigError) as e:
+        dataclasses.replace(Config(), **{field: value}).validate()
+    assert message in str(e.value)
+
+
+def test_unknown_or_mistyped_fields_in_a_saved_config_are_refused():
+    with pytest.raises(FormatError, match="unknown fields: wibble"):
+        Config.from_dict({**Config().to_dict(), "wibble": 1})
+    with pytest.raises(FormatError, match="dim"):
+        Config.from_dict({**Config().to_dict(), "dim": "ten"})
+    older = {k: v for k, v in Config().to_dict().items() if k != "noise_power"}
+    assert Config.from_dict(older) == Config()  # a field an older file lacks takes its default
+
+
+def test_old_spelling_of_the_fixed_window_flag_still_works():
+    assert config_from_args(_parse(["--fixed-window"])).dynamic_window is False
+
+
+def test_reproduce_command_of_a_sweep_names_every_non_default_field(tmp_path):
+    from sg_jax.study.report import reproduce_command
+
+    config = Config(sg_form="context", dup_cap=8.0, noise_power=0.5, epochs=1, window=1, dim=4)
+    record = {"config": config.to_dict(), "corpus": {"source": "toy:groups"}, "evaluation": {"restrict_vocab": 30_000},
+              "window": 1, "dim": 4, "seed": 0}
+    command = reproduce_command([record], tmp_path)
+    for part in ("--sg-form context", "--dup-cap 8.0", "--noise-power 0.5", "--epochs 1"):
+        assert part in command
+    args = cli.build_parser().parse_args(command.split()[1:])
+    from sg_jax.cli.sweep import sweep_from_args
+
+    assert sweep_from_args(args).config(1, 4, 0) == config
+
+
+def test_version_flag(capsys):
+    import sg_jax
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sg-jax {sg_jax.__version__}"
