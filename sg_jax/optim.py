@@ -154,13 +154,13 @@ def _occurrences(idx: jax.Array, weight: jax.Array) -> jax.Array:
             - total[jnp.searchsorted(ordered, idx, side="left")])
 
 
-def _sum_rows(g: jax.Array, idx: jax.Array):
+def _sum_rows(g: jax.Array, idx: jax.Array, n_rows: int):
     """Sum the gradient rows that share an index.
 
     Returns (rows int [M], sums [M, ...], counts int32 [M]): slot s holds the s-th distinct index
     and the sum of its rows; counts are its occurrences with a nonzero gradient. The slots past the
-    number of distinct indices are padding: zero sums, and the row -1, marked for dropping by
-    `_padding_out_of_range`.
+    number of distinct indices are padding: zero sums, and the row n_rows, one past the table, so
+    that a gather with mode="fill" reads zeros there and a scatter with mode="drop" skips it.
     """
     M = idx.shape[0]
     order = jnp.argsort(idx)
@@ -169,13 +169,8 @@ def _sum_rows(g: jax.Array, idx: jax.Array):
     segment = jnp.cumsum(first.astype(jnp.int32)) - 1
     sums = jax.ops.segment_sum(g[order], segment, num_segments=M, indices_are_sorted=True)
     counts = jax.ops.segment_sum(_active(g)[order], segment, num_segments=M, indices_are_sorted=True)
-    rows = jnp.full((M,), -1, idx.dtype).at[jnp.where(first, segment, M)].set(ordered, mode="drop")
+    rows = jnp.full((M,), n_rows, idx.dtype).at[jnp.where(first, segment, M)].set(ordered, mode="drop")
     return rows, sums, counts
-
-
-def _padding_out_of_range(rows: jax.Array, n_rows: int) -> jax.Array:
-    # one past the table: a gather with mode="fill" reads zeros, a scatter with mode="drop" skips it
-    return jnp.where(rows < 0, n_rows, rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,8 +294,11 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
     grads = treedef.flatten_up_to(row_grads)
     idx = _leaves_like(treedef, indices)
     tags = row_state_tables(tx, opt_state, params)
+    has_row_state = any(t >= 0 for t in jax.tree.leaves(tags))
     if sum_duplicates is None:
-        sum_duplicates = any(t >= 0 for t in jax.tree.leaves(tags))
+        sum_duplicates = has_row_state
+    elif has_row_state and not sum_duplicates:
+        raise ConfigError("sum_duplicates=False needs an optimizer without per-row state; this one keeps some")
 
     if not sum_duplicates:
         # word2vec's step: one scatter-add of the row updates per table, repeats and all
@@ -315,8 +313,8 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
         if i is None:
             touched.append(None), sums.append(g), counts.append(None)
         else:
-            r, s, c = _sum_rows(g, i)
-            touched.append(_padding_out_of_range(r, w.shape[0])), sums.append(s), counts.append(c)
+            r, s, c = _sum_rows(g, i, w.shape[0])
+            touched.append(r), sums.append(s), counts.append(c)
 
     def gather(w, rows):
         return w if rows is None else w.at[rows].get(mode="fill", fill_value=0)
