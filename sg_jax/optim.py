@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -144,14 +144,27 @@ def _active(g: jax.Array) -> jax.Array:
     return jnp.any(g != 0, axis=_row_axes(g)).astype(jnp.int32)
 
 
+class _Groups(NamedTuple):
+    ordered: jax.Array       # int [M] the indices, sorted
+    first: jax.Array         # bool [M] ordered[k] opens a group of equal indices
+    sorted_group: jax.Array  # int32 [M] the group of ordered[k] (groups numbered in sorted order)
+    group: jax.Array         # int32 [M] the group of position i
+
+
+def _groups(idx: jax.Array) -> _Groups:
+    """Group the positions of equal indices: one sort of the keys and a binary search (on CPU, a
+    sort that carries the permutation along, argsort, costs several times more)."""
+    ordered = jnp.sort(idx)
+    first = jnp.concatenate([ordered[:1] == ordered[:1], ordered[1:] != ordered[:-1]])
+    sorted_group = jnp.cumsum(first.astype(jnp.int32)) - 1
+    return _Groups(ordered, first, sorted_group, sorted_group[jnp.searchsorted(ordered, idx, side="left")])
+
+
 def _occurrences(idx: jax.Array, weight: jax.Array) -> jax.Array:
-    """For each position i, the sum of weight[j] over the positions j with idx[j] == idx[i]:
-    a sort and two binary searches, O(M log M), no buffer the size of the table."""
-    order = jnp.argsort(idx)
-    ordered = idx[order]
-    total = jnp.concatenate([jnp.zeros(1, weight.dtype), jnp.cumsum(weight[order])])
-    return (total[jnp.searchsorted(ordered, idx, side="right")]
-            - total[jnp.searchsorted(ordered, idx, side="left")])
+    """For each position i, the sum of weight[j] over the positions j with idx[j] == idx[i]
+    (O(M log M), no buffer the size of the table)."""
+    group = _groups(idx).group
+    return jax.ops.segment_sum(weight, group, num_segments=idx.shape[0])[group]
 
 
 def _sum_rows(g: jax.Array, idx: jax.Array, n_rows: int):
@@ -163,13 +176,11 @@ def _sum_rows(g: jax.Array, idx: jax.Array, n_rows: int):
     that a gather with mode="fill" reads zeros there and a scatter with mode="drop" skips it.
     """
     M = idx.shape[0]
-    order = jnp.argsort(idx)
-    ordered = idx[order]
-    first = jnp.concatenate([ordered[:1] == ordered[:1], ordered[1:] != ordered[:-1]])
-    segment = jnp.cumsum(first.astype(jnp.int32)) - 1
-    sums = jax.ops.segment_sum(g[order], segment, num_segments=M, indices_are_sorted=True)
-    counts = jax.ops.segment_sum(_active(g)[order], segment, num_segments=M, indices_are_sorted=True)
-    rows = jnp.full((M,), n_rows, idx.dtype).at[jnp.where(first, segment, M)].set(ordered, mode="drop")
+    groups = _groups(idx)
+    sums = jax.ops.segment_sum(g, groups.group, num_segments=M)
+    counts = jax.ops.segment_sum(_active(g), groups.group, num_segments=M)
+    opens = jnp.where(groups.first, groups.sorted_group, M)
+    rows = jnp.full((M,), n_rows, idx.dtype).at[opens].set(groups.ordered, mode="drop")
     return rows, sums, counts
 
 
@@ -182,11 +193,7 @@ def _table_sq_norm(g: jax.Array, idx: jax.Array | None) -> jax.Array:
     first, so opposite gradients of one row cancel)."""
     if idx is None:
         return jnp.sum(g * g)
-    order = jnp.argsort(idx)
-    ordered = idx[order]
-    segment = jnp.cumsum(jnp.concatenate([jnp.zeros(1, jnp.int32),
-                                          (ordered[1:] != ordered[:-1]).astype(jnp.int32)]))
-    sums = jax.ops.segment_sum(g[order], segment, num_segments=idx.shape[0])
+    sums = jax.ops.segment_sum(g, _groups(idx).group, num_segments=idx.shape[0])
     return jnp.sum(sums * sums)
 
 
