@@ -65,11 +65,13 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _in_unit_interval(name: str, value: float) -> None:
+def check_unit_interval(name: str, value: float) -> None:
+    """Raise ConfigError unless 0 <= value < 1 (a decay rate, a momentum)."""
     _check(isinstance(value, (int, float)) and 0 <= value < 1, f"{name} must be in [0, 1), got {value!r}")
 
 
-def _positive(name: str, value: float) -> None:
+def check_positive(name: str, value: float) -> None:
+    """Raise ConfigError unless value is a finite number > 0 (a rate, an epsilon, a norm)."""
     _check(isinstance(value, (int, float)) and value > 0 and math.isfinite(value),
            f"{name} must be a positive number, got {value!r}")
 
@@ -78,7 +80,7 @@ def _positive(name: str, value: float) -> None:
 def _sgd(learning_rate_schedule, *, momentum: float | None = None, nesterov: bool = False):
     """Plain SGD (word2vec's update; with momentum, a lazily updated trace per row)."""
     if momentum is not None:
-        _in_unit_interval("momentum", momentum)
+        check_unit_interval("momentum", momentum)
     return optax.sgd(learning_rate_schedule, momentum=momentum, nesterov=nesterov)
 
 
@@ -89,7 +91,7 @@ def _adagrad(learning_rate_schedule, *, initial_accumulator_value: float = 0.1, 
     eps: added inside the square root."""
     _check(isinstance(initial_accumulator_value, (int, float)) and initial_accumulator_value >= 0,
            f"initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}")
-    _positive("eps", eps)
+    check_positive("eps", eps)
     return optax.adagrad(learning_rate_schedule, initial_accumulator_value=initial_accumulator_value, eps=eps)
 
 
@@ -98,9 +100,9 @@ def _adam(learning_rate_schedule, *, b1: float = 0.9, b2: float = 0.999, eps: fl
     """Adam (lazily: a row's moments move only at steps that touch it; the bias correction uses
     the global step, as LazyAdam). b1, b2: decay rates of the first and second moments;
     eps: added to the root of the second moment."""
-    _in_unit_interval("b1", b1)
-    _in_unit_interval("b2", b2)
-    _positive("eps", eps)
+    check_unit_interval("b1", b1)
+    check_unit_interval("b2", b2)
+    check_positive("eps", eps)
     return optax.adam(learning_rate_schedule, b1=b1, b2=b2, eps=eps)
 
 
@@ -109,7 +111,7 @@ def make_optimizer(name: str, learning_rate_schedule, **options) -> optax.Gradie
     schedule: step -> rate) and the factory's keyword options."""
     _check(name in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     if not callable(learning_rate_schedule):
-        _positive("lr", learning_rate_schedule)
+        check_positive("lr", learning_rate_schedule)
     factory = OPTIMIZERS[name]
     allowed = [p.name for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY]
     for key in options:
@@ -237,7 +239,7 @@ def clip_by_table_norm(max_norm: float) -> optax.GradientTransformationExtraArgs
     """Scale all gradients by one factor so that the norm of their dense equivalent (every
     table, a row's occurrences summed) is at most max_norm; the update of plain SGD is then at
     most lr * max_norm. Extra argument of update: indices, as for `cap_duplicates`."""
-    _positive("clip_norm", max_norm)
+    check_positive("clip_norm", max_norm)
 
     def init(params):
         del params
@@ -315,13 +317,9 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
                for w, u, i in zip(tables, treedef.flatten_up_to(updates), idx)]
         return treedef.unflatten(new), opt_state
 
-    touched, sums, counts = [], [], []
-    for w, g, i in zip(tables, grads, idx):
-        if i is None:
-            touched.append(None), sums.append(g), counts.append(None)
-        else:
-            r, s, c = _sum_rows(g, i, w.shape[0])
-            touched.append(r), sums.append(s), counts.append(c)
+    # per table: (rows touched, their summed gradients, occurrences); a dense table as it is
+    summed = [(None, g, None) if i is None else _sum_rows(g, i, w.shape[0]) for w, g, i in zip(tables, grads, idx)]
+    touched, sums, counts = (list(column) for column in zip(*summed))
 
     def gather(w, rows):
         return w if rows is None else w.at[rows].get(mode="fill", fill_value=0)
