@@ -32,9 +32,10 @@ def random_params(rng):
 
 
 def covering_indices(rng, rows, extra):
-    """Every row once (in random order) plus `extra` random repeats."""
-    return jnp.asarray(rng.permutation(np.concatenate([np.arange(rows), rng.integers(0, rows, extra)])),
-                       jnp.int32)
+    """Every row once plus row 3 three more times (so a cap of 2 bites) and `extra` random
+    repeats, in random order."""
+    repeats = np.concatenate([np.arange(rows), np.full(3, 3), rng.integers(0, rows, extra)])
+    return jnp.asarray(rng.permutation(repeats), jnp.int32)
 
 
 def dense(g, idx, rows):
