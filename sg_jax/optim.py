@@ -1,13 +1,40 @@
-"""Optimizers for row-sparse steps (minimal version: SGD, duplicate capping and clipping).
+"""Optimizers for row-sparse steps: optax transformations applied to the rows a batch touches.
 
-A step gathers the rows of the tables that a batch touches and differentiates the loss with
-respect to those rows; `sparse_step` turns the row gradients into updates and scatters them back,
-one scatter per table.
+A step differentiates the loss with respect to the *gathered* rows of each table, so its
+gradient for a table is a small [M, N] array of row gradients plus the int32 row indices [M]
+they came from (a row met several times appears several times). `sparse_step` applies any
+elementwise optax transformation to such gradients with the lazy semantics of sparse Adam
+(TensorFlow's LazyAdam, PyTorch's SparseAdam):
+
+1. the gradients of a repeated row are summed (a sort and a segment sum over the M indices:
+   static sizes, no V-sized temporary);
+2. only the touched rows of the optimizer state (Adam's mu and nu, Adagrad's accumulator: the
+   state leaves that `optax.tree_map_params` finds to be copies of the parameters) are gathered,
+   updated by `tx.update` and written back; scalar state such as the step count advances once
+   per step;
+3. the touched parameter rows receive the update (a scatter-add); untouched rows keep their
+   parameters and their state.
+
+A transformation without per-parameter state (SGD, a schedule, a scale) is linear in the
+gradient, so its row updates are scatter-added directly, without the sort: one scatter per table
+per step, the arithmetic of the plain word2vec step.
+
+`cap_duplicates` and `clip_by_table_norm` need to know which rows the gradients belong to. They
+are `optax.GradientTransformationExtraArgs` reading the extra arguments `indices` (the pytree of
+row indices, None for a table given densely) and `counts` (how many nonzero-gradient occurrences
+each gradient row stands for; `sparse_step` passes it once it has summed duplicates), so
+
+    tx = optax.chain(cap_duplicates(64), clip_by_table_norm(1.0), make_optimizer("adam", sched))
+
+is one transformation that `sparse_step` applies. Called on dense table gradients without
+indices, they act on the tables as given (`counts` [V] then says how often each row was met).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import inspect
+import math
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,55 +42,299 @@ import optax
 
 from sg_jax.errors import ConfigError
 
-OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "sgd": lambda learning_rate: optax.sgd(learning_rate),
-}
+
+# ---------------------------------------------------------------------------------------------
+# the optimizers, by name
 
 
-def make_optimizer(name: str, learning_rate, **options) -> optax.GradientTransformation:
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](learning_rate, **options)
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {}
 
 
-def occurrences(idx: jax.Array, active: jax.Array) -> jax.Array:
-    """For each position i, how many active positions hold the row idx[i]. O(M log M): a sort,
-    no V-sized buffer."""
-    key = jnp.where(active, idx, jnp.iinfo(idx.dtype).max)
-    ordered = jnp.sort(key)
-    return jnp.searchsorted(ordered, idx, side="right") - jnp.searchsorted(ordered, idx, side="left")
+def register(name: str):
+    """Add a factory `(learning_rate_schedule, *, options...) -> GradientTransformation`."""
+
+    def deco(factory):
+        OPTIMIZERS[name] = factory
+        return factory
+
+    return deco
 
 
-def cap_rows(g: jax.Array, idx: jax.Array, cap: float) -> jax.Array:
-    """Scale the gradients of a row met n > cap times in the batch by cap / n."""
-    active = jnp.any(g != 0, axis=-1)
-    n = occurrences(idx, active).astype(g.dtype)
-    return g * jnp.minimum(1.0, cap / jnp.maximum(n, 1.0))[:, None]
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
 
 
-def table_grad_norm(g: jax.Array, idx: jax.Array | None) -> jax.Array:
-    """Squared norm of the table gradient that the gathered-row gradients g [M, N] scatter into."""
+def check_unit_interval(name: str, value: float) -> None:
+    """Raise ConfigError unless 0 <= value < 1 (a decay rate, a momentum)."""
+    _check(isinstance(value, (int, float)) and 0 <= value < 1, f"{name} must be in [0, 1), got {value!r}")
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise ConfigError unless value is a finite number > 0 (a rate, an epsilon, a norm)."""
+    _check(isinstance(value, (int, float)) and value > 0 and math.isfinite(value),
+           f"{name} must be a positive number, got {value!r}")
+
+
+@register("sgd")
+def _sgd(learning_rate_schedule, *, momentum: float | None = None, nesterov: bool = False):
+    """Plain SGD (word2vec's update; with momentum, a lazily updated trace per row)."""
+    if momentum is not None:
+        check_unit_interval("momentum", momentum)
+    return optax.sgd(learning_rate_schedule, momentum=momentum, nesterov=nesterov)
+
+
+@register("adagrad")
+def _adagrad(learning_rate_schedule, *, initial_accumulator_value: float = 0.1, eps: float = 1e-7):
+    """Adagrad. initial_accumulator_value: the squared-gradient sum a row starts from (0.1, as
+    TensorFlow and optax; it bounds a rare word's first steps at lr * |g| / sqrt(0.1)).
+    eps: added inside the square root."""
+    _check(isinstance(initial_accumulator_value, (int, float)) and initial_accumulator_value >= 0,
+           f"initial_accumulator_value must be >= 0, got {initial_accumulator_value!r}")
+    check_positive("eps", eps)
+    return optax.adagrad(learning_rate_schedule, initial_accumulator_value=initial_accumulator_value, eps=eps)
+
+
+@register("adam")
+def _adam(learning_rate_schedule, *, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    """Adam (lazily: a row's moments move only at steps that touch it; the bias correction uses
+    the global step, as LazyAdam). b1, b2: decay rates of the first and second moments;
+    eps: added to the root of the second moment."""
+    check_unit_interval("b1", b1)
+    check_unit_interval("b2", b2)
+    check_positive("eps", eps)
+    return optax.adam(learning_rate_schedule, b1=b1, b2=b2, eps=eps)
+
+
+def make_optimizer(name: str, learning_rate_schedule, **options) -> optax.GradientTransformation:
+    """The optimizer `name` (a key of OPTIMIZERS) with a learning rate (a float or an optax
+    schedule: step -> rate) and the factory's keyword options."""
+    _check(name in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    if not callable(learning_rate_schedule):
+        check_positive("lr", learning_rate_schedule)
+    factory = OPTIMIZERS[name]
+    allowed = [p.name for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    for key in options:
+        _check(key in allowed, f"optimizer {name!r} has no option {key!r}; "
+                               f"its options are {', '.join(allowed) or 'none'}")
+    return factory(learning_rate_schedule, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# row bookkeeping
+
+
+def _leaves_like(treedef, tree) -> list:
+    """The per-table entries of `tree` (a pytree with the tables' structure whose entries may be
+    None), or all None when tree is None."""
+    if tree is None:
+        return [None] * treedef.num_leaves
+    return treedef.flatten_up_to(tree)
+
+
+def _row_axes(g: jax.Array) -> tuple[int, ...]:
+    return tuple(range(1, g.ndim))
+
+
+def _per_row(v: jax.Array, g: jax.Array) -> jax.Array:
+    """A per-row vector [M] shaped to broadcast against rows g [M, ...]."""
+    return v.reshape(v.shape + (1,) * (g.ndim - 1))
+
+
+def _active(g: jax.Array) -> jax.Array:
+    """int32 [M]: 1 where a gradient row is nonzero (a padded position's gradient is zero)."""
+    return jnp.any(g != 0, axis=_row_axes(g)).astype(jnp.int32)
+
+
+class _Groups(NamedTuple):
+    ordered: jax.Array       # int [M] the indices, sorted
+    first: jax.Array         # bool [M] ordered[k] opens a group of equal indices
+    sorted_group: jax.Array  # int32 [M] the group of ordered[k] (groups numbered in sorted order)
+    group: jax.Array         # int32 [M] the group of position i
+
+
+def _groups(idx: jax.Array) -> _Groups:
+    """Group the positions of equal indices: one sort of the keys and a binary search (on CPU, a
+    sort that carries the permutation along, argsort, costs several times more)."""
+    ordered = jnp.sort(idx)
+    first = jnp.concatenate([ordered[:1] == ordered[:1], ordered[1:] != ordered[:-1]])
+    sorted_group = jnp.cumsum(first.astype(jnp.int32)) - 1
+    return _Groups(ordered, first, sorted_group, sorted_group[jnp.searchsorted(ordered, idx, side="left")])
+
+
+def _occurrences(idx: jax.Array, weight: jax.Array) -> jax.Array:
+    """For each position i, the sum of weight[j] over the positions j with idx[j] == idx[i]
+    (O(M log M), no buffer the size of the table)."""
+    group = _groups(idx).group
+    return jax.ops.segment_sum(weight, group, num_segments=idx.shape[0])[group]
+
+
+def _sum_rows(g: jax.Array, idx: jax.Array, n_rows: int):
+    """Sum the gradient rows that share an index.
+
+    Returns (rows int [M], sums [M, ...], counts int32 [M]): slot s holds the s-th distinct index
+    and the sum of its rows; counts are its occurrences with a nonzero gradient. The slots past the
+    number of distinct indices are padding: zero sums, and the row n_rows, one past the table, so
+    that a gather with mode="fill" reads zeros there and a scatter with mode="drop" skips it.
+    """
+    M = idx.shape[0]
+    groups = _groups(idx)
+    sums = jax.ops.segment_sum(g, groups.group, num_segments=M)
+    counts = jax.ops.segment_sum(_active(g), groups.group, num_segments=M)
+    opens = jnp.where(groups.first, groups.sorted_group, M)
+    rows = jnp.full((M,), n_rows, idx.dtype).at[opens].set(groups.ordered, mode="drop")
+    return rows, sums, counts
+
+
+# ---------------------------------------------------------------------------------------------
+# the transformations that need the indices
+
+
+def _table_sq_norm(g: jax.Array, idx: jax.Array | None) -> jax.Array:
+    """Squared norm of the table gradient that rows g scatter into (rows met several times summed
+    first, so opposite gradients of one row cancel)."""
     if idx is None:
         return jnp.sum(g * g)
-    order = jnp.argsort(idx)
-    sorted_idx = idx[order]
-    segment = jnp.cumsum(jnp.concatenate([jnp.zeros(1, jnp.int32), (sorted_idx[1:] != sorted_idx[:-1]).astype(jnp.int32)]))
-    sums = jax.ops.segment_sum(g[order], segment, num_segments=idx.shape[0])
+    sums = jax.ops.segment_sum(g, _groups(idx).group, num_segments=idx.shape[0])
     return jnp.sum(sums * sums)
 
 
-def sparse_step(tx, params, opt_state, row_grads, indices, *, dup_cap=None, clip_norm=None):
-    """Apply tx to row gradients and scatter-add the updates (SGD semantics)."""
-    if dup_cap is not None:
-        row_grads = type(row_grads)(*(g if i is None else cap_rows(g, i, dup_cap) for g, i in zip(row_grads, indices)))
-    if clip_norm is not None:
-        norm = jnp.sqrt(sum(table_grad_norm(g, i) for g, i in zip(row_grads, indices)))
-        scale = jnp.minimum(1.0, clip_norm / jnp.maximum(norm, 1e-30)).astype(row_grads[0].dtype)
-        row_grads = type(row_grads)(*(g * scale for g in row_grads))
-    updates, opt_state = tx.update(row_grads, opt_state)
-    new = [p + u if i is None else p.at[i].add(u) for p, u, i in zip(params, updates, indices)]
-    return type(params)(*new), opt_state
+def cap_duplicates(cap: float) -> optax.GradientTransformationExtraArgs:
+    """Scale the gradient of a row met n > cap times in the batch by cap / n.
+
+    A step applies the sum of a row's n gradients, all taken at the same parameters; sequential
+    SGD (word2vec) would have moved the row between them. For rows met often (frequent words,
+    the nodes near the root of the Huffman tree) the sum overshoots and can diverge; the cap
+    bounds a row's step at `cap` average gradients. Rows met at most `cap` times are untouched.
+    Only occurrences with a nonzero gradient count (padded positions do not).
+
+    Extra arguments of update: indices (per table: row indices [M], or None for a table given
+    densely), counts (per table: the occurrences each gradient row stands for; default: 1 per
+    nonzero row). A dense table without counts is passed through.
+    """
+    _check(isinstance(cap, (int, float)) and cap >= 1, f"dup_cap must be >= 1, got {cap!r}")
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(updates, state, params=None, *, indices=None, counts=None, **extra_args):
+        del params, extra_args
+        treedef = jax.tree.structure(updates)
+        out = []
+        for g, idx, n in zip(treedef.flatten_up_to(updates), _leaves_like(treedef, indices),
+                             _leaves_like(treedef, counts)):
+            if idx is not None:
+                n = _occurrences(idx, _active(g) if n is None else n)
+            if n is not None:
+                n = n.astype(g.dtype)
+                g = g * _per_row(jnp.minimum(1.0, cap / jnp.maximum(n, 1.0)), g)
+            out.append(g)
+        return treedef.unflatten(out), state
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
-def init_state(tx, params) -> Any:
-    return tx.init(params)
+def clip_by_table_norm(max_norm: float) -> optax.GradientTransformationExtraArgs:
+    """Scale all gradients by one factor so that the norm of their dense equivalent (every
+    table, a row's occurrences summed) is at most max_norm; the update of plain SGD is then at
+    most lr * max_norm. Extra argument of update: indices, as for `cap_duplicates`."""
+    check_positive("clip_norm", max_norm)
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(updates, state, params=None, *, indices=None, **extra_args):
+        del params, extra_args
+        treedef = jax.tree.structure(updates)
+        grads = treedef.flatten_up_to(updates)
+        sq = None
+        for g, idx in zip(grads, _leaves_like(treedef, indices)):
+            part = _table_sq_norm(g, idx)
+            sq = part if sq is None else sq + part
+        if sq is None:
+            return updates, state
+        scale = jnp.minimum(1.0, max_norm / jnp.maximum(jnp.sqrt(sq), 1e-30))
+        return treedef.unflatten([g * scale.astype(g.dtype) for g in grads]), state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+# ---------------------------------------------------------------------------------------------
+# the step
+
+
+def row_state_tables(tx: optax.GradientTransformation, opt_state, params) -> Any:
+    """A pytree shaped like opt_state holding, for each leaf, the position (in the flattened
+    params) of the table it is a per-parameter copy of, or -1 for other state (step counts).
+    Raises ConfigError for a per-parameter leaf that is not row-wise (a factored state)."""
+    treedef = jax.tree.structure(params)
+    tables = treedef.flatten_up_to(params)
+    position = treedef.unflatten(list(range(treedef.num_leaves)))
+    tags = optax.tree_map_params(tx, lambda _, t: t, opt_state, position,
+                                 transform_non_params=lambda v: jax.tree.map(lambda _: -1, v))
+    for tag, leaf in zip(jax.tree.leaves(tags), jax.tree.leaves(opt_state)):
+        if tag >= 0 and jnp.shape(leaf) != jnp.shape(tables[tag]):
+            raise ConfigError(f"optimizer state leaf of shape {jnp.shape(leaf)} is not row-wise for the table "
+                              f"of shape {jnp.shape(tables[tag])}: sparse steps need an elementwise optimizer")
+    return tags
+
+
+def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *,
+                sum_duplicates: bool | None = None):
+    """Apply tx to the rows a batch touches. Returns (params, opt_state).
+
+    params: a pytree of tables (e.g. Params(w_in [V, N], w_out [V', N])).
+    row_grads: the matching pytree of gradients with respect to the gathered rows ([M, N] for a
+      table gathered with indices [M]; the full table's gradient for a table used densely).
+    indices: the matching pytree of int32 row indices [M] (repeats allowed), None for a table used
+      densely (the exact softmax's w_out). Indices must be >= 0; an index >= the table's rows is
+      ignored (a way to mark padding).
+    opt_state: tx.init(params).
+    sum_duplicates: sum the gradients of repeated rows before tx sees them, and update the state of
+      touched rows only (lazy semantics). Default: when tx keeps per-parameter state. Without it the
+      row updates are scatter-added as they come, which equals the summed form for transformations
+      linear in the gradient (SGD, scales, schedules); pass True for a stateless nonlinear one.
+    """
+    tx = optax.with_extra_args_support(tx)
+    treedef = jax.tree.structure(params)
+    tables = treedef.flatten_up_to(params)
+    grads = treedef.flatten_up_to(row_grads)
+    idx = _leaves_like(treedef, indices)
+    tags = row_state_tables(tx, opt_state, params)
+    has_row_state = any(t >= 0 for t in jax.tree.leaves(tags))
+    if sum_duplicates is None:
+        sum_duplicates = has_row_state
+    elif has_row_state and not sum_duplicates:
+        raise ConfigError("sum_duplicates=False needs an optimizer without per-row state; this one keeps some")
+
+    if not sum_duplicates:
+        # word2vec's step: one scatter-add of the row updates per table, repeats and all
+        rows = [w if i is None else w[i] for w, i in zip(tables, idx)]
+        updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=indices)
+        new = [w + u if i is None else w.at[i].add(u)
+               for w, u, i in zip(tables, treedef.flatten_up_to(updates), idx)]
+        return treedef.unflatten(new), opt_state
+
+    # per table: (rows touched, their summed gradients, occurrences); a dense table as it is
+    summed = [(None, g, None) if i is None else _sum_rows(g, i, w.shape[0]) for w, g, i in zip(tables, grads, idx)]
+    touched, sums, counts = (list(column) for column in zip(*summed))
+
+    def gather(w, rows):
+        return w if rows is None else w.at[rows].get(mode="fill", fill_value=0)
+
+    row_state = jax.tree.map(lambda t, s: s if t < 0 else gather(s, touched[t]), tags, opt_state)
+    rows = [gather(w, r) for w, r in zip(tables, touched)]
+    updates, row_state = tx.update(treedef.unflatten(sums), row_state, treedef.unflatten(rows),
+                                   indices=treedef.unflatten(touched), counts=treedef.unflatten(counts))
+
+    def put_state(t, old, new):
+        if t < 0 or touched[t] is None:
+            return new
+        return old.at[touched[t]].set(new, mode="drop")
+
+    opt_state = jax.tree.map(put_state, tags, opt_state, row_state)
+    new = [w + u if r is None else w.at[r].add(u, mode="drop")
+           for w, u, r in zip(tables, treedef.flatten_up_to(updates), touched)]
+    return treedef.unflatten(new), opt_state

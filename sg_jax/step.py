@@ -62,8 +62,15 @@ def learning_rate_schedule(config: Config, total_steps: int, start_step: int = 0
 
 
 def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> optax.GradientTransformation:
-    """The config's optimizer on word2vec's decaying learning rate."""
-    return optim.make_optimizer(config.optimizer, learning_rate_schedule(config, total_steps, start_step))
+    """The config's transformation of a step's row gradients: duplicate capping and clipping (when
+    set), then its optimizer on word2vec's decaying learning rate, as one optax chain."""
+    parts = []
+    if config.resolved_dup_cap is not None:
+        parts.append(optim.cap_duplicates(config.resolved_dup_cap))
+    if config.clip_norm is not None:
+        parts.append(optim.clip_by_table_norm(config.clip_norm))
+    parts.append(optim.make_optimizer(config.optimizer, learning_rate_schedule(config, total_steps, start_step)))
+    return parts[0] if len(parts) == 1 else optax.chain(*parts)
 
 
 def out_rows(config: Config, vocab_size: int) -> int:
@@ -75,19 +82,28 @@ def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransfo
     key = seed_key(config.seed)
     params = init_params(jax.random.fold_in(key, 0), vocab_size, config.dim, out_rows=out_rows(config, vocab_size),
                          init=config.init, dtype=dtype)
-    return TrainState(params, optim.init_state(optimizer, params), jnp.zeros((), jnp.int32), key)
+    return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
 
 
-def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables,
-                  dup_cap: float | None = None, clip_norm: float | None = None):
+def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables):
     """One optimizer step on the rows the batch touches. Returns (state, summed loss)."""
     in_idx, out_idx = obj.indices(batch, aux, tables)
     w_in, w_out = state.params
     rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
     loss, grads = jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
-    params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads),
-                                          (in_idx, out_idx), dup_cap=dup_cap, clip_norm=clip_norm)
+    indices = Params(in_idx, out_idx)
+    if _keeps_row_state(optimizer, state):
+        # padding slots read real rows with a zero gradient: mark them (an index past the table is
+        # ignored) so that a lazy optimizer does not count them as touched and decay their moments
+        indices = Params(*(i if i is None else jnp.where(jnp.any(g != 0, axis=-1), i, jnp.iinfo(i.dtype).max)
+                           for g, i in zip(grads, indices)))
+    params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices)
     return TrainState(params, opt_state, state.step + 1, state.key), loss
+
+
+def _keeps_row_state(optimizer, state: TrainState) -> bool:
+    tags = optim.row_state_tables(optax.with_extra_args_support(optimizer), state.opt_state, state.params)
+    return any(t >= 0 for t in jax.tree.leaves(tags))
 
 
 def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None) -> int:
@@ -110,7 +126,6 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
     Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged).
     """
     S = config.steps_per_call
-    dup_cap, clip_norm = config.resolved_dup_cap, config.clip_norm
 
     def one_step(state, epoch, tables, epoch_key, s):
         k_window, k_sample = jax.random.split(jax.random.fold_in(epoch_key, s))
@@ -119,7 +134,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         if config.pairs:
             batch = pipeline.as_pairs(batch)
         aux = obj.sample(k_sample, batch, tables)
-        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables, dup_cap, clip_norm)
+        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
         return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
 
     @functools.partial(jax.jit, donate_argnums=(0,))

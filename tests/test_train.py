@@ -180,3 +180,15 @@ def test_vocabulary_too_small_for_negative_sampling():
         noise_table([5])
     with pytest.raises(ConfigError, match="at least 2 words"):
         build_huffman([5])
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adagrad", 0.1), ("adam", 0.01)])
+def test_stateful_optimizers_train_end_to_end(optimizer, lr):
+    """Adagrad and Adam on the row-sparse step: the loss falls, and their state has table rows."""
+    import sg_jax
+
+    model = sg_jax.train_model("toy:groups", dim=8, epochs=3, sample=0.0, min_count=1, optimizer=optimizer, lr=lr)
+    losses = [r["loss"] for r in model.history]
+    assert losses[-1] < 0.7 * losses[0]
+    leaves = jax.tree.leaves(model.progress.state.opt_state)
+    assert any(getattr(x, "shape", ())[:1] == (len(model.vocab),) for x in leaves)
