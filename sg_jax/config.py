@@ -120,6 +120,10 @@ class Config:
         "objective's: 64 for hs, whose root is on every path; off otherwise)",
         check=lambda v: v >= 1 and math.isfinite(v), rule="must be >= 1")
     dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
+    devices: int | None = option(
+        None, "devices to train on, data-parallel (default: all; on CPU the command line makes every core "
+        "a device). Recorded with the run: a run resumes on the same count", check=_at_least(1)[0],
+        rule=_at_least(1)[1], metavar="N")
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 

@@ -132,7 +132,10 @@ def read_checkpoint_meta(path) -> tuple[Config, Vocab, dict]:
     for name in ("config", "position", "vocab"):
         if name not in meta:
             raise FormatError(f"{path}: the checkpoint's metadata lacks {name!r}")
-    config = Config.from_dict(meta["config"], where=f"{path}: the checkpoint's config")
+    saved = meta["config"]
+    if isinstance(saved, dict) and "devices" not in saved:
+        saved = {**saved, "devices": 1}  # written before runs could span devices
+    config = Config.from_dict(saved, where=f"{path}: the checkpoint's config")
     try:
         vocab = Vocab.from_dict(meta["vocab"])
         Position(**meta["position"]), Schedule(**meta.get("schedule", {}))
@@ -186,7 +189,9 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     start: continue from this in-memory progress (the model API's train_more) instead of a
     checkpoint. on_call(state, position, record): called after every jitted call.
     """
-    config.validate()
+    from sg_jax.mesh import resolve_devices
+
+    config = dataclasses.replace(config.validate(), devices=resolve_devices(config.devices))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")

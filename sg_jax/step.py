@@ -119,17 +119,24 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     return min(batch, max(1, bound(vocab_size) // per_target))
 
 
-def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None = None):
+def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None = None,
+                   devices: int = 1):
     """A jitted function running `config.steps_per_call` steps of one epoch chunk.
 
     run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch) -> (state, StepStats)
-    Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged).
+    Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged). With
+    devices > 1, step s takes `devices` batches (batch s*n + d on device d) and the call ends with
+    the replicas' changes summed over the mesh (see sg_jax.mesh).
     """
     S = config.steps_per_call
+    n = devices
 
-    def one_step(state, epoch, tables, epoch_key, s):
-        k_window, k_sample = jax.random.split(jax.random.fold_in(epoch_key, s))
-        batch = pipeline.make_batch(epoch, s, k_window, batch_size=batch_size, window=config.window,
+    def one_step(state, epoch, tables, epoch_key, s, d):
+        step_key = jax.random.fold_in(epoch_key, s)
+        if n > 1:  # each device draws its own window sizes and noise words
+            step_key = jax.random.fold_in(step_key, d)
+        k_window, k_sample = jax.random.split(step_key)
+        batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=config.window,
                                     dynamic=config.dynamic_window, slots=slots)
         if config.pairs:
             batch = pipeline.as_pairs(batch)
@@ -137,8 +144,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
         return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
 
-    @functools.partial(jax.jit, donate_argnums=(0,))
-    def run_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
+    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d):
         def scan_body(state, i):
             s = first_step + i
 
@@ -147,11 +153,38 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
                 return state, zero, zero
 
             state, loss, count = jax.lax.cond(s < steps_in_epoch,
-                                              lambda st: one_step(st, epoch, tables, epoch_key, s), skip, state)
+                                              lambda st: one_step(st, epoch, tables, epoch_key, s, d), skip, state)
             return state, (loss, count)
 
-        state, (losses, counts) = jax.lax.scan(scan_body, state, jnp.arange(S))
-        max_abs = jnp.maximum(jnp.max(jnp.abs(state.params.w_in)), jnp.max(jnp.abs(state.params.w_out)))
-        return state, StepStats(losses, counts, max_abs)
+        return jax.lax.scan(scan_body, state, jnp.arange(S))
 
-    return run_steps
+    def max_abs(params):
+        return jnp.maximum(jnp.max(jnp.abs(params.w_in)), jnp.max(jnp.abs(params.w_out)))
+
+    if n == 1:
+        @functools.partial(jax.jit, donate_argnums=(0,))
+        def run_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
+            state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0)
+            return state, StepStats(losses, counts, max_abs(state.params))
+
+        return run_steps
+
+    from jax.sharding import PartitionSpec as P
+
+    from sg_jax.mesh import AXIS, make_mesh
+
+    mesh = make_mesh(n)
+
+    def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
+        d = jax.lax.axis_index(AXIS)
+        start = state.params
+        state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d)
+        # every replica adds the sum of all replicas' changes to the tables it started from
+        params = jax.tree.map(lambda old, new: old + jax.lax.psum(new - old, AXIS), start, state.params)
+        opt_state = jax.tree.map(lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+                                 state.opt_state)
+        state = TrainState(params, opt_state, state.step, state.key)
+        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), max_abs(params))
+
+    sharded = jax.shard_map(replica, mesh=mesh, in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
+    return jax.jit(sharded, donate_argnums=(0,))

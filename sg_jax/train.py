@@ -27,6 +27,7 @@ import optax
 from sg_jax import pipeline
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
+from sg_jax.mesh import make_mesh, replicate, resolve_devices
 from sg_jax.objectives import Objective, get_spec, make_objective
 from sg_jax.step import (TrainState, effective_batch_size, init_state, learning_rate_schedule, make_optimizer,
                          make_run_steps)
@@ -97,6 +98,7 @@ class Plan(NamedTuple):
 def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
               schedule: Schedule = Schedule()) -> Plan:
     config.validate()
+    n = config.devices or 1
     counts = np.asarray(counts)
     obj = make_objective(config)
     tables = get_spec(config.objective).tables(counts, config)
@@ -105,15 +107,15 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
     # no context lies further away than the longest sentence allows
     slots = max(1, min(config.window, int(np.diff(np.asarray(offsets)).max(initial=2)) - 1))
     B = effective_batch_size(config, counts.size, slots)
-    # word2vec decays the rate by words processed; a step visits B kept words, so the decay runs
+    # word2vec decays the rate by words processed; a step visits B kept words per device, so the decay runs
     # over the expected number of steps (expected kept tokens = sum of keep probabilities).
     per_epoch = 0
     for start, end in chunks:
         expected = float(keep[np.asarray(ids[start:end])].sum())
-        per_epoch += math.ceil(expected / B)
+        per_epoch += math.ceil(expected / (B * n))
     total_steps = (config.epochs - schedule.start_epoch) * max(per_epoch, 1)
     optimizer = make_optimizer(config, total_steps, schedule.start_step)
-    run_steps = make_run_steps(config, obj, optimizer, B, slots)
+    run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=n)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps,
                 schedule)
 
@@ -149,9 +151,15 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     baseline: the loss per example of the run's first step (None: taken from this invocation's).
     on_call(state, position, record): called after every jitted call.
     """
+    config = dataclasses.replace(config, devices=resolve_devices(config.devices))
     plan = make_plan(config, counts, ids, offsets, schedule)
+    n_dev = config.devices
+    mesh = make_mesh(n_dev) if n_dev > 1 else None
     if state is None:
         state = init_state(config, len(words), plan.optimizer)
+    tables = plan.tables
+    if mesh is not None:  # one copy on every device, once: the calls then move nothing
+        state, tables = replicate(state, mesh), replicate(tables, mesh)
     last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
     chunk_words = [end - start for start, end in plan.chunks]
     words_total = sum(chunk_words) * (last_epoch - position.epoch) - _words_before(position, chunk_words)
@@ -172,10 +180,12 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                 dev = resident[c]
             key = jax.random.fold_in(state.key, epoch * len(plan.chunks) + c)
             data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
-            steps = -(-int(data.n) // plan.batch_size)
+            steps = -(-int(data.n) // (plan.batch_size * n_dev))
+            if mesh is not None:
+                data = replicate(data, mesh)
             epoch_key = jax.random.fold_in(key, 1)
             for s0 in range(first, steps, config.steps_per_call):
-                state, stats = plan.run_steps(state, data, plan.tables, epoch_key, s0, steps)
+                state, stats = plan.run_steps(state, data, tables, epoch_key, s0, steps)
                 done = min(config.steps_per_call, steps - s0)
                 losses, counts_ = np.asarray(stats.losses)[:done], np.asarray(stats.examples)[:done]
                 n = float(counts_.sum())

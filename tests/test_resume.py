@@ -24,6 +24,7 @@ import pytest
 from sg_jax import checkpoint, cli, runs
 from sg_jax.runs import CHECKPOINT, CheckpointPolicy, run_training
 from sg_jax.train import Config
+from conftest import write_zipf_text
 
 QUIET = dict(log=lambda s: None)
 # Several jitted calls per epoch, so that checkpoints fall in the middle of epochs.
@@ -184,17 +185,8 @@ def test_resume_in_the_middle_of_a_later_chunk_is_exact(tmp_path, monkeypatch):
 # across processes, and after SIGKILL
 
 
-def write_corpus(path: Path, n_tokens: int = 60_000, vocab: int = 400, seed: int = 0) -> None:
-    """Zipf-distributed words w0..w{vocab-1} in sentences of 5..20 words."""
-    rng = np.random.default_rng(seed)
-    p = 1.0 / np.arange(1, vocab + 1)
-    tokens = np.array([f"w{i}" for i in range(vocab)])[rng.choice(vocab, size=n_tokens, p=p / p.sum())]
-    cuts = np.cumsum(rng.integers(5, 21, size=n_tokens // 5))
-    path.write_text("\n".join(" ".join(s) for s in np.split(tokens, cuts[cuts < n_tokens])) + "\n")
-
-
 TRAIN_ARGS = ["--dim", "16", "--window", "4", "--epochs", "2", "--batch-size", "32", "--min-count", "1",
-              "--seed", "3", "--checkpoint-every-steps", "256", "--quiet"]
+              "--seed", "3", "--checkpoint-every-steps", "256", "--devices", "1", "--quiet"]
 
 
 def cli_command(corpus, out, *extra) -> list[str]:
@@ -214,7 +206,7 @@ def generated(tmp_path_factory):
     starts at once and runs alongside the tests that need it; `reference()` waits for it."""
     root = tmp_path_factory.mktemp("generated")
     corpus = root / "corpus.txt"
-    write_corpus(corpus)
+    write_zipf_text(corpus)
     out = root / "reference"
     proc = subprocess.Popen(cli_command(corpus, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

@@ -42,7 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _requested_devices(argv) -> int | None:
+    """The --devices value, read before JAX starts (None: all, or not given)."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--devices=") else \
+            argv[i + 1] if arg == "--devices" and i + 1 < len(argv) else None
+        if value is not None:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                return None
+    return None
+
+
 def main(argv=None) -> int:
+    from sg_jax.mesh import host_device_flags
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    host_device_flags(_requested_devices(argv))  # on a CPU, the cores become devices (before JAX starts)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -27,7 +27,7 @@ def _parser_for(f: dataclasses.Field):
     def parse(text: str):
         if kind is str:
             return text
-        if "None" in str(f.type) and text.lower() == "none":
+        if "None" in str(f.type) and text.lower() in ("none", "all"):  # e.g. --devices all
             return None
         try:
             if kind is int:

@@ -1,0 +1,121 @@
+"""Data-parallel training on a device mesh, on simulated host CPU devices in subprocesses (the
+device count must be set before JAX starts): determinism, exact resume, the recorded device
+count, the summed-delta update checked against single-device steps, and bad device counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TIMEOUT = 240
+
+
+def python(code: str, devices: int, *, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                          timeout=TIMEOUT)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def cli(*argv, devices: int = 2) -> subprocess.CompletedProcess:
+    return python(f"import sys; from sg_jax.cli import main; sys.exit(main({list(map(str, argv))!r}))", devices,
+                  check=False)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, zipf_text) -> Path:
+    path = tmp_path_factory.mktemp("mesh") / "corpus.txt"
+    zipf_text(path, n_tokens=20_000, vocab=300)
+    return path
+
+
+ARGS = ["--dim", "8", "--window", "3", "--epochs", "2", "--batch-size", "32", "--min-count", "1",
+        "--steps-per-call", "16", "--seed", "5", "--quiet"]
+
+
+def test_two_devices_are_deterministic_and_recorded(corpus, tmp_path):
+    for name in ("a", "b"):
+        proc = cli("train", "--corpus", corpus, "--out", tmp_path / name, *ARGS, "--devices", "2")
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "a" / "vectors.txt").read_bytes() == (tmp_path / "b" / "vectors.txt").read_bytes()
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["devices"] == 2
+    one = cli("train", "--corpus", corpus, "--out", tmp_path / "one", *ARGS, "--devices", "1")
+    assert one.returncode == 0, one.stderr
+    assert (tmp_path / "one" / "vectors.txt").read_bytes() != (tmp_path / "a" / "vectors.txt").read_bytes()
+
+
+def test_resume_on_a_mesh_is_exact_and_another_count_is_refused(corpus, tmp_path):
+    whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *ARGS, "--devices", "2")
+    assert whole.returncode == 0, whole.stderr
+    first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *ARGS, "--devices", "2",
+                "--stop-after-epoch", "1", "--checkpoint-every-steps", "7")
+    assert first.returncode == 0, first.stderr
+    other = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *ARGS, "--devices", "1", "--resume")
+    assert other.returncode == 2
+    assert other.stderr.count("\n") == 1 and "devices=2 (now 1)" in other.stderr
+    rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *ARGS, "--devices", "2", "--resume")
+    assert rest.returncode == 0, rest.stderr
+    assert (tmp_path / "split" / "vectors.txt").read_bytes() == (tmp_path / "whole" / "vectors.txt").read_bytes()
+
+
+@pytest.mark.parametrize("value,message", [("0", "devices must be >= 1, got 0"),
+                                           ("3", "devices=3 but only 2 device(s) exist")])
+def test_bad_device_counts_are_one_line_errors(corpus, tmp_path, value, message):
+    proc = cli("train", "--corpus", corpus, "--out", tmp_path / "out", *ARGS, "--devices", value)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mesh_call_adds_the_sum_of_the_replicas_changes(tmp_path):
+    """One jitted call of one step on 2 devices equals: each device's batch stepped alone from
+    the same tables (on one device, with the same keys), and the two changes added."""
+    python("""
+        import dataclasses
+        import jax, jax.numpy as jnp, numpy as np
+        from sg_jax import pipeline
+        from sg_jax.config import Config
+        from sg_jax.corpus import load_corpus
+        from sg_jax.mesh import make_mesh, replicate
+        from sg_jax.step import init_state, sparse_update
+        from sg_jax.train import make_plan
+
+        vocab, enc, _ = load_corpus("toy:groups", min_count=1)
+        config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=2, seed=3, init="normal")
+        plan = make_plan(config, vocab.counts, enc.ids, enc.offsets)
+        state = init_state(config, len(vocab), plan.optimizer)
+        dev = pipeline.to_device(enc.ids, enc.offsets, 0, len(enc.ids))
+        key = jax.random.fold_in(state.key, 0)
+        data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
+        epoch_key = jax.random.fold_in(key, 1)
+        start = jax.tree.map(np.asarray, state.params)
+        mesh = make_mesh(2)
+        new, stats = plan.run_steps(replicate(state, mesh), replicate(data, mesh), replicate(plan.tables, mesh),
+                                    epoch_key, 0, 100)
+        total = [np.zeros_like(t) for t in start]
+        examples = 0.0
+        for d in range(2):
+            k_window, k_sample = jax.random.split(jax.random.fold_in(jax.random.fold_in(epoch_key, 0), d))
+            batch = pipeline.make_batch(data, d, k_window, batch_size=plan.batch_size, window=config.window,
+                                        dynamic=True)
+            aux = plan.obj.sample(k_sample, batch, plan.tables)
+            fresh = init_state(config, len(vocab), plan.optimizer)
+            moved, _ = sparse_update(fresh, plan.obj, plan.optimizer, batch, aux, plan.tables)
+            for t, (a, b) in enumerate(zip(moved.params, start)):
+                total[t] += np.asarray(a) - b
+            examples += float(jnp.sum(batch.mask))
+        for got, s, delta in zip(new.params, start, total):
+            np.testing.assert_allclose(np.asarray(got), s + delta, rtol=1e-5, atol=1e-7)
+        assert float(stats.examples[0]) == examples, (np.asarray(stats.examples), examples)
+        assert np.abs(total[0]).max() > 0
+        print("ok")
+    """, 2)
