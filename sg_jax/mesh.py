@@ -60,8 +60,85 @@ def make_mesh(n: int):
 
 
 def replicate(tree, mesh):
-    """Put a pytree on every device of the mesh (one copy each)."""
+    """Put a pytree on every device of the mesh (one copy each). Across processes every process
+    passes the same values and provides the copies on its own devices."""
     import jax
+    import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
 
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def one(x):
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(one, tree)
+
+
+# ------------------------------------------------------------------------------ several processes
+
+
+def initialize_distributed(coordinator: str, num_processes: int, process_id: int, *, timeout: float = 60.0) -> None:
+    """Join a multi-process run (jax.distributed), before anything else uses JAX: process 0 serves
+    the coordinator at HOST:PORT and every process contributes its local devices to one mesh.
+    On CPUs the processes exchange data through gloo collectives. Fails with a one-line
+    ConfigError within `timeout` seconds when the coordinator or a peer does not answer."""
+    if not isinstance(num_processes, int) or num_processes < 1:
+        raise ConfigError(f"num_processes must be >= 1, got {num_processes!r}")
+    if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
+        raise ConfigError(f"process_id must be in [0, {num_processes - 1}], got {process_id!r}")
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"coordinator must be HOST:PORT, got {coordinator!r}")
+    if not timeout > 0:
+        raise ConfigError(f"the coordinator timeout must be > 0 seconds, got {timeout}")
+    if process_id != 0:  # the runtime aborts the process when it cannot connect: look first
+        _wait_for(host, int(port), timeout, f"process {process_id} of {num_processes}", coordinator)
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id, initialization_timeout=int(max(1, timeout)))
+    except Exception as e:  # the runtime's errors are many lines; say what happened in one
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"process {process_id} of {num_processes} could not join the run at {coordinator} "
+                          f"within {timeout:g} s ({first})") from None
+
+
+def _wait_for(host: str, port: int, timeout: float, who: str, coordinator: str) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=min(2.0, timeout)):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"{who} could not join the run at {coordinator} within {timeout:g} s "
+                                  f"(the coordinator does not answer: {e.strerror or e})") from None
+            time.sleep(0.2)
+
+
+def agree_across_processes(what: str, value: str) -> None:
+    """Refuse a multi-process run whose processes see different `value`s (a corpus fingerprint,
+    a vocabulary, a config): every process raises the same one-line error."""
+    import hashlib
+
+    import jax
+    import numpy as np
+
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    digest = np.frombuffer(hashlib.sha256(value.encode("utf-8")).digest()[:16], dtype=np.uint32)
+    every = np.asarray(multihost_utils.process_allgather(digest)).reshape(jax.process_count(), -1)
+    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
+    if differ:
+        raise ConfigError(f"the processes disagree on the {what}: process {differ[0]} sees a different one than "
+                          f"process 0; start every process with the same corpus and options")

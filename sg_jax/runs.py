@@ -197,6 +197,8 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         raise ConfigError(f"output path {out} exists and is not a directory")
     data = loaded if loaded is not None else read_corpus(config, corpus)
     vocab, encoded = data.vocab, data.encoded
+    _agree(config, data)
+    writer = _writes()  # several processes train one model; process 0 writes it
     if data.stats is not None:
         log(f"corpus: {data.stats.summary()}")
     log(f"vocabulary: {len(vocab)} words (min_count={config.min_count}, max_vocab={config.max_vocab}); "
@@ -219,7 +221,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         raise ConfigError(f"{out} already holds a run ({MANIFEST}); overwrite it (--overwrite) "
                           f"or choose another output directory")
     resumed_from = progress.position if progress is not None else None
-    if out is not None and progress is None:
+    if out is not None and progress is None and writer:
         _remove_outputs(out)  # never leave an old run's files beside the new run's
     history = list(progress.history) if progress is not None else []
     schedule = progress.schedule if progress is not None else Schedule()
@@ -229,7 +231,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         history.append(record)
         if on_call is not None:
             on_call(state, pos, record)
-        if checkpoint is None or ckpt is None:
+        if checkpoint is None or ckpt is None or not writer:
             return
         step = record["step"]
         due_steps = checkpoint.every_steps and step // checkpoint.every_steps > last_save["step"] // checkpoint.every_steps
@@ -249,7 +251,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         raise DivergenceError(f"training diverged: the embeddings hold NaN or Inf after step "
                               f"{int(result.state.step)}; lower the learning rate (lr) or set clip_norm")
     final = Progress(result.state, result.position, history, schedule)
-    if out is not None:
+    if out is not None and writer:
         _save(out, ckpt if (checkpoint is not None or resume) else None, final, config, data)
         if write_vectors:
             formats.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
@@ -258,6 +260,21 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         write_manifest(out, config, data.fingerprint)
     return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
+
+
+def _writes() -> bool:
+    import jax
+
+    return jax.process_index() == 0
+
+
+def _agree(config: Config, data: Corpus) -> None:
+    """In a multi-process run, refuse processes that see a different corpus, vocabulary or config."""
+    from sg_jax.mesh import agree_across_processes
+
+    agree_across_processes("corpus", data.fingerprint)
+    agree_across_processes("vocabulary", "\x1f".join(data.vocab.words) + repr(np.asarray(data.vocab.counts).tolist()))
+    agree_across_processes("configuration", json.dumps(config.to_dict(), sort_keys=True))
 
 
 def _save(out: Path, ckpt, progress: Progress, config: Config, data: Corpus) -> None:

@@ -158,6 +158,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     if state is None:
         state = init_state(config, len(words), plan.optimizer)
     tables = plan.tables
+    base_key = np.asarray(state.key)  # a host copy: keys are made on each process's own device
     if mesh is not None:  # one copy on every device, once: the calls then move nothing
         state, tables = replicate(state, mesh), replicate(tables, mesh)
     last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
@@ -178,12 +179,14 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
                 resident = {c: dev} if len(plan.chunks) == 1 else {}
             else:
                 dev = resident[c]
-            key = jax.random.fold_in(state.key, epoch * len(plan.chunks) + c)
+            key = jax.random.fold_in(base_key, epoch * len(plan.chunks) + c)
             data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
             steps = -(-int(data.n) // (plan.batch_size * n_dev))
             if mesh is not None:
                 data = replicate(data, mesh)
             epoch_key = jax.random.fold_in(key, 1)
+            if mesh is not None:
+                epoch_key = replicate(epoch_key, mesh)
             for s0 in range(first, steps, config.steps_per_call):
                 state, stats = plan.run_steps(state, data, tables, epoch_key, s0, steps)
                 done = min(config.steps_per_call, steps - s0)

@@ -119,3 +119,62 @@ def test_a_mesh_call_adds_the_sum_of_the_replicas_changes(tmp_path):
         assert np.abs(total[0]).max() > 0
         print("ok")
     """, 2)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes(argvs, devices: int = 1):
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-m", "sg_jax", *map(str, argv)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for argv in argvs]
+    try:
+        return [(p.wait(timeout=TIMEOUT), *p.communicate()) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+def test_two_processes_train_the_model_of_one_process_with_two_devices(corpus, tmp_path):
+    """jax.distributed on 127.0.0.1: 2 processes with 1 CPU device each give the vectors of one
+    process with --devices 2, bit for bit; process 0 alone writes."""
+    single = cli("train", "--corpus", corpus, "--out", tmp_path / "single", *ARGS, "--devices", "2")
+    assert single.returncode == 0, single.stderr
+    address = f"127.0.0.1:{_free_port()}"
+    outs = [tmp_path / "multi", tmp_path / "multi"]
+    results = _processes([["train", "--corpus", corpus, "--out", out, *ARGS, "--devices", "2", "--coordinator",
+                           address, "--num-processes", "2", "--process-id", i] for i, out in enumerate(outs)])
+    for code, _, err in results:
+        assert code == 0, err[-2000:]
+    assert (tmp_path / "multi" / "vectors.txt").read_bytes() == (tmp_path / "single" / "vectors.txt").read_bytes()
+
+
+def test_processes_with_different_corpora_are_refused(corpus, tmp_path, zipf_text):
+    other = tmp_path / "other.txt"
+    zipf_text(other, n_tokens=20_000, vocab=300, seed=9)
+    address = f"127.0.0.1:{_free_port()}"
+    results = _processes([["train", "--corpus", c, "--out", tmp_path / f"out{i}", *ARGS, "--devices", "2",
+                           "--coordinator", address, "--num-processes", "2", "--process-id", i]
+                          for i, c in enumerate([corpus, other])])
+    for code, _, err in results:
+        assert code == 2 and err.count("\n") == 1 and "disagree on the corpus" in err, err[-2000:]
+    assert not (tmp_path / "out0").exists() and not (tmp_path / "out1").exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--process-id", "2"], "process_id must be in [0, 1], got 2"),
+    (["--process-id", "1", "--coordinator-timeout", "3"], "could not join the run at"),
+])
+def test_bad_multi_process_launches_fail_in_bounded_time(corpus, tmp_path, extra, message):
+    argv = ["train", "--corpus", corpus, "--out", tmp_path / "out", *ARGS, "--devices", "2", "--coordinator",
+            f"127.0.0.1:{_free_port()}", "--num-processes", "2", *extra]
+    [(code, _, err)] = _processes([argv])
+    assert code == 2 and err.count("\n") == 1 and message in err, err[-2000:]
+    assert not (tmp_path / "out").exists()

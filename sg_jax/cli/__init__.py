@@ -42,17 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _requested_devices(argv) -> int | None:
-    """The --devices value, read before JAX starts (None: all, or not given)."""
+def _flag_value(argv, name: str) -> int | None:
+    """An integer flag's value, read before JAX starts (None: not given or not a number)."""
     for i, arg in enumerate(argv):
-        value = arg.split("=", 1)[1] if arg.startswith("--devices=") else \
-            argv[i + 1] if arg == "--devices" and i + 1 < len(argv) else None
+        value = arg.split("=", 1)[1] if arg.startswith(name + "=") else \
+            argv[i + 1] if arg == name and i + 1 < len(argv) else None
         if value is not None:
             try:
                 return max(1, int(value))
             except ValueError:
                 return None
     return None
+
+
+def _requested_devices(argv) -> int | None:
+    """Devices this process should make (None: one per core): --devices, split over the
+    processes of a multi-process run."""
+    devices, processes = _flag_value(argv, "--devices"), _flag_value(argv, "--num-processes")
+    if processes is None:
+        return devices
+    return max(1, (devices or processes) // processes)
 
 
 def main(argv=None) -> int:

@@ -66,7 +66,28 @@ def add_train(sub) -> None:
     g.add_argument("--show", default=None, help="comma-separated words whose neighbours to print at the end")
     g.add_argument("-k", type=positive_int, default=8, help="neighbours to print (default 8)")
     g.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    g = p.add_argument_group("several processes (jax.distributed; process 0 writes the outputs)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="the coordinator's address "
+                   "(process 0 serves it)")
+    g.add_argument("--num-processes", type=positive_int, default=None, help="processes in the run")
+    g.add_argument("--process-id", type=int, default=None, help="this process's number, 0 to P - 1")
+    g.add_argument("--coordinator-timeout", type=float, default=60.0,
+                   help="seconds to wait for the coordinator and the other processes (default 60)")
     p.set_defaults(func=cmd_train)
+
+
+def join_processes(args) -> None:
+    """Start jax.distributed when --coordinator is given (before anything else uses JAX)."""
+    given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
+    if not any(given):
+        return
+    if not all(given):
+        from sg_jax.errors import ConfigError
+
+        raise ConfigError("a multi-process run needs --coordinator, --num-processes and --process-id together")
+    from sg_jax.mesh import initialize_distributed
+
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id, timeout=args.coordinator_timeout)
 
 
 def cmd_train(args) -> int:
@@ -74,6 +95,7 @@ def cmd_train(args) -> int:
     from sg_jax.runs import CheckpointPolicy, run_training
 
     config = config_from_args(args)
+    join_processes(args)
     policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
@@ -85,6 +107,8 @@ def cmd_train(args) -> int:
         close()
     r, config = out.result, out.result.config
     V = len(out.vocab)
+    if args.process_id:  # a helper process of a multi-process run: process 0 reports
+        return 0
     print(f"trained {config.arch}/{config.objective} dim={config.dim} window={config.window} on {V} words: "
           f"{r.words_done} words in {r.seconds:.1f} s ({r.words_per_second:,.0f} words/s), final loss {r.final_loss:.4f}"
           + (f" (uniform baseline log V = {math.log(V):.4f})" if config.objective == "softmax" else ""))
