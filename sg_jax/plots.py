@@ -147,3 +147,44 @@ def is_png(path: str | os.PathLike) -> bool:
     with open(path, "rb") as f:
         head = f.read(16)
     return head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR"
+
+
+def interval_panels(path, panels: Sequence[Mapping], xs: Sequence, *, x_label: str = "window",
+                    ncols: int = 2, title: str = "", categorical: bool = True) -> None:
+    """A grid of panels, each a few lines of estimates with interval error bars against `xs`.
+
+    panels: dicts with "title", "ylabel" and "lines": {label: (estimates, lows, highs)} (arrays of
+    len(xs); NaN where undefined). Lines are offset slightly along x so their bars do not hide
+    each other; `categorical` spaces the xs evenly and labels them.
+    """
+    plt = pyplot()
+    n = max(len(panels), 1)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.6 * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    positions = np.arange(len(xs), dtype=float) if categorical else np.asarray(xs, float)
+    step = 1.0 if categorical or len(xs) < 2 else float(np.min(np.diff(np.sort(positions))))
+    for ax, panel in zip(axes.flat, panels):
+        lines = panel["lines"]
+        cmap = plt.get_cmap("viridis" if len(lines) > 2 else "tab10")
+        for i, (label, (est, low, high)) in enumerate(lines.items()):
+            est, low, high = (np.asarray(a, np.float64) for a in (est, low, high))
+            shift = (i - (len(lines) - 1) / 2) * 0.08 * step
+            err = np.vstack([np.nan_to_num(est - low), np.nan_to_num(high - est)])
+            colour = cmap(i / max(len(lines) - 1, 1) * 0.85) if len(lines) > 2 else cmap(i)
+            ax.errorbar(positions + shift, est, yerr=err, marker="o", ms=4, capsize=3, lw=1.4,
+                        color=colour, label=str(label))
+        if categorical:
+            ax.set_xticks(positions, [str(v) for v in xs])
+        ax.set_xlabel(x_label, fontsize=11)
+        ax.set_ylabel(panel.get("ylabel", ""), fontsize=11)
+        ax.set_title(panel["title"], fontsize=12)
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    save_figure(fig, path)

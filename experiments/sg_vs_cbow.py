@@ -1,0 +1,232 @@
+"""Skip-gram against CBOW: rare words and speed. A test of the textbook claims.
+
+The claims: skip-gram represents rare words better (each occurrence of a rare word is a training
+example of its own, where CBOW averages it into a context), and CBOW trains faster (one
+prediction per target instead of one per context word).
+
+    python experiments/sg_vs_cbow.py                         # about 2 min
+    python experiments/sg_vs_cbow.py --window 5 --dim 100 --epochs 5 --buckets 4
+
+Trains both architectures on the same corpus with the same settings (each with its default
+learning rate) in one process, one after the other. Rare against frequent: the pairs of
+WordSim-353 and SimLex-999 that both models score are bucketed by the corpus count of the rarer
+word of the pair (equal-sized buckets), and each bucket's Spearman correlation gets a bootstrap
+interval over its pairs; skip-gram − CBOW is resampled paired on the same pairs. Speed: training
+words per second after the first jitted call (which includes compilation). Writes
+OUT/sg_vs_cbow.csv, .md and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sg_jax.atomic import atomic_write_csv, atomic_write_text
+from sg_jax.corpus import load_corpus
+from sg_jax.embeddings import Embeddings
+from sg_jax.errors import SgJaxError
+from sg_jax.evaluation import load_similarity_pairs, simlex999_path
+from sg_jax.plots import pyplot, save_figure
+from sg_jax.study import compare, stats
+from sg_jax.train import Config, train
+
+ARCHS = {"sg": "skip-gram", "cbow": "CBOW"}
+BENCHMARKS = {"wordsim": "WordSim-353", "simlex": "SimLex-999"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", default="default", help="a text file, 'default' (Brown) or 'toy:groups'")
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--buckets", type=int, default=3, help="frequency buckets of the pairs (default 3)")
+    p.add_argument("--resamples", type=int, default=stats.N_RESAMPLES, help="bootstrap resamples")
+    p.add_argument("--out", default="runs/sg_vs_cbow", help="output directory")
+    return p.parse_args(argv)
+
+
+def steady_words_per_second(result) -> float:
+    """Training words/s after the first jitted call (whose time includes compilation)."""
+    h = result.history
+    if len(h) >= 2 and h[-1]["seconds"] > h[0]["seconds"]:
+        return (h[-1]["words"] - h[0]["words"]) / (h[-1]["seconds"] - h[0]["seconds"])
+    return result.words_per_second
+
+
+def rarer_counts(pairs, items: compare.Items, vocab) -> np.ndarray:
+    """Corpus count of the rarer word of each scored pair (lowercased lookup, as the scorer does)."""
+    count = {}
+    for w, c in zip(vocab.words, vocab.counts.tolist()):
+        count.setdefault(w.lower(), c)
+    return np.array([min(count[pairs[i][0].lower()], count[pairs[i][1].lower()]) for i in items.index], np.int64)
+
+
+def bucket_edges(counts: np.ndarray, n: int) -> np.ndarray:
+    """n equal-sized buckets by count: the n + 1 quantile edges (first and last = min and max)."""
+    return np.quantile(counts, np.linspace(0, 1, n + 1))
+
+
+def run(args, log=print):
+    vocab, enc, _ = load_corpus(args.corpus, min_count=args.min_count)
+    log(f"corpus {args.corpus}: {len(vocab):,} words, {enc.n_tokens:,} tokens")
+    scored, speed = {}, {}
+    for arch in ARCHS:
+        config = Config(arch=arch, window=args.window, dim=args.dim, epochs=args.epochs, min_count=args.min_count,
+                        seed=args.seed)
+        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, progress=False)
+        speed[arch] = {"words_per_second": steady_words_per_second(result), "train_seconds": result.seconds}
+        scored[arch] = compare.evaluate_all(Embeddings(vocab.words, result.vectors()))
+        log(f"{ARCHS[arch]}: trained in {result.seconds:.1f} s, {speed[arch]['words_per_second']:,.0f} words/s")
+    pairs = {"wordsim": load_similarity_pairs(), "simlex": load_similarity_pairs(simlex999_path())}
+    return vocab, scored, speed, pairs
+
+
+def buckets(vocab, scored, pairs, n_buckets: int, resamples: int) -> list[dict]:
+    rows = []
+    for bench, name in BENCHMARKS.items():
+        sg, cbow = compare.common([scored["sg"][bench], scored["cbow"][bench]])
+        if len(sg) == 0:
+            continue
+        counts = rarer_counts(pairs[bench], sg, vocab)
+        edges = bucket_edges(counts, n_buckets)
+        which = np.clip(np.searchsorted(edges, counts, side="right") - 1, 0, n_buckets - 1)
+        for b in range(n_buckets):
+            keep = which == b
+            if not keep.any():
+                continue
+            lo, hi = int(counts[keep].min()), int(counts[keep].max())
+            ci = {arch: compare.interval(items.take(keep), n_resamples=resamples)
+                  for arch, items in (("sg", sg), ("cbow", cbow))}
+            diff = compare.paired(sg.take(keep), cbow.take(keep), n_resamples=resamples)
+            rows.append({"benchmark": name, "bucket": b + 1, "rarer_count_min": lo, "rarer_count_max": hi,
+                         "pairs": int(keep.sum()),
+                         **{f"{arch}_{k}": round(getattr(ci[arch], k), 4) for arch in ARCHS
+                            for k in ("estimate", "low", "high")},
+                         "sg_minus_cbow": round(diff.estimate, 4), "diff_low": round(diff.low, 4),
+                         "diff_high": round(diff.high, 4)})
+    return rows
+
+
+def _outcome(low: float, high: float) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "not testable"
+    return "skip-gram better" if low > 0 else "CBOW better" if high < 0 else "no difference beyond evaluation noise"
+
+
+def verdict_lines(rows, speed) -> list[str]:
+    lines = []
+    for name in BENCHMARKS.values():
+        mine = [r for r in rows if r["benchmark"] == name]
+        if not mine:
+            continue
+        rare, frequent = mine[0], mine[-1]
+        parts = []
+        for label, r in (("rarest", rare), ("most frequent", frequent)):
+            parts.append(f"on the {label} bucket (rarer word seen {r['rarer_count_min']:,}–{r['rarer_count_max']:,} "
+                         f"times, {r['pairs']} pairs) skip-gram − CBOW = {r['sg_minus_cbow']:+.3f} "
+                         f"[{r['diff_low']:.3f}, {r['diff_high']:.3f}]: {_outcome(r['diff_low'], r['diff_high'])}")
+        gap = rare["sg_minus_cbow"] - frequent["sg_minus_cbow"]
+        tail = (f". The skip-gram advantage is {gap:+.3f} larger on the rarest bucket than on the most frequent one "
+                "(a difference of estimates, without an interval)") if np.isfinite(gap) else ""
+        lines.append(f"* {name}: " + "; ".join(parts) + tail + ".")
+    ratio = speed["cbow"]["words_per_second"] / speed["sg"]["words_per_second"]
+    lines.append(f"* Speed, same process and settings: CBOW {speed['cbow']['words_per_second']:,.0f} words/s, "
+                 f"skip-gram {speed['sg']['words_per_second']:,.0f} words/s: CBOW is {ratio:.2f}× "
+                 f"{'faster' if ratio > 1 else 'as fast' if ratio == 1 else 'slower'} (one measurement each; "
+                 "other jobs on the machine add noise to it).")
+    claim = [r for r in rows if r is not None]
+    rare_rows = [r for r in claim if r["bucket"] == 1]
+    supported = [r["benchmark"] for r in rare_rows if r["diff_low"] > 0]
+    contradicted = [r["benchmark"] for r in rare_rows if r["diff_high"] < 0]
+    if supported and not contradicted:
+        rare_verdict = f"supported on {', '.join(supported)}"
+    elif contradicted and not supported:
+        rare_verdict = f"contradicted on {', '.join(contradicted)}"
+    elif supported:
+        rare_verdict = f"mixed: supported on {', '.join(supported)}, contradicted on {', '.join(contradicted)}"
+    else:
+        rare_verdict = "not resolved: on the rarest bucket no difference exceeds the evaluation noise"
+    lines.append(f"* Verdict, skip-gram is better on rare words: {rare_verdict}. Verdict, CBOW trains faster: "
+                 f"{'supported' if ratio > 1 else 'contradicted'} ({ratio:.2f}×).")
+    return lines
+
+
+def markdown(rows, speed, lines, args) -> str:
+    head = ("| benchmark | bucket | rarer word's count | pairs | skip-gram ρ | CBOW ρ | skip-gram − CBOW |\n"
+            "|---|---:|---:|---:|---:|---:|---:|\n")
+    fmt = lambda e, lo, hi, sign="": f"{e:{sign}.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "n/a"  # noqa: E731
+    body = "".join(
+        f"| {r['benchmark']} | {r['bucket']} | {r['rarer_count_min']:,}–{r['rarer_count_max']:,} | {r['pairs']} "
+        f"| {fmt(r['sg_estimate'], r['sg_low'], r['sg_high'])} | {fmt(r['cbow_estimate'], r['cbow_low'], r['cbow_high'])} "
+        f"| {fmt(r['sg_minus_cbow'], r['diff_low'], r['diff_high'], '+')} |\n" for r in rows)
+    speed_table = ("| architecture | words/s | training s |\n|---|---:|---:|\n" + "".join(
+        f"| {ARCHS[a]} | {s['words_per_second']:,.0f} | {s['train_seconds']:.1f} |\n" for a, s in speed.items()))
+    return (f"# Skip-gram against CBOW: rare words and speed\n\n"
+            f"Negative sampling, window {args.window}, dim {args.dim}, {args.epochs} epoch(s), seed {args.seed}, "
+            f"corpus `{args.corpus}`; each architecture with its default learning rate. Spearman ρ "
+            f"[95% percentile bootstrap interval over the bucket's pairs, {args.resamples} resamples]; the "
+            "difference is resampled paired on the same pairs.\n\n" + head + body + "\n" + speed_table +
+            "\n## Verdicts\n\n" + "\n".join(lines) + "\n")
+
+
+def plot(path: Path, rows, speed) -> None:
+    plt = pyplot()
+    benches = list(dict.fromkeys(r["benchmark"] for r in rows))
+    fig, axes = plt.subplots(1, len(benches) + 1, figsize=(4.8 * (len(benches) + 1), 3.8), layout="constrained",
+                             squeeze=False)
+    for ax, bench in zip(axes.flat, benches):
+        mine = [r for r in rows if r["benchmark"] == bench]
+        x = np.arange(len(mine))
+        for k, (arch, label) in enumerate(ARCHS.items()):
+            est = np.array([r[f"{arch}_estimate"] for r in mine])
+            err = np.vstack([est - [r[f"{arch}_low"] for r in mine], [r[f"{arch}_high"] for r in mine] - est])
+            ax.errorbar(x + (k - 0.5) * 0.15, est, yerr=np.nan_to_num(err), marker="o", capsize=3, lw=1.4,
+                        label=label)
+        ax.set_xticks(x, [f"{r['rarer_count_min']:,}–{r['rarer_count_max']:,}\n({r['pairs']} pairs)" for r in mine],
+                      fontsize=9)
+        ax.set_xlabel("corpus count of the pair's rarer word", fontsize=11)
+        ax.set_ylabel("Spearman ρ", fontsize=11)
+        ax.set_title(bench, fontsize=12)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    ax = axes.flat[-1]
+    labels = [ARCHS[a] for a in speed]
+    values = [speed[a]["words_per_second"] / 1000 for a in speed]
+    ax.bar(labels, values, color=["C0", "C1"])
+    for i, v in enumerate(values):
+        ax.text(i, v, f"{v:,.0f}k", ha="center", va="bottom", fontsize=10)
+    ax.set_ylabel("training words/s (thousands)", fontsize=11)
+    ax.set_title("speed, same run", fontsize=12)
+    fig.suptitle("skip-gram vs CBOW; error bars: 95% bootstrap intervals over the pairs", fontsize=12)
+    save_figure(fig, path)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        vocab, scored, speed, pairs = run(args)
+    except SgJaxError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    rows = buckets(vocab, scored, pairs, args.buckets, args.resamples)
+    lines = verdict_lines(rows, speed)
+    atomic_write_csv(out / "sg_vs_cbow.csv", rows)
+    atomic_write_csv(out / "sg_vs_cbow_speed.csv",
+                     [{"arch": a, "words_per_second": round(s["words_per_second"], 1),
+                       "train_seconds": round(s["train_seconds"], 2)} for a, s in speed.items()])
+    text = markdown(rows, speed, lines, args)
+    atomic_write_text(out / "sg_vs_cbow.md", text)
+    plot(out / "sg_vs_cbow.png", rows, speed)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
