@@ -129,10 +129,35 @@ def test_summary_csv(done):
         assert float(row["wall_seconds_mean"]) == pytest.approx(record["wall_seconds"], rel=1e-5)
         for metric in summary.METRICS:
             assert f"{metric}_mean" in row and f"{metric}_std" in row
+        # analogy scores in percent, with intervals that hold the estimate
+        accuracy = record["analogy"]["accuracy"]
+        if accuracy is not None:
+            assert float(row["analogy_pct_mean"]) == pytest.approx(100 * accuracy, rel=1e-5)
+            assert float(row["analogy_pct_low"]) <= float(row["analogy_pct_mean"]) <= float(row["analogy_pct_high"])
+
+
+def test_records_keep_the_items_that_reproduce_the_scores(done):
+    from scipy.stats import spearmanr
+
+    from sg_jax.evaluation import unpack_bits
+    from sg_jax.study import compare
+
+    for record in records_of(done):
+        sim, ana = record["wordsim353"], record["analogy"]
+        items = sim["items"]
+        assert unpack_bits(items["scored"], 353).sum() == sim["n_pairs"] == len(items["cosine"]) == len(items["human"])
+        if sim["spearman"] is not None:  # rounded cosines: ties can move the correlation a little
+            assert spearmanr(items["cosine"], items["human"]).statistic == pytest.approx(sim["spearman"], abs=0.02)
+        hits = unpack_bits(ana["items"]["hits"], ana["total"])
+        assert unpack_bits(ana["items"]["answered"], 19_544).sum() == ana["total"] and hits.sum() == ana["correct"]
+        for group in ("semantic", "syntactic"):
+            got = compare.record_items(record, group)
+            assert (int(got.x.sum()), len(got)) == tuple(ana[group])
 
 
 def test_plots_are_png(done):
-    names = [report.heatmap_file(m) for m in summary.METRICS] + [report.LOSS_CURVES, report.METRIC_LINES]
+    assert "final_loss" not in report.HEATMAPS  # losses over different windows are not comparable
+    names = [report.heatmap_file(m) for m in report.HEATMAPS] + [report.LOSS_CURVES, report.METRIC_LINES]
     for name in names:
         assert is_png(done / name), name
     assert not list(done.glob(".*.tmp"))  # no temporary files left behind
@@ -141,12 +166,14 @@ def test_plots_are_png(done):
 def test_report_links_everything(done):
     text = (done / report.REPORT).read_text(encoding="utf-8")
     links = set(re.findall(r"\]\(([^)]+)\)", text))
-    assert {report.heatmap_file(m) for m in summary.METRICS} | {report.LOSS_CURVES, report.SUMMARY_CSV,
+    assert {report.heatmap_file(m) for m in report.HEATMAPS} | {report.LOSS_CURVES, report.SUMMARY_CSV,
                                                             records.RUNS_FILE} <= links
     for link in links:
         assert (done / link).exists(), link
     assert (done / report.SUMMARY_MD).read_text(encoding="utf-8") in text  # the table is embedded
     assert "sg-jax sweep --corpus toy:groups --windows 1,2 --dims 4,8 --seeds 0 --epochs 1" in text
+    assert "What differs beyond the evaluation noise" in text and "Extremes" not in text
+    assert "final loss is not used to rank" in text.replace("\n", " ")
 
 
 # --------------------------------------------------------------------------- resume
@@ -275,9 +302,11 @@ def test_summarize_groups_by_cell():
     assert [(r["window"], r["dim"], r["n_seeds"], r["seeds"]) for r in rows] == [(1, 8, 1, "0"), (2, 8, 2, "0 1")]
     assert rows[1]["final_loss_mean"] == 2.5 and rows[1]["final_loss_std"] == pytest.approx(np.std([2, 3], ddof=1))
     assert rows[1]["wordsim_spearman_mean"] == pytest.approx(0.3)
-    assert math.isnan(rows[0]["wordsim_spearman_mean"]) and math.isnan(rows[1]["analogy_accuracy_mean"])
-    csv_text = summary.summary_csv(rows)
-    assert csv_text.splitlines()[1].startswith("1,8,1,0,,,,,1,,")  # NaN cells are empty
+    assert math.isnan(rows[0]["wordsim_spearman_mean"]) and math.isnan(rows[1]["analogy_pct_mean"])
+    first = next(csv.DictReader(summary.summary_csv(rows).splitlines()))
+    assert (first["window"], first["dim"], first["final_loss_mean"]) == ("1", "8", "1")
+    assert first["final_loss_std"] == first["wordsim_spearman_mean"] == first["wordsim_spearman_low"] == ""  # NaN
+    assert first["analogy_pct_mean"] == first["analogy_pct_high"] == ""
 
 
 def test_presets_and_explicit_options():

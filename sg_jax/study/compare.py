@@ -107,7 +107,15 @@ def interval(items: Items, **kwargs) -> stats.Interval:
 def cell(runs: Sequence[Items], **kwargs) -> stats.Interval:
     """The mean score of several runs (seeds) with its interval over the items they share."""
     runs = common(runs)
-    return stats.bootstrap(stats.averaged([r.statistic() for r in runs]), len(runs[0]), **kwargs)
+    return stats.bootstrap(_mean_of(runs), len(runs[0]), **kwargs)
+
+
+def _mean_of(runs: Sequence[Items]) -> stats.Statistic:
+    """The mean statistic of runs over the same items. An accuracy is linear in the items, so
+    the mean of accuracies is the accuracy of the averaged 0/1 values: one gather, not one per run."""
+    if all(r.kind == "accuracy" for r in runs):
+        return stats.mean_statistic(np.mean([r.x for r in runs], axis=0))
+    return stats.averaged([r.statistic() for r in runs])
 
 
 def paired(a: Sequence[Items] | Items, b: Sequence[Items] | Items, **kwargs) -> stats.Interval:
@@ -116,9 +124,10 @@ def paired(a: Sequence[Items] | Items, b: Sequence[Items] | Items, **kwargs) -> 
     a = [a] if isinstance(a, Items) else list(a)
     b = [b] if isinstance(b, Items) else list(b)
     both = common(a + b)
-    sa = stats.averaged([r.statistic() for r in both[:len(a)]])
-    sb = stats.averaged([r.statistic() for r in both[len(a):]])
-    return stats.paired_difference(sa, sb, len(both[0]), **kwargs)
+    if all(r.kind == "accuracy" for r in both):  # linear: the difference of means is the mean of differences
+        d = np.mean([r.x for r in both[:len(a)]], axis=0) - np.mean([r.x for r in both[len(a):]], axis=0)
+        return stats.bootstrap(stats.mean_statistic(d), len(d), **kwargs)
+    return stats.paired_difference(_mean_of(both[:len(a)]), _mean_of(both[len(a):]), len(both[0]), **kwargs)
 
 
 def verdict(diff: stats.Interval, what: str, a: str, b: str, *, scale: float = 1.0, digits: int = 3,

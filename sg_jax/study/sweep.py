@@ -25,10 +25,13 @@ Record schema (`SCHEMA_VERSION`): run_id, window, dim, seed (int); config (every
 corpus {source, fingerprint, lowercase, encoding_errors, vocab_size, tokens, sentences};
 evaluation {restrict_vocab, method}; code_version {sg_jax, git}; device {platform, kind, count,
 jax}; loss_curve {step, epoch, words, loss} (lists, one entry per jitted call); final_loss;
-wordsim353 {spearman, pearson, n_pairs, n_oov}; analogy {accuracy, correct, total, skipped,
-semantic, syntactic, sections}; wall_seconds, train_seconds, eval_seconds, words, words_per_second
+wordsim353 {spearman, pearson, n_pairs, n_oov, items {scored, cosine, human}}; analogy {accuracy,
+correct, total, skipped, semantic, syntactic, sections, items {answered, hits}}; wall_seconds, train_seconds, eval_seconds, words, words_per_second
 (training words per second after the first jitted call, which includes compilation);
 started_at, finished_at (UTC, ISO 8601). Undefined numbers (a correlation over no pairs) are null.
+The items are what the report's bootstrap intervals resample (`SimilarityResult.items_dict`,
+`AnalogyResult.items_dict`): which pairs and questions were scored (packed bits), each scored
+pair's cosine (4 decimals) and human score, and which answered questions were right.
 """
 
 from __future__ import annotations
@@ -210,11 +213,14 @@ def train_and_evaluate(sweep: Sweep, point, vocab, encoded, corpus: dict, proven
     analogy["semantic"] = list(ana.group(False))
     analogy["syntactic"] = list(ana.group(True))
     analogy.pop("method", None)
+    analogy["items"] = ana.items_dict()
+    similarity = sim.to_dict()
+    similarity["items"] = sim.items_dict()
     record.update({
         "loss_curve": {key: [round(float(r[key]), 6) if key != "step" else int(r[key]) for r in history]
                        for key in ("step", "epoch", "words", "loss")},
         "final_loss": float(result.final_loss),
-        "wordsim353": sim.to_dict(),
+        "wordsim353": similarity,
         "analogy": analogy,
         "wall_seconds": round(t2 - t0, 3),
         "train_seconds": round(result.seconds, 3),
