@@ -55,10 +55,12 @@ def norms_and_counts(args, log=print) -> tuple[np.ndarray, np.ndarray]:
 
 
 def correlations(norms, counts, resamples: int) -> list[dict]:
-    """Spearman(norm, log count) over all words and within the rarest and most frequent tenth."""
+    """Spearman(norm, log count) over all words, the words below the median count, and the most
+    frequent 10% and 1% (where a rise could turn into a fall)."""
     order = np.argsort(counts, kind="stable")
-    tenth = max(len(counts) // 10, 2)
-    subsets = {"all words": np.arange(len(counts)), "rarest 10%": order[:tenth], "most frequent 10%": order[-tenth:]}
+    subsets = {"all words": np.arange(len(counts)), "below the median count": np.flatnonzero(counts < np.median(counts)),
+               "most frequent 10%": order[-max(len(counts) // 10, 2):],
+               "most frequent 1%": order[-max(len(counts) // 100, 2):]}
     rows = []
     for name, idx in subsets.items():
         ci = stats.spearman_ci(norms[idx], np.log(counts[idx]), n_resamples=resamples)
@@ -100,13 +102,14 @@ def verdict_lines(corr, bins, n_bins: int) -> list[str]:
                  f"(counts {peak['count_from']:,.0f}–{peak['count_to']:,.0f}); the rarest bin's median is "
                  f"{bins[0]['norm_median']:.2f} and the most frequent bin's {bins[-1]['norm_median']:.2f} "
                  f"({bins[-1]['words']} words).")
-    overall, top = corr[0], corr[2]
+    overall = corr[0]
     if overall["low"] > 0:
         claim = "supported over the vocabulary as a whole"
-        if top["high"] < 0:
-            claim += ", but not among the most frequent words, whose norms fall with frequency"
-        elif not top["low"] > 0:
-            claim += "; among the most frequent words the trend is within the noise"
+        for top in corr[2:]:
+            if top["high"] < 0:
+                claim += f"; but among the {top['words']} of words the norm falls with frequency"
+            elif not top["low"] > 0:
+                claim += f"; among the {top['words']} of words the trend is within the noise"
     elif overall["high"] < 0:
         claim = "contradicted: norms fall with frequency over the vocabulary"
     else:

@@ -140,18 +140,16 @@ def verdict_lines(rows, speed) -> list[str]:
                  f"skip-gram {speed['sg']['words_per_second']:,.0f} words/s: CBOW is {ratio:.2f}× "
                  f"{'faster' if ratio > 1 else 'as fast' if ratio == 1 else 'slower'} (one measurement each; "
                  "other jobs on the machine add noise to it).")
-    claim = [r for r in rows if r is not None]
-    rare_rows = [r for r in claim if r["bucket"] == 1]
-    supported = [r["benchmark"] for r in rare_rows if r["diff_low"] > 0]
-    contradicted = [r["benchmark"] for r in rare_rows if r["diff_high"] < 0]
-    if supported and not contradicted:
-        rare_verdict = f"supported on {', '.join(supported)}"
-    elif contradicted and not supported:
-        rare_verdict = f"contradicted on {', '.join(contradicted)}"
-    elif supported:
-        rare_verdict = f"mixed: supported on {', '.join(supported)}, contradicted on {', '.join(contradicted)}"
+    outcomes = [f"{r['benchmark']}: {_outcome(r['diff_low'], r['diff_high'])}" for r in rows if r["bucket"] == 1]
+    if any("skip-gram better" in o for o in outcomes) and not any("CBOW better" in o for o in outcomes):
+        rare_verdict = "supported where the difference exceeds the noise"
+    elif any("CBOW better" in o for o in outcomes) and not any("skip-gram better" in o for o in outcomes):
+        rare_verdict = "contradicted"
+    elif outcomes and all("noise" in o for o in outcomes):
+        rare_verdict = "not resolved"
     else:
-        rare_verdict = "not resolved: on the rarest bucket no difference exceeds the evaluation noise"
+        rare_verdict = "mixed" if outcomes else "not testable"
+    rare_verdict += f" (rarest bucket, {'; '.join(outcomes)})" if outcomes else ""
     lines.append(f"* Verdict, skip-gram is better on rare words: {rare_verdict}. Verdict, CBOW trains faster: "
                  f"{'supported' if ratio > 1 else 'contradicted'} ({ratio:.2f}×).")
     return lines

@@ -7,6 +7,7 @@ and copied where a test changes it; the rest works on the files it leaves.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -329,3 +330,42 @@ def test_presets_and_explicit_options():
 def test_code_version_has_a_package_version():
     version = sweep.code_version()
     assert set(version) == {"sg_jax", "git"} and version["sg_jax"]
+
+
+# --------------------------------------------------------------------------- progress and --save-vectors
+
+
+def test_save_vectors_on_a_finished_study_says_why_it_cannot(done, tmp_path, capsys):
+    out = copy(done, tmp_path)
+    assert run_cli(out, "--save-vectors") == 0
+    captured = capsys.readouterr()
+    assert "0 run(s) trained, 4 already done" in captured.out
+    err = captured.err
+    assert "--save-vectors: 4 run(s)" in err and "keeps no checkpoints" in err and "w1_d4_s0" in err
+    assert not list(out.glob("*/vectors.txt"))
+    assert command.missing_vectors_message(done, []) is None
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_run(done, tmp_path, capsys):
+    out = tmp_path / "plain"
+    result = sweep.run_sweep(_sweep(windows=(1, 2), dims=(4,), seeds=(0,)), out, progress=True)
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\r" not in text  # no escape codes, no carriage returns
+    lines = [line for line in text.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
+    assert "w1_d4_s0" in lines[0] and "50% of the study's words" in lines[0] and "min left" in lines[0]
+    assert "100% of the study's words" in lines[1] and "left" not in lines[1]
+    assert sum(r["words"] for r in result.new) == 2 * result.new[0]["corpus"]["tokens"]
+
+
+def test_progress_counts_words_across_runs():
+    from sg_jax.study.progress import StudyProgress
+
+    clock = iter([0.0, 10.0, 30.0])
+    lines = []
+    p = StudyProgress(400, 2, log=lines.append, stream=io.StringIO(), clock=lambda: next(clock))
+    p.advance(100)
+    assert p.estimate() == (10.0, pytest.approx(30.0))  # 10 s for 100 words: 300 words left take 30 s
+    p.advance(100)
+    p.run_done("w1_d4_s0")
+    assert lines == ["[1/2] w1_d4_s0 | 50% of the study's words, 0.5 min so far, about 0.5 min left"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -104,4 +105,24 @@ def main(args) -> int:
         print()
         print(markdown_table(summarize(result.records)))
     print(f"wrote {out / SUMMARY_CSV}, {out / SUMMARY_MD}, the heatmaps and loss curves, and {out / REPORT}")
+    if sweep.save_vectors:
+        message = missing_vectors_message(out, result.records)
+        if message:
+            print(message, file=sys.stderr)
     return 0
+
+
+def missing_vectors_message(out: Path, records) -> str | None:
+    """Why --save-vectors left some runs without vectors.txt, or None when every run has them.
+
+    The sweep keeps no checkpoints (only each run's config, log and scores), so the vectors of a
+    run that finished without --save-vectors no longer exist anywhere and cannot be written.
+    """
+    missing = [r["run_id"] for r in records if not (out / r["run_id"] / "vectors.txt").exists()]
+    if not missing:
+        return None
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return (f"--save-vectors: {len(missing)} run(s) recorded before without --save-vectors have no vectors.txt "
+            f"({shown}). A sweep keeps no checkpoints, so their vectors no longer exist and cannot be written "
+            f"without training those runs again: rerun with --save-vectors into a new --out, or delete their lines "
+            f"from {out / RUNS_FILE} and rerun this command.")

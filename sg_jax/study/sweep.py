@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 from sg_jax.atomic import atomic_write_text
 from sg_jax.errors import ConfigError
+from sg_jax.study.progress import StudyProgress
 from sg_jax.study.provenance import _now, code_version, device_info
 from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _dumps, _first_of_each,
                                   append_run, read_runs, run_id, study_settings)
@@ -132,20 +133,17 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
         log(f"corpus {sweep.corpus}: {len(vocab):,} words (min_count={base.min_count}), "
             f"{encoded.n_tokens:,} tokens; {len(todo)} run(s) to do, {len(sweep.grid()) - len(todo)} already done")
         provenance = {"code_version": code_version(), "device": device_info()}
-        bar = _bar(progress, total=len(todo), desc="sweep", unit="run", position=0, leave=True)
-        write = (lambda s: bar.write(s)) if bar is not None else log
+        total_words = sum(int(encoded.n_tokens) * sweep.config(*point).epochs for point in todo)
+        study = StudyProgress(total_words, len(todo), enabled=progress, log=log)
         try:
             for point in todo:
-                record = train_and_evaluate(sweep, point, vocab, encoded, corpus, provenance, out, progress=progress)
+                record = train_and_evaluate(sweep, point, vocab, encoded, corpus, provenance, out, progress=study)
                 append_run(runs_path, record)
                 records.append(record)
                 new.append(record)
-                write(describe_run(record))
-                if bar is not None:
-                    bar.update(1)
+                study.run_done(describe_run(record))
         finally:
-            if bar is not None:
-                bar.close()
+            study.close()
     else:
         log(f"all {len(sweep.grid())} run(s) of the grid are already in {runs_path}")
     write_outputs(out, records, sweep)
@@ -159,8 +157,9 @@ def _record_head(sweep: Sweep, window: int, dim: int, seed: int, corpus: dict) -
 
 
 def train_and_evaluate(sweep: Sweep, point, vocab, encoded, corpus: dict, provenance: dict, out: Path, *,
-                       progress: bool = True) -> dict:
-    """One run: train, score, write its directory; returns its record (not yet appended)."""
+                       progress: StudyProgress | None = None) -> dict:
+    """One run: train, score, write its directory; returns its record (not yet appended).
+    `progress` is told the training words as they are done."""
     import numpy as np
 
     from sg_jax import formats
@@ -174,23 +173,14 @@ def train_and_evaluate(sweep: Sweep, point, vocab, encoded, corpus: dict, proven
     record = _record_head(sweep, window, dim, seed, corpus)
     record.update(provenance)
     started, t0 = _now(), time.perf_counter()
-    total_words = int(encoded.n_tokens) * config.epochs
-    bar = _bar(progress, total=total_words, desc=record["run_id"], unit="word", unit_scale=True, leave=False,
-               position=1)
     seen = {"words": 0}
 
     def on_call(state, position, rec):
-        if bar is not None:
-            bar.update(rec["words"] - seen["words"])
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
+        if progress is not None:
+            progress.advance(rec["words"] - seen["words"], rec["loss"], record["run_id"])
         seen["words"] = rec["words"]
 
-    try:
-        result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets, progress=False,
-                       on_call=on_call)
-    finally:
-        if bar is not None:
-            bar.close()
+    result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets, progress=False, on_call=on_call)
     vectors = result.vectors()
     if not np.all(np.isfinite(vectors)):
         raise DivergenceError(f"run {record['run_id']} diverged: the embeddings hold NaN or Inf; "
@@ -250,11 +240,3 @@ def describe_run(record: dict) -> str:
     return (f"{record['run_id']:>14}: loss {record['final_loss']:.4f}  WordSim-353 {spearman} "
             f"({sim['n_pairs']} pairs)  analogies {accuracy} of {ana['total']}  "
             f"{record['wall_seconds']:.1f} s  {record['words_per_second']:,.0f} words/s")
-
-
-def _bar(enabled: bool, **kwargs):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(dynamic_ncols=True, **kwargs)
