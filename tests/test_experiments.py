@@ -198,5 +198,5 @@ def test_norm_frequency_script(tmp_path):
     nf = load("norm_frequency")
     assert nf.main(["--corpus", "toy:groups", "--dim", "8", "--epochs", "1", "--resamples", "50", "--bins", "4",
                     "--out", str(tmp_path)]) == 0
-    assert len(read_csv(tmp_path / "norm_frequency_spearman.csv")) == 4
+    assert len(read_csv(tmp_path / "norm_frequency_spearman.csv")) in (4, 5)  # 5 when a peak precedes the top bin
     assert "Verdict" in (tmp_path / "norm_frequency.md").read_text() and is_png(tmp_path / "norm_frequency.png")

@@ -55,7 +55,7 @@ def _along(records, metric, axis: str, n_resamples: int) -> list[str]:
     at = {}
     for (w, d) in cells:
         at.setdefault(d if axis == "window" else w, []).append(w if axis == "window" else d)
-    lines, up, down, flat = [], [], [], []
+    lines, up, down, flat, signs = [], [], [], [], []
     label = {"window": "window", "dim": "dimension"}
     for fixed in sorted(at):
         values = sorted(at[fixed])
@@ -67,6 +67,7 @@ def _along(records, metric, axis: str, n_resamples: int) -> list[str]:
         if c is None or not math.isfinite(c.diff.low):
             continue
         lines.append(f"{other} {fixed}: {_diff_text(metric, c.diff)}")
+        signs.append(math.copysign(1.0, c.diff.estimate) if c.diff.estimate else 0.0)
         (up if c.diff.low > 0 else down if c.diff.high < 0 else flat).append(str(fixed))
     if not lines:
         return []
@@ -87,6 +88,10 @@ def _along(records, metric, axis: str, n_resamples: int) -> list[str]:
         head = f"{title} falls with {label[axis]} at every {label[other]}"
     elif len(flat) == n:
         head = f"{title}: {label[axis]} changes nothing beyond evaluation noise"
+        if n > 1 and abs(sum(signs)) == n:  # shared items: agreeing estimates are not independent evidence
+            head += (f" (every estimate favours the {'larger' if signs[0] > 0 else 'smaller'} {label[axis]}, but "
+                     f"every interval includes zero, and as the cells share their items the agreement is not "
+                     f"extra evidence)")
     else:
         head = f"{title}: the {label[axis]} effect is mixed"
     lo_all = min(v for vals in at.values() for v in vals)
