@@ -96,10 +96,21 @@ def buckets(vocab, scored, pairs, n_buckets: int, resamples: int) -> list[dict]:
         counts = rarer_counts(pairs[bench], sg, vocab)
         edges = bucket_edges(counts, n_buckets)
         which = np.clip(np.searchsorted(edges, counts, side="right") - 1, 0, n_buckets - 1)
+        first = None
         for b in range(n_buckets):
             keep = which == b
             if not keep.any():
                 continue
+            # skip-gram − CBOW on this bucket minus the same on the rarest bucket: the buckets
+            # hold different pairs, so they are resampled independently
+            gap = stats.NAN_INTERVAL
+            if first is None:
+                first = keep
+            else:
+                gap = stats.independent_difference(
+                    stats.difference(sg.take(first).statistic(), cbow.take(first).statistic()), int(first.sum()),
+                    stats.difference(sg.take(keep).statistic(), cbow.take(keep).statistic()), int(keep.sum()),
+                    n_resamples=resamples)
             lo, hi = int(counts[keep].min()), int(counts[keep].max())
             ci = {arch: compare.interval(items.take(keep), n_resamples=resamples)
                   for arch, items in (("sg", sg), ("cbow", cbow))}
@@ -109,7 +120,8 @@ def buckets(vocab, scored, pairs, n_buckets: int, resamples: int) -> list[dict]:
                          **{f"{arch}_{k}": round(getattr(ci[arch], k), 4) for arch in ARCHS
                             for k in ("estimate", "low", "high")},
                          "sg_minus_cbow": round(diff.estimate, 4), "diff_low": round(diff.low, 4),
-                         "diff_high": round(diff.high, 4)})
+                         "diff_high": round(diff.high, 4), "rarest_gap_minus_this": round(gap.estimate, 4),
+                         "gap_low": round(gap.low, 4), "gap_high": round(gap.high, 4)})
     return rows
 
 
@@ -131,9 +143,12 @@ def verdict_lines(rows, speed) -> list[str]:
             parts.append(f"on the {label} bucket (rarer word seen {r['rarer_count_min']:,}–{r['rarer_count_max']:,} "
                          f"times, {r['pairs']} pairs) skip-gram − CBOW = {r['sg_minus_cbow']:+.3f} "
                          f"[{r['diff_low']:.3f}, {r['diff_high']:.3f}]: {_outcome(r['diff_low'], r['diff_high'])}")
-        gap = rare["sg_minus_cbow"] - frequent["sg_minus_cbow"]
-        tail = (f". The skip-gram advantage is {gap:+.3f} larger on the rarest bucket than on the most frequent one "
-                "(a difference of estimates, without an interval)") if np.isfinite(gap) else ""
+        gap, low, high = frequent["rarest_gap_minus_this"], frequent["gap_low"], frequent["gap_high"]
+        tail = ""
+        if np.isfinite(low):
+            beyond = ("beyond the evaluation noise" if low > 0 or high < 0 else "within the evaluation noise")
+            tail = (f". Skip-gram's advantage on the rarest bucket minus that on the most frequent one: {gap:+.3f} "
+                    f"[{low:.3f}, {high:.3f}], {beyond}")
         lines.append(f"* {name}: " + "; ".join(parts) + tail + ".")
     ratio = speed["cbow"]["words_per_second"] / speed["sg"]["words_per_second"]
     lines.append(f"* Speed, same process and settings: CBOW {speed['cbow']['words_per_second']:,.0f} words/s, "
@@ -176,9 +191,10 @@ def markdown(rows, speed, lines, args) -> str:
 def plot(path: Path, rows, speed) -> None:
     plt = pyplot()
     benches = list(dict.fromkeys(r["benchmark"] for r in rows))
-    fig, axes = plt.subplots(1, len(benches) + 1, figsize=(4.8 * (len(benches) + 1), 3.8), layout="constrained",
-                             squeeze=False)
-    for ax, bench in zip(axes.flat, benches):
+    mosaic = [benches or ["speed"], ["speed"] * max(len(benches), 1)]
+    fig, axd = plt.subplot_mosaic(mosaic, figsize=(10, 7), layout="constrained", height_ratios=[2.2, 1])
+    for bench in benches:
+        ax = axd[bench]
         mine = [r for r in rows if r["benchmark"] == bench]
         x = np.arange(len(mine))
         for k, (arch, label) in enumerate(ARCHS.items()):
@@ -193,14 +209,16 @@ def plot(path: Path, rows, speed) -> None:
         ax.set_title(bench, fontsize=12)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
-    ax = axes.flat[-1]
+    ax = axd["speed"]
     labels = [ARCHS[a] for a in speed]
     values = [speed[a]["words_per_second"] / 1000 for a in speed]
-    ax.bar(labels, values, color=["C0", "C1"])
+    ax.barh(labels, values, color=["C0", "C1"])
     for i, v in enumerate(values):
-        ax.text(i, v, f"{v:,.0f}k", ha="center", va="bottom", fontsize=10)
-    ax.set_ylabel("training words/s (thousands)", fontsize=11)
-    ax.set_title("speed, same run", fontsize=12)
+        ax.text(v, i, f" {v:,.0f}k", ha="left", va="center", fontsize=10)
+    ax.set_xlim(0, max(values) * 1.15)
+    ax.set_xlabel("training words/s (thousands), after the first jitted call", fontsize=11)
+    ax.set_title("speed, same process and settings", fontsize=12)
+    ax.tick_params(labelsize=10)
     fig.suptitle("skip-gram vs CBOW; error bars: 95% bootstrap intervals over the pairs", fontsize=12)
     save_figure(fig, path)
 

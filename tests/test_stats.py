@@ -107,6 +107,22 @@ def test_paired_difference_of_known_size():
     assert ia.high > ib.low
 
 
+def test_independent_difference_matches_scipy_unpaired_bootstrap():
+    rng = np.random.default_rng(13)
+    x, y = rng.random(400) < 0.4, rng.random(300) < 0.25
+    ours = stats.independent_difference(stats.mean_statistic(x), 400, stats.mean_statistic(y), 300, n_resamples=R)
+
+    def diff(a, b, axis=-1):
+        return a.mean(axis) - b.mean(axis)
+
+    theirs = sps.bootstrap((x.astype(float), y.astype(float)), diff, paired=False, vectorized=True, n_resamples=R,
+                           method="percentile", random_state=3)
+    se = theirs.standard_error
+    assert ours.estimate == pytest.approx(x.mean() - y.mean())
+    assert ours.low == pytest.approx(theirs.confidence_interval.low, abs=TOL_SE * se)
+    assert ours.high == pytest.approx(theirs.confidence_interval.high, abs=TOL_SE * se)
+
+
 def test_paired_difference_of_identical_runs_is_exactly_zero():
     x, y = correlated(100, 0.3, seed=12)
     s = stats.spearman_statistic(x, y)

@@ -170,6 +170,18 @@ def paired_difference(a: Statistic, b: Statistic, n: int, **kwargs) -> Interval:
     return bootstrap(difference(a, b), n, **kwargs)
 
 
+def independent_difference(a: Statistic, n_a: int, b: Statistic, n_b: int, *, n_resamples: int = N_RESAMPLES,
+                           level: float = LEVEL, seed: int = SEED) -> Interval:
+    """a − b for statistics of two disjoint item sets (e.g. two frequency buckets): each set is
+    resampled on its own (seeds `seed` and `seed + 1`) and the differences' percentiles taken."""
+    if n_a == 0 or n_b == 0:
+        return NAN_INTERVAL
+    estimate = float(a(np.arange(n_a)[None, :])[0] - b(np.arange(n_b)[None, :])[0])
+    ra = resample_statistic(a, n_a, n_resamples=n_resamples, seed=seed)
+    rb = resample_statistic(b, n_b, n_resamples=n_resamples, seed=seed + 1)
+    return percentile_interval(estimate, ra - rb, n_a + n_b, level)
+
+
 def seed_mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     """Mean, sample standard deviation (n − 1) and count of the finite values (training noise
     over seeds); the std is NaN with fewer than two values."""
