@@ -6,12 +6,14 @@ trains one model per (window, dimension, seed), scores it on WordSim-353 and the
 and leaves in the output directory
 
     runs.jsonl      one JSON object per finished run (schema below), appended as each run ends
-    summary.csv     mean and sample standard deviation over seeds per (window, dimension)
+    summary.csv     per (window, dimension): each score with its bootstrap interval over the
+                    benchmark items, and mean and sample standard deviation over seeds
     summary.md      the same as a Markdown table
-    heatmap_<metric>.png   each metric over window x dimension
-    loss_curves.png        training loss against epoch, one line per run
-    metrics_by_window.png  each metric against window, one line per dimension, ± std
-    report.md       the settings, the table and links to everything above
+    heatmap_<metric>.png   each score (and wall time, words/s) over window x dimension
+    loss_curves.png        training loss against epoch, one panel per window
+    metrics_by_window.png  each score against window, one line per dimension, interval bars
+    report.md       the settings, the table, which differences exceed the evaluation noise,
+                    and links to everything above
     w{W}_d{D}_s{S}/ per run: config.json and metrics.jsonl (and vectors.txt with --save-vectors)
 
 A sweep resumes: a run is recorded only once it is complete, so rerunning the same command
