@@ -60,13 +60,14 @@ def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> lis
         spec = METRICS[metric]
         mean, std = _grid(rows, windows, dims, f"{metric}_mean"), _grid(rows, windows, dims, f"{metric}_std")
         kwargs = {}
-        note = "± std over seeds where a cell has several." if (std == std).any() else ""
+        note = ("Mean ± std over seeds where a cell has several, else one measurement. " if (std == std).any()
+                else "One measurement per cell. ") + "Times depend on the load on the machine while each run ran."
         if metric in SCORES:
             typical = typical_interval(rows, metric)
             kwargs = {"low": _grid(rows, windows, dims, f"{metric}_low"),
                       "high": _grid(rows, windows, dims, f"{metric}_high"),
                       "min_range": typical if math.isfinite(typical) else 0.0}
-            note = ("Mean [95% bootstrap interval over the benchmark items]" + (" ± std over seeds" if note else "")
+            note = ("Mean [95% bootstrap interval over the benchmark items]" + (" ± std over seeds" if (std == std).any() else "")
                     + ". The colour scale spans at least one typical interval width"
                     + (f" ({typical:.{spec.digits}f})" if math.isfinite(typical) else "") + ", so colours do not "
                     "stretch differences smaller than the evaluation noise.")
