@@ -165,6 +165,16 @@ def verdict_lines(rows, speed) -> list[str]:
     else:
         rare_verdict = "mixed" if outcomes else "not testable"
     rare_verdict += f" (rarest bucket, {'; '.join(outcomes)})" if outcomes else ""
+    gaps = []
+    for name in BENCHMARKS.values():
+        mine = [r for r in rows if r["benchmark"] == name]
+        if len(mine) > 1 and np.isfinite(mine[-1]["gap_low"]):
+            low, high = mine[-1]["gap_low"], mine[-1]["gap_high"]
+            gaps.append(f"{name}: {'larger on rare pairs' if low > 0 else 'smaller on rare pairs' if high < 0 else 'within noise'}")
+    if gaps:
+        rare_verdict += (". Whether the advantage is larger on rare than on frequent pairs: "
+                         + ("yes" if all("larger" in g for g in gaps) else "not resolved" if all("noise" in g for g in gaps)
+                            else "mixed") + f" ({'; '.join(gaps)})")
     lines.append(f"* Verdict, skip-gram is better on rare words: {rare_verdict}. Verdict, CBOW trains faster: "
                  f"{'supported' if ratio > 1 else 'contradicted'} ({ratio:.2f}×).")
     return lines
