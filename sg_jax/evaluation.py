@@ -20,6 +20,7 @@ c; for the lowercase vocabularies sg_jax trains the two agree exactly.)
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 import os
@@ -40,6 +41,8 @@ GOOGLE_ANALOGIES = DATA_DIR / "questions-words.txt"
 # and the sweep share this default, so the same vectors get the same score from both.
 DEFAULT_RESTRICT_VOCAB = 30_000
 
+SIMLEX999_IN_GENSIM = ("test", "test_data", "simlex999.txt")
+
 Pair = tuple[str, str, float]
 Question = tuple[str, str, str, str]
 
@@ -51,9 +54,22 @@ class SimilarityResult:
     n_pairs: int     # pairs scored (both words in the vocabulary)
     n_oov: int       # pairs skipped because a word is out of vocabulary
     name: str = "pairs"  # the data set: the file's stem, or "pairs" for in-memory pairs
+    # Per scored pair, in input order (what a bootstrap over the pairs resamples); not compared.
+    index: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False)
+    cosine: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
+    human: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {k: getattr(self, k) for k in ("spearman", "pearson", "n_pairs", "n_oov", "name")}
+
+    def items_dict(self, digits: int = 4) -> dict:
+        """The per-pair data, compactly: `scored` marks (as packed bits, see `pack_bits`) which of
+        the n_pairs + n_oov input pairs were scored; `cosine` and `human` list the scored pairs'
+        values, cosines rounded to `digits` decimals (ties this creates are ranked as ties)."""
+        mask = np.zeros(self.n_pairs + self.n_oov, bool)
+        mask[self.index] = True
+        return {"scored": pack_bits(mask), "cosine": [round(float(c), digits) for c in self.cosine],
+                "human": [float(h) for h in self.human]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +81,30 @@ class AnalogyResult:
     sections: dict[str, tuple[int, int]]  # section -> (correct, total), in file order
     method: str = "add"     # "add" (3CosAdd) or "mul" (3CosMul)
     name: str = "analogies"  # the data set: the file's stem, or "analogies" for in-memory questions
+    # Per answered question, in file order (what a bootstrap over the questions resamples):
+    # its index among all questions, whether the answer was right, its section's index.
+    index: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False)
+    hits: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool), compare=False, repr=False)
+    section_of: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64), compare=False,
+                                               repr=False)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = {k: getattr(self, k) for k in ("accuracy", "correct", "total", "skipped", "method", "name")}
         d["sections"] = {k: list(v) for k, v in self.sections.items()}
         return d
+
+    def items_dict(self) -> dict:
+        """The per-question data as packed bits (see `pack_bits`): `answered` over all
+        total + skipped questions in file order, `hits` over the answered ones. Each answered
+        question's section follows from the sections' totals, which are in file order."""
+        mask = np.zeros(self.total + self.skipped, bool)
+        mask[self.index] = True
+        return {"answered": pack_bits(mask), "hits": pack_bits(self.hits)}
+
+    def syntactic_mask(self) -> np.ndarray:
+        """bool [total]: which answered questions belong to a syntactic ("gram*") section."""
+        names = list(self.sections)
+        return np.array([names[s].startswith("gram") for s in self.section_of], bool)
 
     def group(self, syntactic: bool) -> tuple[int, int]:
         """(correct, total) over the Google set's syntactic ("gram*") or semantic sections."""
@@ -120,6 +155,21 @@ def load_similarity_pairs(path: str | os.PathLike | None = None) -> list[Pair]:
     if not pairs:
         raise FormatError(f"similarity file {path} holds no word pairs")
     return pairs
+
+
+def simlex999_path() -> Path:
+    """SimLex-999 (999 pairs scored for similarity, not relatedness), read from the copy in the
+    installed gensim's test data: it is not bundled, because its authors state no licence that
+    allows redistribution (see sg_jax/data/README.md)."""
+    try:
+        import gensim
+    except ImportError:
+        raise ConfigError("SimLex-999 is read from gensim's test data; install gensim "
+                          "(pip install -e '.[test]')") from None
+    path = Path(gensim.__file__).resolve().parent.joinpath(*SIMLEX999_IN_GENSIM)
+    if not path.exists():
+        raise ConfigError(f"the installed gensim has no {path.name} (looked for {path})")
+    return path
 
 
 def load_analogies(path: str | os.PathLike | None = None) -> dict[str, list[Question]]:
@@ -200,12 +250,13 @@ def evaluate_similarity(
         pairs = load_similarity_pairs(pairs)
     table = _lookup(emb, len(emb), lowercase)
     key = str.lower if lowercase else str
-    left, right, human, n_oov = [], [], [], 0
-    for w1, w2, score in pairs:
+    left, right, human, kept, n_oov = [], [], [], [], 0
+    for k, (w1, w2, score) in enumerate(pairs):
         i, j = table.get(key(w1)), table.get(key(w2))
         if i is None or j is None:
             n_oov += 1
             continue
+        kept.append(k)
         left.append(i)
         right.append(j)
         human.append(score)
@@ -213,7 +264,9 @@ def evaluate_similarity(
         return SimilarityResult(math.nan, math.nan, 0, n_oov, name)
     unit = emb.unit_vectors
     cos = np.asarray(jnp.sum(unit[jnp.asarray(left)] * unit[jnp.asarray(right)], axis=1), np.float64)
-    return SimilarityResult(spearman(cos, human), pearson(cos, human), len(human), n_oov, name)
+    human = np.asarray(human, np.float64)
+    return SimilarityResult(spearman(cos, human), pearson(cos, human), len(human), n_oov, name,
+                            np.asarray(kept, np.int64), cos, human)
 
 
 def evaluate_analogies(
@@ -232,14 +285,17 @@ def evaluate_analogies(
     n = len(emb) if restrict_vocab is None else min(restrict_vocab, len(emb))
     table = _lookup(emb, n, lowercase)
     key = str.lower if lowercase else str
-    rows, owners, expected, skipped = [], [], [], 0
+    rows, owners, expected, kept, skipped = [], [], [], [], 0
     names = list(questions)
+    number = 0
     for s, section in enumerate(names):
         for q in questions[section]:
             idx = [table.get(key(w)) for w in q]
+            number += 1
             if None in idx:
                 skipped += 1
                 continue
+            kept.append(number - 1)
             rows.append(idx[:3])
             owners.append(s)
             expected.append(key(q[3]))
@@ -254,7 +310,24 @@ def evaluate_analogies(
     }
     correct, total = int(hits.sum()), len(rows)
     accuracy = correct / total if total else math.nan
-    return AnalogyResult(accuracy, correct, total, skipped, sections, method, name)
+    return AnalogyResult(accuracy, correct, total, skipped, sections, method, name,
+                         np.asarray(kept, np.int64), hits.astype(bool), owners)
+
+
+# ----------------------------------------------------------------------------- per-item data
+
+
+def pack_bits(mask) -> str:
+    """A bool [n] array as text: its bits packed 8 to a byte (first item = highest bit), base64."""
+    return base64.b64encode(np.packbits(np.asarray(mask, bool)).tobytes()).decode("ascii")
+
+
+def unpack_bits(text: str, n: int) -> np.ndarray:
+    """The inverse of `pack_bits`: bool [n]."""
+    raw = np.frombuffer(base64.b64decode(text.encode("ascii")), np.uint8)
+    if raw.size != (n + 7) // 8:
+        raise FormatError(f"packed bits hold {raw.size * 8} items, expected {n}")
+    return np.unpackbits(raw)[:n].astype(bool)
 
 
 # ----------------------------------------------------------------------------- reporting

@@ -140,3 +140,63 @@ def test_dot_products_script(tmp_path, capsys):
                                                         ("after", "context"), ("after", "non-context")]
     assert float(rows[2]["auc"]) > 0.9 > float(rows[0]["auc"])  # training separates the two kinds
     assert is_png(tmp_path / "dot_products.png")
+
+
+# --------------------------------------------------------------------------- the textbook claims
+
+
+def test_window_claims_script(tmp_path, capsys):
+    wc = load("window_claims")
+    assert wc.main(["--corpus", "toy:groups", "--windows", "1,3", "--dim", "8", "--epochs", "1",
+                    "--resamples", "50", "--out", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "window_claims.csv")
+    assert [int(r["window"]) for r in rows] == [1, 3]
+    for r in rows:  # each estimate lies inside its interval (or is undefined)
+        for metric in wc.METRICS:
+            if r[metric] != "nan":
+                assert float(r[f"{metric}_low"]) <= float(r[metric]) <= float(r[f"{metric}_high"])
+    diffs = read_csv(tmp_path / "window_claims_differences.csv")
+    assert [d["metric"] for d in diffs] == [m for m, _ in wc.PREDICTIONS]
+    text = (tmp_path / "window_claims.md").read_text()
+    assert text.count("Verdict:") == len(wc.PREDICTIONS) and is_png(tmp_path / "window_claims.png")
+
+
+def test_sg_vs_cbow_buckets_by_the_rarer_word():
+    sc = load("sg_vs_cbow")
+    counts = np.array([1, 2, 3, 4, 5, 6])
+    edges = sc.bucket_edges(counts, 3)
+    assert edges[0] == 1 and edges[-1] == 6 and len(edges) == 4
+    vocab = type("V", (), {"words": ("The", "cat", "dog"), "counts": np.array([9, 4, 2])})()
+    from sg_jax.study.compare import Items
+    items = Items("spearman", np.array([0, 1]), np.zeros(2), np.zeros(2))
+    pairs = [("the", "cat", 1.0), ("cat", "dog", 2.0)]
+    assert sc.rarer_counts(pairs, items, vocab).tolist() == [4, 2]
+
+
+def test_sg_vs_cbow_script(tmp_path):
+    sc = load("sg_vs_cbow")
+    assert sc.main(["--corpus", "toy:groups", "--dim", "8", "--epochs", "1", "--buckets", "2", "--resamples", "50",
+                    "--out", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "sg_vs_cbow.csv")
+    assert {r["benchmark"] for r in rows} <= {"WordSim-353", "SimLex-999"} and rows
+    speed = read_csv(tmp_path / "sg_vs_cbow_speed.csv")
+    assert [r["arch"] for r in speed] == ["sg", "cbow"] and all(float(r["words_per_second"]) > 0 for r in speed)
+    assert "CBOW trains faster" in (tmp_path / "sg_vs_cbow.md").read_text() and is_png(tmp_path / "sg_vs_cbow.png")
+
+
+def test_norm_frequency_statistics_on_known_data():
+    nf = load("norm_frequency")
+    counts = np.arange(1.0, 101.0)
+    corr = nf.correlations(np.sqrt(counts), counts, resamples=50)  # norms strictly rise with count
+    assert corr[0]["spearman"] == 1.0 and corr[0]["n"] == 100 and corr[2]["count_max"] == 100
+    bins = nf.binned(np.sqrt(counts), counts, 2)
+    assert sum(b["words"] for b in bins) == 100 and bins[0]["norm_median"] < bins[1]["norm_median"]
+    assert "supported" in nf.verdict_lines(corr, bins, 2)[-1]
+
+
+def test_norm_frequency_script(tmp_path):
+    nf = load("norm_frequency")
+    assert nf.main(["--corpus", "toy:groups", "--dim", "8", "--epochs", "1", "--resamples", "50", "--bins", "4",
+                    "--out", str(tmp_path)]) == 0
+    assert len(read_csv(tmp_path / "norm_frequency_spearman.csv")) in (4, 5)  # 5 when a peak precedes the top bin
+    assert "Verdict" in (tmp_path / "norm_frequency.md").read_text() and is_png(tmp_path / "norm_frequency.png")

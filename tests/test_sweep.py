@@ -7,6 +7,7 @@ and copied where a test changes it; the rest works on the files it leaves.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -130,10 +131,35 @@ def test_summary_csv(done):
         assert float(row["wall_seconds_mean"]) == pytest.approx(record["wall_seconds"], rel=1e-5)
         for metric in summary.METRICS:
             assert f"{metric}_mean" in row and f"{metric}_std" in row
+        # analogy scores in percent, with intervals that hold the estimate
+        accuracy = record["analogy"]["accuracy"]
+        if accuracy is not None:
+            assert float(row["analogy_pct_mean"]) == pytest.approx(100 * accuracy, rel=1e-5)
+            assert float(row["analogy_pct_low"]) <= float(row["analogy_pct_mean"]) <= float(row["analogy_pct_high"])
+
+
+def test_records_keep_the_items_that_reproduce_the_scores(done):
+    from scipy.stats import spearmanr
+
+    from sg_jax.evaluation import unpack_bits
+    from sg_jax.study import compare
+
+    for record in records_of(done):
+        sim, ana = record["wordsim353"], record["analogy"]
+        items = sim["items"]
+        assert unpack_bits(items["scored"], 353).sum() == sim["n_pairs"] == len(items["cosine"]) == len(items["human"])
+        if sim["spearman"] is not None:  # rounded cosines: ties can move the correlation a little
+            assert spearmanr(items["cosine"], items["human"]).statistic == pytest.approx(sim["spearman"], abs=0.02)
+        hits = unpack_bits(ana["items"]["hits"], ana["total"])
+        assert unpack_bits(ana["items"]["answered"], 19_544).sum() == ana["total"] and hits.sum() == ana["correct"]
+        for group in ("semantic", "syntactic"):
+            got = compare.record_items(record, group)
+            assert (int(got.x.sum()), len(got)) == tuple(ana[group])
 
 
 def test_plots_are_png(done):
-    names = [report.heatmap_file(m) for m in summary.METRICS] + [report.LOSS_CURVES, report.METRIC_LINES]
+    assert "final_loss" not in report.HEATMAPS  # losses over different windows are not comparable
+    names = [report.heatmap_file(m) for m in report.HEATMAPS] + [report.LOSS_CURVES, report.METRIC_LINES]
     for name in names:
         assert is_png(done / name), name
     assert not list(done.glob(".*.tmp"))  # no temporary files left behind
@@ -142,12 +168,14 @@ def test_plots_are_png(done):
 def test_report_links_everything(done):
     text = (done / report.REPORT).read_text(encoding="utf-8")
     links = set(re.findall(r"\]\(([^)]+)\)", text))
-    assert {report.heatmap_file(m) for m in summary.METRICS} | {report.LOSS_CURVES, report.SUMMARY_CSV,
+    assert {report.heatmap_file(m) for m in report.HEATMAPS} | {report.LOSS_CURVES, report.SUMMARY_CSV,
                                                             records.RUNS_FILE} <= links
     for link in links:
         assert (done / link).exists(), link
     assert (done / report.SUMMARY_MD).read_text(encoding="utf-8") in text  # the table is embedded
     assert "sg-jax sweep --corpus toy:groups --windows 1,2 --dims 4,8 --seeds 0 --epochs 1" in text
+    assert "What differs beyond the evaluation noise" in text and "Extremes" not in text
+    assert "final loss is not used to rank" in text.replace("\n", " ")
 
 
 # --------------------------------------------------------------------------- resume
@@ -192,8 +220,9 @@ def test_half_written_last_line_is_dropped_and_that_run_redone(done, tmp_path):
     assert now[:3] == lines[:3] and len(now) == 4
     assert json.loads(now[3])["run_id"] == "w2_d8_s0"
     assert json.loads(now[3])["finished_at"] >= json.loads(lines[3])["finished_at"]
-    # only the redone run was trained, so only it has vectors
-    assert [p.parent.name for p in out.glob("*/vectors.txt")] == ["w2_d8_s0"]
+    # the redone run wrote its vectors; the others' came from their checkpoints
+    assert sorted(p.parent.name for p in out.glob("*/vectors.txt")) == ["w1_d4_s0", "w1_d8_s0", "w2_d4_s0",
+                                                                         "w2_d8_s0"]
     header = (out / "w2_d8_s0" / "vectors.txt").read_text(encoding="utf-8").splitlines()[0]
     assert header == "43 8"
 
@@ -276,9 +305,11 @@ def test_summarize_groups_by_cell():
     assert [(r["window"], r["dim"], r["n_seeds"], r["seeds"]) for r in rows] == [(1, 8, 1, "0"), (2, 8, 2, "0 1")]
     assert rows[1]["final_loss_mean"] == 2.5 and rows[1]["final_loss_std"] == pytest.approx(np.std([2, 3], ddof=1))
     assert rows[1]["wordsim_spearman_mean"] == pytest.approx(0.3)
-    assert math.isnan(rows[0]["wordsim_spearman_mean"]) and math.isnan(rows[1]["analogy_accuracy_mean"])
-    csv_text = summary.summary_csv(rows)
-    assert csv_text.splitlines()[1].startswith("1,8,1,0,,,,,1,,")  # NaN cells are empty
+    assert math.isnan(rows[0]["wordsim_spearman_mean"]) and math.isnan(rows[1]["analogy_pct_mean"])
+    first = next(csv.DictReader(summary.summary_csv(rows).splitlines()))
+    assert (first["window"], first["dim"], first["final_loss_mean"]) == ("1", "8", "1")
+    assert first["final_loss_std"] == first["wordsim_spearman_mean"] == first["wordsim_spearman_low"] == ""  # NaN
+    assert first["analogy_pct_mean"] == first["analogy_pct_high"] == ""
 
 
 def test_presets_and_explicit_options():
@@ -301,3 +332,49 @@ def test_presets_and_explicit_options():
 def test_code_version_has_a_package_version():
     version = sweep.code_version()
     assert set(version) == {"sg_jax", "git"} and version["sg_jax"]
+
+
+# --------------------------------------------------------------------------- progress and --save-vectors
+
+
+def test_save_vectors_on_a_finished_study_writes_them_from_the_checkpoints(done, tmp_path, capsys):
+    out = copy(done, tmp_path)
+    assert not list(out.glob("*/vectors.txt"))
+    (out / "w2_d8_s0" / "checkpoint.sgjax").unlink()  # one run whose checkpoint is gone
+    assert run_cli(out, "--save-vectors") == 0
+    captured = capsys.readouterr()
+    assert "0 run(s) trained, 4 already done" in captured.out
+    assert "wrote vectors.txt for 3 run(s)" in captured.out
+    assert "1 run(s) have no vectors.txt and no checkpoint" in captured.err and "w2_d8_s0" in captured.err
+    assert sorted(p.parent.name for p in out.glob("*/vectors.txt")) == ["w1_d4_s0", "w1_d8_s0", "w2_d4_s0"]
+    from sg_jax.api import load_model
+    from sg_jax.formats import load_word2vec
+
+    words, vectors = load_word2vec(out / "w1_d4_s0" / "vectors.txt")
+    np.testing.assert_array_equal(vectors, load_model(out / "w1_d4_s0").wv.vectors)
+    assert cli_sweep.missing_vectors_message(done, []) is None
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_run(done, tmp_path, capsys):
+    out = tmp_path / "plain"
+    result = sweep.run_sweep(_sweep(windows=(1, 2), dims=(4,), seeds=(0,)), out, progress=True)
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "\r" not in text  # no escape codes, no carriage returns
+    lines = [line for line in text.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == ["[1/2", "[2/2"]
+    assert "w1_d4_s0" in lines[0] and "50% of the study's words" in lines[0] and "min left" in lines[0]
+    assert "100% of the study's words" in lines[1] and "left" not in lines[1]
+    assert sum(r["words"] for r in result.new) == 2 * result.new[0]["corpus"]["tokens"]
+
+
+def test_progress_counts_words_across_runs():
+    from sg_jax.study.progress import StudyProgress
+
+    clock = iter([0.0, 10.0, 30.0])
+    lines = []
+    p = StudyProgress(400, 2, log=lines.append, stream=io.StringIO(), clock=lambda: next(clock))
+    p.advance(100)
+    assert p.estimate() == (10.0, pytest.approx(30.0))  # 10 s for 100 words: 300 words left take 30 s
+    p.advance(100)
+    p.run_done("w1_d4_s0")
+    assert lines == ["[1/2] w1_d4_s0 | 50% of the study's words, 0.5 min so far, about 0.5 min left"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 from sg_jax.study.records import RUNS_FILE
 from sg_jax.study.report import REPORT, SUMMARY_CSV, SUMMARY_MD
 from sg_jax.study.summary import markdown_table, summarize
-from sg_jax.study.sweep import PRESETS, Sweep, run_sweep
+from sg_jax.study.sweep import PRESETS, Sweep, run_sweep, save_missing_vectors
 
 
 def _int_list(minimum: int):
@@ -103,4 +104,21 @@ def main(args) -> int:
         print()
         print(markdown_table(summarize(result.records)))
     print(f"wrote {out / SUMMARY_CSV}, {out / SUMMARY_MD}, the heatmaps and loss curves, and {out / REPORT}")
+    if sweep.save_vectors:
+        written, missing = save_missing_vectors(out, result.records)
+        if written:
+            print(f"--save-vectors: wrote vectors.txt for {written} run(s) recorded before, from their checkpoints")
+        message = missing_vectors_message(out, missing)
+        if message:
+            print(message, file=sys.stderr)
     return 0
+
+
+def missing_vectors_message(out: Path, missing: list[str]) -> str | None:
+    """Why --save-vectors left some runs without vectors.txt (their checkpoints are gone), or None."""
+    if not missing:
+        return None
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return (f"--save-vectors: {len(missing)} run(s) have no vectors.txt and no checkpoint to write it from "
+            f"({shown}): their vectors cannot be written without training those runs again; rerun with "
+            f"--save-vectors into a new --out, or delete their lines from {out / RUNS_FILE} and rerun this command.")

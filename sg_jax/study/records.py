@@ -18,7 +18,7 @@ from sg_jax.atomic import atomic_write_bytes
 from sg_jax.errors import ConfigError, FormatError
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-item benchmark data (wordsim353.items, analogy.items)
 
 
 RUNS_FILE = "runs.jsonl"

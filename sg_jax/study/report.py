@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from sg_jax.study.sweep import Sweep
 
 from sg_jax.atomic import atomic_write_text
+from sg_jax.study import stats
 from sg_jax.study.records import RUNS_FILE
-from sg_jax.study.summary import METRICS, markdown_table, summarize, summary_csv
+from sg_jax.study.summary import METRICS, SCORES, TABLED, markdown_table, summarize, summary_csv
 
 
 SUMMARY_CSV = "summary.csv"
@@ -20,40 +21,73 @@ SUMMARY_MD = "summary.md"
 REPORT = "report.md"
 LOSS_CURVES = "loss_curves.png"
 METRIC_LINES = "metrics_by_window.png"
+HEATMAPS = TABLED  # final loss is not mapped: losses over different windows are not comparable
 
 
 def heatmap_file(metric: str) -> str:
     return f"heatmap_{metric}.png"
 
 
-def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> list[str]:
-    """The heatmaps, the loss curves and the by-window lines; returns the file names written."""
+def _grid(rows, windows, dims, key):
     import numpy as np
 
+    at = {(r["window"], r["dim"]): r for r in rows}
+    grid = np.full((len(windows), len(dims)), np.nan)
+    for i, w in enumerate(windows):
+        for j, d in enumerate(dims):
+            if (w, d) in at:
+                grid[i, j] = at[w, d].get(key, np.nan)
+    return grid
+
+
+def typical_interval(rows, metric: str) -> float:
+    """The median width of the cells' intervals (NaN when none has one)."""
+    import numpy as np
+
+    widths = [r[f"{metric}_high"] - r[f"{metric}_low"] for r in rows
+              if math.isfinite(r.get(f"{metric}_low", math.nan)) and math.isfinite(r.get(f"{metric}_high", math.nan))]
+    return float(np.median(widths)) if widths else math.nan
+
+
+def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> list[str]:
+    """The heatmaps, the loss curves and the by-window grid; returns the file names written."""
     from sg_jax import plots
 
     windows = sorted({r["window"] for r in rows})
     dims = sorted({r["dim"] for r in rows})
-    at = {(r["window"], r["dim"]): r for r in rows}
     written = []
-    series = {}
-    for metric, (title, higher) in METRICS.items():
-        mean = np.full((len(windows), len(dims)), np.nan)
-        std = np.full_like(mean, np.nan)
-        for i, w in enumerate(windows):
-            for j, d in enumerate(dims):
-                if (w, d) in at:
-                    mean[i, j], std[i, j] = at[w, d][f"{metric}_mean"], at[w, d][f"{metric}_std"]
-        plots.heatmap(out / heatmap_file(metric), mean, windows, dims, std=std, higher_is_better=higher,
-                      title=f"{title} ({'higher' if higher else 'lower'} is better)")
+    for metric in HEATMAPS:
+        spec = METRICS[metric]
+        mean, std = _grid(rows, windows, dims, f"{metric}_mean"), _grid(rows, windows, dims, f"{metric}_std")
+        kwargs = {}
+        note = ("Mean ± std over seeds where a cell has several, else one measurement. " if (std == std).any()
+                else "One measurement per cell. ") + "Times depend on the load on the machine while each run ran."
+        if metric in SCORES:
+            typical = typical_interval(rows, metric)
+            kwargs = {"low": _grid(rows, windows, dims, f"{metric}_low"),
+                      "high": _grid(rows, windows, dims, f"{metric}_high"),
+                      "min_range": typical if math.isfinite(typical) else 0.0}
+            note = ("Mean [95% bootstrap interval over the benchmark items]" + (" ± std over seeds" if (std == std).any() else "")
+                    + ". The colour scale spans at least one typical interval width"
+                    + (f" ({typical:.{spec.digits}f})" if math.isfinite(typical) else "") + ", so colours do not "
+                    "stretch differences smaller than the evaluation noise.")
+        plots.heatmap(out / heatmap_file(metric), mean, windows, dims, std=std, digits=spec.digits,
+                      higher_is_better=spec.higher_is_better, note=note,
+                      title=f"{spec.title} ({'higher' if spec.higher_is_better else 'lower'} is better)", **kwargs)
         written.append(heatmap_file(metric))
-        series[title] = {d: (mean[:, j], std[:, j]) for j, d in enumerate(dims)}
     curves = [{"window": r["window"], "dim": r["dim"], "seed": r["seed"], "epoch": r["loss_curve"]["epoch"],
                "loss": r["loss_curve"]["loss"]} for r in records]
-    plots.loss_curves(out / LOSS_CURVES, curves, panel_key="dim", colour_key="window", x="epoch",
-                      title="training loss per example (one line per run)")
+    plots.loss_curves(out / LOSS_CURVES, curves, panel_key="window", colour_key="dim", x="epoch",
+                      title="training loss per example: compare within a panel (one window), not across panels",
+                      sharey=False)
     written.append(LOSS_CURVES)
-    plots.metric_lines(out / METRIC_LINES, series, windows, x_label="window", line_label="dim")
+    panels = []
+    for metric in SCORES:
+        lines = {f"dim {d}": tuple(_grid(rows, windows, dims, f"{metric}_{k}")[:, j] for k in ("mean", "low", "high"))
+                 for j, d in enumerate(dims)}
+        panels.append({"title": METRICS[metric].title, "ylabel": METRICS[metric].column, "lines": lines})
+    plots.interval_panels(out / METRIC_LINES, panels, windows, x_label="window", ncols=2,
+                          title="error bars: 95% bootstrap intervals over the benchmark items")
     written.append(METRIC_LINES)
     return written
 
@@ -69,17 +103,6 @@ def write_outputs(out: Path, records: Sequence[dict], sweep: Sweep | None = None
     figures = write_plots(out, records, rows)
     atomic_write_text(out / REPORT, report_markdown(records, rows, table, figures, sweep, out))
     return [SUMMARY_CSV, SUMMARY_MD, *figures, REPORT]
-
-
-def _best(rows: Sequence[dict], metric: str) -> str:
-    title, higher = METRICS[metric]
-    scored = [r for r in rows if math.isfinite(r[f"{metric}_mean"])]
-    if not scored:
-        return f"* {title}: no finite values"
-    best = (max if higher else min)(scored, key=lambda r: r[f"{metric}_mean"])
-    worst = (min if higher else max)(scored, key=lambda r: r[f"{metric}_mean"])
-    return (f"* {title}: best at window {best['window']}, dim {best['dim']} ({best[f'{metric}_mean']:.4g}); "
-            f"worst at window {worst['window']}, dim {worst['dim']} ({worst[f'{metric}_mean']:.4g})")
 
 
 def reproduce_command(records: Sequence[dict], out: Path) -> str:
@@ -141,35 +164,50 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
         "",
         "## Results",
         "",
-        "Mean ± sample standard deviation (n − 1) over seeds (no ± with one seed). "
+        f"Each benchmark score is shown as mean [95% percentile bootstrap interval over the benchmark items, "
+        f"{stats.N_RESAMPLES:,} resamples, seed {stats.SEED}] ± sample standard deviation over seeds (no ± with "
+        "one seed). The interval is the evaluation noise: another sample of word pairs or questions would give "
+        "another score; the ± is the training noise. "
         "WordSim-353: Spearman correlation of cosine similarity with human scores over the pairs "
-        f"whose words are in the vocabulary ({_oov_note(records)}). Analogy: top-1 accuracy (3CosAdd) "
+        f"whose words are in the vocabulary ({_oov_note(records)}). Analogy: top-1 accuracy in percent (3CosAdd) "
         f"on the Google analogies whose words are among the {first['evaluation']['restrict_vocab']:,} most "
-        f"frequent ({_analogy_note(records)}). Words/s: training throughput after the first jitted call "
+        f"frequent ({_analogy_note(records)}), in total and over the semantic and syntactic section groups. "
+        "Wall s: training and evaluation per run. Words/s: training throughput after the first jitted call "
         "(which includes compilation).",
         "",
         table,
-        f"Data: [{SUMMARY_CSV}]({SUMMARY_CSV}) (this table), [{RUNS_FILE}]({RUNS_FILE}) (one JSON object per "
-        "run: full config, loss curve, every score), and one directory per run with its config and "
+        f"Data: [{SUMMARY_CSV}]({SUMMARY_CSV}) (this table, with the final training loss), "
+        f"[{RUNS_FILE}]({RUNS_FILE}) (one JSON object per run: full config, loss curve, every score and the "
+        "per-item data the intervals are computed from), and one directory per run with its config and "
         "training log.",
         "",
-        "Extremes over the grid:",
+        "## What differs beyond the evaluation noise",
         "",
-        *(_best(rows, m) for m in METRICS),
+        "Cells are compared paired: both are scored on the same items, and each bootstrap resample draws one "
+        "set of items for both, so the interval of a difference holds only the noise that does not cancel. "
+        "A difference counts when its 95% interval excludes zero. Each interval is 95% on its own: among many "
+        "comparisons a few can exceed the noise by chance.",
         "",
+        *_findings_lines(records, rows),
         "## Heatmaps",
         "",
     ]
-    for metric, (title, higher) in METRICS.items():
+    for metric in HEATMAPS:
         name = heatmap_file(metric)
         if name in figures:
-            lines += [f"### {title}", "", f"![{title} over window × dimension]({name})", ""]
+            lines += [f"### {METRICS[metric].title}", "", f"![{METRICS[metric].title} over window × dimension]({name})", ""]
     lines += ["## Loss curves", "",
               "Training loss per example (mean over each jitted call of 64 steps) against epochs, one panel "
-              "per dimension, one colour per window; further seeds are the thinner lines.", "",
+              "per window, one colour per dimension; further seeds are the thinner lines. The final loss is "
+              "not used to rank the cells: with a window of w each target predicts up to 2w context words, "
+              "the farther ones harder to predict, and the dynamic window changes how many, so losses over "
+              "different windows measure different tasks. Within one window the curves show convergence, "
+              "and dimensions can be compared.", "",
               f"![loss curves]({LOSS_CURVES})", "",
-              "## Metrics against window", "",
-              f"![metrics by window]({METRIC_LINES})", ""]
+              "## Scores against window", "",
+              "One line per dimension; error bars are the cells' 95% intervals over the benchmark items. "
+              "Overlapping bars do not prove two cells equal (the paired comparisons above are sharper).", "",
+              f"![scores by window]({METRIC_LINES})", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -188,3 +226,15 @@ def _oov_note(records) -> str:
 def _analogy_note(records) -> str:
     n = sorted({(r["analogy"]["total"], r["analogy"]["skipped"]) for r in records})
     return "; ".join(f"{t:,} questions answered, {s:,} skipped" for t, s in n)
+
+
+def _findings_lines(records, rows) -> list[str]:
+    from sg_jax.study.findings import findings
+
+    found = findings(records, rows)
+    if not found:
+        return ["No per-item benchmark data in these records (they predate it), so no comparison is made.", ""]
+    lines = []
+    for metric, sentences in found.items():
+        lines += [f"* {sentence}" for sentence in sentences]
+    return lines + [""]

@@ -6,12 +6,14 @@ trains one model per (window, dimension, seed), scores it on WordSim-353 and the
 and leaves in the output directory
 
     runs.jsonl      one JSON object per finished run (schema below), appended as each run ends
-    summary.csv     mean and sample standard deviation over seeds per (window, dimension)
+    summary.csv     per (window, dimension): each score with its bootstrap interval over the
+                    benchmark items, and mean and sample standard deviation over seeds
     summary.md      the same as a Markdown table
-    heatmap_<metric>.png   each metric over window x dimension
-    loss_curves.png        training loss against epoch, one line per run
-    metrics_by_window.png  each metric against window, one line per dimension, ± std
-    report.md       the settings, the table and links to everything above
+    heatmap_<metric>.png   each score (and wall time, words/s) over window x dimension
+    loss_curves.png        training loss against epoch, one panel per window
+    metrics_by_window.png  each score against window, one line per dimension, interval bars
+    report.md       the settings, the table, which differences exceed the evaluation noise,
+                    and links to everything above
     w{W}_d{D}_s{S}/ per run: config.json and metrics.jsonl (and vectors.txt with --save-vectors)
 
 A sweep resumes: a run is recorded only once it is complete, so rerunning the same command
@@ -25,10 +27,13 @@ Record schema (`SCHEMA_VERSION`): run_id, window, dim, seed (int); config (every
 corpus {source, fingerprint, lowercase, encoding_errors, vocab_size, tokens, sentences};
 evaluation {restrict_vocab, method}; code_version {sg_jax, git}; device {platform, kind, count,
 jax}; loss_curve {step, epoch, words, loss} (lists, one entry per jitted call); final_loss;
-wordsim353 {spearman, pearson, n_pairs, n_oov}; analogy {accuracy, correct, total, skipped,
-semantic, syntactic, sections}; wall_seconds, train_seconds, eval_seconds, words, words_per_second
+wordsim353 {spearman, pearson, n_pairs, n_oov, items {scored, cosine, human}}; analogy {accuracy,
+correct, total, skipped, semantic, syntactic, sections, items {answered, hits}}; wall_seconds, train_seconds, eval_seconds, words, words_per_second
 (training words per second after the first jitted call, which includes compilation);
 started_at, finished_at (UTC, ISO 8601). Undefined numbers (a correlation over no pairs) are null.
+The items are what the report's bootstrap intervals resample (`SimilarityResult.items_dict`,
+`AnalogyResult.items_dict`): which pairs and questions were scored (packed bits), each scored
+pair's cosine (4 decimals) and human score, and which answered questions were right.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
 from sg_jax.atomic import atomic_write_text
 from sg_jax.errors import ConfigError
+from sg_jax.study.progress import StudyProgress
 from sg_jax.study.provenance import _now, code_version, device_info
 from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _dumps, _first_of_each,
                                   append_run, read_runs, run_id, study_settings)
@@ -111,9 +117,14 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     from sg_jax.corpus import corpus_fingerprint
     from sg_jax.runs import read_corpus
 
+    from sg_jax.mesh import resolve_devices
+
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
+    # the device count is part of the study (results depend on it): record the resolved count
+    sweep = dataclasses.replace(sweep, base=dataclasses.replace(sweep.base,
+                                                                devices=resolve_devices(sweep.base.devices)))
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / RUNS_FILE
     records = _first_of_each(read_runs(runs_path, log=log), log)
@@ -136,20 +147,17 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
         log(f"corpus {sweep.corpus}: {len(vocab):,} words (min_count={base.min_count}), "
             f"{encoded.n_tokens:,} tokens; {len(todo)} run(s) to do, {len(sweep.grid()) - len(todo)} already done")
         provenance = {"code_version": code_version(), "device": device_info()}
-        bar = _bar(progress, total=len(todo), desc="sweep", unit="run", position=0, leave=True)
-        write = (lambda s: bar.write(s)) if bar is not None else log
+        total_words = sum(int(encoded.n_tokens) * sweep.config(*point).epochs for point in todo)
+        study = StudyProgress(total_words, len(todo), enabled=progress, log=log)
         try:
             for point in todo:
-                record = train_and_evaluate(sweep, point, data, corpus, provenance, out, progress=progress)
+                record = train_and_evaluate(sweep, point, data, corpus, provenance, out, progress=study)
                 append_run(runs_path, record)
                 records.append(record)
                 new.append(record)
-                write(describe_run(record))
-                if bar is not None:
-                    bar.update(1)
+                study.run_done(describe_run(record))
         finally:
-            if bar is not None:
-                bar.close()
+            study.close()
     else:
         log(f"all {len(sweep.grid())} run(s) of the grid are already in {runs_path}")
     write_outputs(out, records, sweep)
@@ -163,9 +171,10 @@ def _record_head(sweep: Sweep, window: int, dim: int, seed: int, corpus: dict) -
 
 
 def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict, out: Path, *,
-                       progress: bool = True) -> dict:
+                       progress: StudyProgress | None = None) -> dict:
     """One run through the one run path (`sg_jax.runs.run_training`: checkpointed, so an
-    interrupted sweep resumes mid-run), then scored; returns its record (not yet appended)."""
+    interrupted sweep resumes mid-run), then scored; returns its record (not yet appended).
+    `progress` is told the training words as they are done."""
     from sg_jax.embeddings import Embeddings
     from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
     from sg_jax.runs import CheckpointPolicy, run_training
@@ -175,25 +184,17 @@ def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict
     record = _record_head(sweep, window, dim, seed, corpus)
     record.update(provenance)
     started, t0 = _now(), time.perf_counter()
-    total_words = int(data.encoded.n_tokens) * config.epochs
-    bar = _bar(progress, total=total_words, desc=record["run_id"], unit="word", unit_scale=True, leave=False,
-               position=1)
     seen = {"words": 0}
 
     def on_call(state, position, rec):
-        if bar is not None:
-            bar.update(rec["words"] - seen["words"])
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", refresh=False)
+        if progress is not None:
+            progress.advance(rec["words"] - seen["words"], rec["loss"], record["run_id"])
         seen["words"] = rec["words"]
 
     run_dir = out / record["run_id"]
-    try:
-        output = run_training(config, sweep.corpus, run_dir, resume=True, loaded=data, on_call=on_call,
-                              checkpoint=CheckpointPolicy(every_seconds=60.0), log=lambda s: None,
-                              write_vectors=sweep.save_vectors)
-    finally:
-        if bar is not None:
-            bar.close()
+    output = run_training(config, sweep.corpus, run_dir, resume=True, loaded=data, on_call=on_call,
+                          checkpoint=CheckpointPolicy(every_seconds=60.0), log=lambda s: None,
+                          write_vectors=sweep.save_vectors)
     result = output.result
     vectors = result.vectors()
     t1 = time.perf_counter()
@@ -208,11 +209,14 @@ def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict
     analogy["semantic"] = list(ana.group(False))
     analogy["syntactic"] = list(ana.group(True))
     analogy.pop("method", None)
+    analogy["items"] = ana.items_dict()
+    similarity = sim.to_dict()
+    similarity["items"] = sim.items_dict()
     record.update({
         "loss_curve": {key: [round(float(r[key]), 6) if key != "step" else int(r[key]) for r in history]
                        for key in ("step", "epoch", "words", "loss")},
         "final_loss": float(result.final_loss),
-        "wordsim353": sim.to_dict(),
+        "wordsim353": similarity,
         "analogy": analogy,
         "wall_seconds": round(t2 - t0, 3),
         "train_seconds": round(result.seconds, 3),
@@ -223,6 +227,27 @@ def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict
         "finished_at": _now(),
     })
     return _clean(record)
+
+
+def save_missing_vectors(out: Path, records) -> tuple[int, list[str]]:
+    """Write DIR/<run>/vectors.txt for recorded runs that lack it, from each run's checkpoint
+    (every sweep run keeps one). Returns (how many were written, the runs that have neither)."""
+    from sg_jax import formats
+    from sg_jax.runs import CHECKPOINT
+    from sg_jax.api import load_model
+
+    written, missing = 0, []
+    for r in records:
+        run_dir = out / r["run_id"]
+        if (run_dir / "vectors.txt").exists():
+            continue
+        if not (run_dir / CHECKPOINT).exists():
+            missing.append(r["run_id"])
+            continue
+        model = load_model(run_dir)
+        formats.save_word2vec_text(run_dir / "vectors.txt", model.vocab.words, model.wv.vectors)
+        written += 1
+    return written, missing
 
 
 def steady_words_per_second(history: list[dict], result) -> float:
@@ -242,11 +267,3 @@ def describe_run(record: dict) -> str:
     return (f"{record['run_id']:>14}: loss {record['final_loss']:.4f}  WordSim-353 {spearman} "
             f"({sim['n_pairs']} pairs)  analogies {accuracy} of {ana['total']}  "
             f"{record['wall_seconds']:.1f} s  {record['words_per_second']:,.0f} words/s")
-
-
-def _bar(enabled: bool, **kwargs):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(dynamic_ncols=True, **kwargs)
