@@ -124,6 +124,8 @@ class Config:
         None, "devices to train on, data-parallel (default: all; on CPU the command line makes every core "
         "a device). Recorded with the run: a run resumes on the same count", check=_at_least(1)[0],
         rule=_at_least(1)[1], metavar="N")
+    sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
+                             "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 

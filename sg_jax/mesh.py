@@ -2,9 +2,9 @@
 
 sg_jax trains data-parallel over a one-axis mesh ("data"): every device holds the whole of both
 tables, takes its own share of each step's targets (device d of n builds batch s*n + d of the
-epoch's visiting order, on the device), and runs `steps_per_call` sparse steps on its replica.
-Then the replicas' changes since the call began are summed over the mesh (one all-reduce of the
-tables per call) and added to the tables every replica started from. For SGD this is the update
+epoch's visiting order, on the device), and runs `sync_every` sparse steps on its replica. Then
+the replicas' changes since the last sync are summed over the mesh (one all-reduce of the tables)
+and added to the tables every replica started from. For SGD this is the update
 of one large step whose batch is the union of the devices' batches, split into per-device
 sequences of small steps (the deltas are summed, not averaged: averaging would divide every
 example's step by n). See docs/devices.md for the design and its measurements.

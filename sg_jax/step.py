@@ -15,6 +15,7 @@ uninterrupted run would have drawn.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -125,8 +126,8 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
 
     run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch) -> (state, StepStats)
     Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged). With
-    devices > 1, step s takes `devices` batches (batch s*n + d on device d) and the call ends with
-    the replicas' changes summed over the mesh (see sg_jax.mesh).
+    devices > 1, step s takes `devices` batches (batch s*n + d on device d), and every
+    `sync_every` steps the replicas' changes are summed over the mesh (see sg_jax.mesh).
     """
     S = config.steps_per_call
     n = devices
@@ -144,7 +145,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
         return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
 
-    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d):
+    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S):
         def scan_body(state, i):
             s = first_step + i
 
@@ -156,7 +157,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
                                               lambda st: one_step(st, epoch, tables, epoch_key, s, d), skip, state)
             return state, (loss, count)
 
-        return jax.lax.scan(scan_body, state, jnp.arange(S))
+        return jax.lax.scan(scan_body, state, jnp.arange(count))
 
     def max_abs(params):
         return jnp.maximum(jnp.max(jnp.abs(params.w_in)), jnp.max(jnp.abs(params.w_out)))
@@ -175,16 +176,24 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
 
     mesh = make_mesh(n)
 
+    k = math.gcd(S, config.sync_every)  # syncs at fixed steps of every call
+
     def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
-        start = state.params
-        state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d)
-        # every replica adds the sum of all replicas' changes to the tables it started from
-        params = jax.tree.map(lambda old, new: old + jax.lax.psum(new - old, AXIS), start, state.params)
-        opt_state = jax.tree.map(lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x,
-                                 state.opt_state)
-        state = TrainState(params, opt_state, state.step, state.key)
-        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), max_abs(params))
+
+        def synced(state, j):
+            start = state.params
+            state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
+                                                  steps_in_epoch, d, k)
+            # every replica adds the sum of all replicas' changes to the tables it started from
+            params = jax.tree.map(lambda old, new: old + jax.lax.psum(new - old, AXIS), start, state.params)
+            opt_state = jax.tree.map(
+                lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
+            return TrainState(params, opt_state, state.step, state.key), (losses, counts)
+
+        state, (losses, counts) = jax.lax.scan(synced, state, jnp.arange(S // k))
+        losses, counts = losses.reshape(S), counts.reshape(S)
+        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), max_abs(state.params))
 
     sharded = jax.shard_map(replica, mesh=mesh, in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,))

@@ -81,11 +81,11 @@ def record_checkpoints(monkeypatch, snapshots: Path) -> list[tuple[dict, Path]]:
     saved = []
     original = runs.save_train_checkpoint
 
-    def spy(path, state, position, config, vocab, history):
-        original(path, state, position, config, vocab, history)
+    def spy(path, progress, *args, **kwargs):
+        original(path, progress, *args, **kwargs)
         copy = snapshots / f"{len(saved)}.sgjax"
         shutil.copyfile(path, copy)
-        saved.append((dataclasses.asdict(position), copy))
+        saved.append((dataclasses.asdict(progress.position), copy))
 
     snapshots.mkdir()
     monkeypatch.setattr(runs, "save_train_checkpoint", spy)

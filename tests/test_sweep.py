@@ -7,6 +7,7 @@ and copied where a test changes it; the rest works on the files it leaves.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -378,3 +379,23 @@ def test_progress_counts_words_across_runs():
     p.advance(100)
     p.run_done("w1_d4_s0")
     assert lines == ["[1/2] w1_d4_s0 | 50% of the study's words, 0.5 min so far, about 0.5 min left"]
+
+
+def test_a_sweep_resumes_an_interrupted_run_from_its_checkpoint(tmp_path):
+    """A run stopped mid-way (its directory holds a checkpoint after epoch 1 of 2, no record) is
+    resumed by the next sweep, not restarted, and ends with the vectors of an uninterrupted run."""
+    from sg_jax.runs import run_training
+
+    grid = dict(windows=(2,), dims=(4,), seeds=(0,))
+    base = Config(objective="ns", share_negatives="target", epochs=2, min_count=1, sample=0.0, steps_per_call=4)
+    whole = sweep.run_sweep(sweep.Sweep(base=base, corpus="toy:groups", save_vectors=True, **grid),
+                            tmp_path / "whole", progress=False, log=lambda s: None)
+    study = sweep.Sweep(base=base, corpus="toy:groups", save_vectors=True, **grid)
+    config = study.config(2, 4, 0)
+    run_training(dataclasses.replace(config, devices=1), "toy:groups", tmp_path / "cut" / "w2_d4_s0",
+                 until_epoch=1, log=lambda s: None)
+    resumed = sweep.run_sweep(study, tmp_path / "cut", progress=False, log=lambda s: None)
+    assert resumed.new[0]["words"] * 2 == whole.new[0]["words"]  # only the second epoch was trained
+    assert (tmp_path / "cut" / "w2_d4_s0" / "vectors.txt").read_bytes() == \
+        (tmp_path / "whole" / "w2_d4_s0" / "vectors.txt").read_bytes()
+    assert resumed.new[0]["loss_curve"] == whole.new[0]["loss_curve"] | {"words": resumed.new[0]["loss_curve"]["words"]}

@@ -75,7 +75,9 @@ def test_chunks_are_whole_sentences():
     assert bounds[0][0] == 0 and bounds[-1][1] == 31
     assert all(a == b for (_, a), (b, _) in zip(bounds, bounds[1:]))
     assert all(s in offsets and e in offsets for s, e in bounds)
-    assert (10, 11) in bounds or any(s <= 10 and 11 <= e for s, e in bounds)
+    # every chunk holds at most 8 tokens unless it is one sentence longer than that (11..30)
+    assert all(e - s <= 8 or (s, e) == (11, 30) for s, e in bounds)
+    assert bounds == [(0, 3), (3, 11), (11, 30), (30, 31)]  # greedy: as many whole sentences as fit
 
 
 @pytest.mark.parametrize("arch,sg_form", [("sg", "target"), ("sg", "context"), ("cbow", "target")])
@@ -192,3 +194,45 @@ def test_stateful_optimizers_train_end_to_end(optimizer, lr):
     assert losses[-1] < 0.7 * losses[0]
     leaves = jax.tree.leaves(model.progress.state.opt_state)
     assert any(getattr(x, "shape", ())[:1] == (len(model.vocab),) for x in leaves)
+
+
+def test_pair_batches_hold_the_same_pairs_as_target_groups():
+    """as_pairs turns B targets with C context slots into B*C single pairs, masks carried over."""
+    targets = jnp.array([4, 7])
+    contexts = jnp.array([[1, 2, 3], [5, 6, 0]])
+    mask = jnp.array([[True, False, True], [True, True, False]])
+    pairs = pipeline.as_pairs(pipeline.Batch(targets, contexts, mask))
+    assert pairs.contexts.shape == (6, 1) and pairs.mask.shape == (6, 1)
+    got = {(int(t), int(c)) for t, c, m in zip(pairs.targets, pairs.contexts[:, 0], pairs.mask[:, 0]) if m}
+    assert got == {(4, 1), (4, 3), (7, 5), (7, 6)}
+
+
+def test_huffman_ties_are_broken_as_word2vec_breaks_them():
+    """Worked by hand from word2vec's CreateBinaryTree (two queues; on a tie between a leaf and
+    an inner node the inner node is taken; the second node taken gets code 1)."""
+    tree = build_huffman([1, 1, 1, 1])
+    codes = ["".join(str(int(b)) for b, m in zip(c, k) if m) for c, k in zip(tree.codes, tree.mask)]
+    assert codes == ["11", "10", "01", "00"]
+    assert tree.points[:, 0].tolist() == [2, 2, 2, 2]          # the root is inner node V - 2
+    assert tree.points[:, 1].tolist() == [1, 1, 0, 0]          # words 2, 3 merge first (node 0)
+    tree = build_huffman([5, 3, 2, 1])
+    codes = ["".join(str(int(b)) for b, m in zip(c, k) if m) for c, k in zip(tree.codes, tree.mask)]
+    assert codes == ["0", "11", "101", "100"]   # word 1 (3) ties with node 0 (2 + 1): the node goes first
+
+
+def test_huffman_expected_code_length_is_optimal():
+    """Any tie-breaking gives an optimal code: the expected length equals that of a heap-built
+    Huffman code (computed here independently by summing merge costs)."""
+    import heapq
+
+    counts = np.random.default_rng(0).integers(1, 50, 300)
+    tree = build_huffman(counts)
+    lengths = tree.mask.sum(axis=1)
+    heap = list(counts.astype(int))
+    heapq.heapify(heap)
+    cost = 0
+    while len(heap) > 1:
+        a, b = heapq.heappop(heap), heapq.heappop(heap)
+        cost += a + b
+        heapq.heappush(heap, a + b)
+    assert int((lengths * counts).sum()) == cost
