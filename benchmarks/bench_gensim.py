@@ -43,24 +43,28 @@ from pathlib import Path
 
 import common
 
-# row name -> (trainer, arch, objective, share_negatives); gensim rows have no sharing option
+# row name -> (trainer, arch, objective, share_negatives, other Config fields); gensim rows have no
+# sharing option. sg_jax rows train on one device unless they say otherwise ("devices": None is
+# every device: every core, made a JAX device before JAX starts).
 ROWS = {
-    "sg_jax-sg-ns-none": ("sg_jax", "sg", "ns", "none"),
-    "sg_jax-sg-ns-target": ("sg_jax", "sg", "ns", "target"),
-    "sg_jax-sg-ns-batch": ("sg_jax", "sg", "ns", "batch"),
-    "gensim-sg-ns": ("gensim", "sg", "ns", None),
-    "sg_jax-cbow-ns": ("sg_jax", "cbow", "ns", "none"),
-    "gensim-cbow-ns": ("gensim", "cbow", "ns", None),
-    "sg_jax-sg-hs": ("sg_jax", "sg", "hs", None),
-    "gensim-sg-hs": ("gensim", "sg", "hs", None),
+    "sg_jax-sg-ns-none": ("sg_jax", "sg", "ns", "none", {}),
+    "sg_jax-sg-ns-target": ("sg_jax", "sg", "ns", "target", {}),
+    "sg_jax-sg-ns-target-all-devices": ("sg_jax", "sg", "ns", "target", {"devices": None}),
+    "sg_jax-sg-ns-batch": ("sg_jax", "sg", "ns", "batch", {}),
+    "gensim-sg-ns": ("gensim", "sg", "ns", None, {}),
+    "sg_jax-cbow-ns": ("sg_jax", "cbow", "ns", "none", {}),
+    "sg_jax-cbow-ns-sum": ("sg_jax", "cbow", "ns", "none", {"cbow_update": "sum"}),
+    "gensim-cbow-ns": ("gensim", "cbow", "ns", None, {}),
+    "sg_jax-sg-hs": ("sg_jax", "sg", "hs", None, {}),
+    "gensim-sg-hs": ("gensim", "sg", "hs", None, {}),
 }
 
 
 def peer_of(row: str) -> str | None:
-    trainer, arch, objective, _ = ROWS[row]
+    trainer, arch, objective, _, _ = ROWS[row]
     if trainer == "gensim":
         return None
-    return next((r for r, (t, a, o, _) in ROWS.items() if t == "gensim" and a == arch and o == objective), None)
+    return next((r for r, (t, a, o, _, _) in ROWS.items() if t == "gensim" and a == arch and o == objective), None)
 
 
 # ------------------------------------------------------------------------------------ one row
@@ -69,19 +73,24 @@ def peer_of(row: str) -> str | None:
 def train_sg_jax(spec, args) -> dict:
     from sg_jax.corpus import load_corpus
     from sg_jax.errors import DivergenceError
-    from sg_jax.train import Config, train
+    from sg_jax.config import Config
+    from sg_jax.train import train
     from sg_jax.windows import keep_probability
     import numpy as np
 
-    _, arch, objective, share = spec
+    _, arch, objective, share, extra = spec
     t = time.perf_counter()
     vocab, enc, stats = load_corpus(args.corpus, min_count=args.min_count)
     out = {"load_s": time.perf_counter() - t, "raw_tokens": stats.tokens, "vocab_size": len(vocab),
            "in_vocab_tokens": enc.n_tokens}
     config = Config(arch=arch, objective=objective, share_negatives=share or "none", dim=args.dim,
                     window=args.window, negative=args.negative, sample=args.sample, min_count=args.min_count,
-                    epochs=args.epochs, lr=args.alpha, min_lr_ratio=args.min_alpha / args.alpha, seed=args.seed)
+                    epochs=args.epochs, lr=args.alpha, min_lr_ratio=args.min_alpha / args.alpha, seed=args.seed,
+                    **{"devices": 1, **extra})
     out["config"] = {k: v for k, v in vars(config).items()}
+    import jax
+
+    out["config"]["devices_resolved"] = config.devices or jax.device_count()
     for name in ("resolved_sg_form", "resolved_dup_cap"):  # what "auto" settings resolve to
         if hasattr(config, name):
             out["config"][name] = getattr(config, name)
@@ -131,7 +140,7 @@ def train_gensim(spec, args) -> dict:
 
     from sg_jax.corpus import iter_sentences
 
-    _, arch, objective, _ = spec
+    _, arch, objective, _, _ = spec
     t = time.perf_counter()
     sentences = list(iter_sentences(args.corpus))
     out = {"load_s": time.perf_counter() - t, "raw_tokens": sum(len(s) for s in sentences),
@@ -267,6 +276,9 @@ def markdown(record: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from sg_jax.mesh import host_device_flags
+
+    host_device_flags(None)  # before JAX starts: every core a device, for the rows that use them
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--corpus", default="default", help="corpus for both trainers (default: bundled Brown)")
