@@ -27,3 +27,21 @@ class FormatError(SgJaxError):
 
 class DivergenceError(SgJaxError):
     """Training produced NaN or Inf."""
+
+
+QUOTE_LIMIT = 60  # characters of user data an error message shows
+
+
+def quoted(value, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)` for an error message, shortened when long: a 50 MB word must not become a
+    50 MB error line. Long values keep their first `limit` characters, then an ellipsis and the
+    full length: 'aaaa…' (5,000,000 characters)."""
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) <= limit:
+            return repr(bytes(value))
+        return f"{bytes(value[:limit])!r}… ({len(value):,} bytes)"
+    if not isinstance(value, str):
+        value = str(value)
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit] + '…'!r} ({len(value):,} characters)"
