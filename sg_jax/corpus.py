@@ -400,9 +400,16 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Vocab":
+        if not isinstance(data, dict):
+            raise FormatError("malformed vocabulary record: not a JSON object")
+        for key in ("words", "counts"):
+            if not isinstance(data.get(key), list):
+                raise FormatError(f"malformed vocabulary record: {key} is missing or not a list")
+        if not all(isinstance(w, str) for w in data["words"]):
+            raise FormatError("malformed vocabulary record: a word is not a string")
         try:
             return cls.from_counts(data["words"], data["counts"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError, VocabError) as e:
             raise FormatError(f"malformed vocabulary record: {e}") from None
 
     def to_json(self) -> str:

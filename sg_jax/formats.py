@@ -13,9 +13,10 @@ Words are refused when the formats cannot hold them: empty words, words containi
 whitespace (readers split fields on whitespace), words longer than `MAX_WORD_CHARS` characters
 (the corpus reader never yields one), and duplicates (a file with a duplicate word is also
 refused on reading, where gensim keeps the first and warns). Vectors holding NaN or an infinity
-are refused on writing and on reading, naming the row and the word. Reading refuses, before
-allocating anything, a header whose row count and dimension the file is too small to hold, and
-a path that is not a regular file (a FIFO or a device would block or give no size).
+are refused on writing and on reading, naming the row and the word. Reading refuses a header
+with a dimension over `MAX_DIM` before allocating anything (the rows allocated are bounded by the
+file's size, whatever count the header gives), and a path that is not a regular file (a FIFO or
+a device would block or give no size).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sg_jax.limits import MAX_WORD_BYTES, MAX_WORD_CHARS
 
 _WHITESPACE = re.compile(r"\s")
 _ROWS_PER_WRITE = 1024
+MAX_DIM = 1 << 20  # the widest vectors read (4 MiB a row); the rows allocated are bounded by the file size
 _READ_CHUNK = 1 << 20  # bytes per read when parsing binary files
 
 
@@ -119,8 +121,7 @@ def _open(path, what: str):  # a missing, unreadable or non-regular file is a Fo
         raise FormatError(f"cannot read {what} {path}: {e.strerror}") from None
 
 
-def _parse_header(line: bytes, name: str, room: int) -> tuple[int, int]:
-    """(count, dim) from the header line; `room`: the bytes after it, which must hold the rows."""
+def _parse_header(line: bytes, name: str) -> tuple[int, int]:
     try:
         count, dim = map(int, line.split())
     except ValueError:
@@ -128,12 +129,8 @@ def _parse_header(line: bytes, name: str, room: int) -> tuple[int, int]:
         raise FormatError(f"{name}: bad header {quoted(shown)} (expected 'count dim')") from None
     if count < 1 or dim < 1:
         raise FormatError(f"{name}: bad header '{count} {dim}' (count and dim must be >= 1)")
-    # The smallest row either format can hold: a 1-byte word and dim 1-digit values, with
-    # separators (text), or a 1-byte word, a space and 4 * dim bytes (binary, no newline).
-    if count * (2 * dim + 2) > room:
-        shown = line.decode("utf-8", "replace").strip()
-        raise FormatError(f"{name}: bad header {quoted(shown)}: that many rows of that dimension cannot fit "
-                          f"in the {room:,} bytes after it")
+    if dim > MAX_DIM:  # checked before anything of that size is allocated
+        raise FormatError(f"{name}: bad header {quoted(f'{count} {dim}')} (dim must be at most {MAX_DIM:,})")
     return count, dim
 
 
@@ -284,7 +281,7 @@ def load_word2vec(
         header = f.readline(1024)
         if not header.strip():
             raise FormatError(f"vectors file {name} is empty")
-        count, dim = _parse_header(header, name, size - len(header))
+        count, dim = _parse_header(header, name)
         n = count if limit is None else min(count, limit)
         if binary is None:
             ext = path.suffix.lower()

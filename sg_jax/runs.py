@@ -23,7 +23,7 @@ import numpy as np
 from sg_jax import checkpoint, formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.corpus import ReadStats, Vocab, load_corpus
-from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError
+from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted
 from sg_jax.train import Config, Position, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS
 
@@ -56,12 +56,36 @@ def config_to_dict(config: Config) -> dict:
     return dataclasses.asdict(config)
 
 
-def config_from_dict(d: dict) -> Config:
-    known = {f.name for f in dataclasses.fields(Config)}
-    unknown = set(d) - known
+def config_from_dict(d: dict, where: str = "config") -> Config:
+    """The Config saved as `d`; FormatError naming a field that is unknown (a newer sg_jax wrote
+    it: its meaning cannot be honoured) or missing (the file was edited or damaged)."""
+    if not isinstance(d, dict):
+        raise FormatError(f"{where} is not a JSON object")
+    known = [f.name for f in dataclasses.fields(Config)]
+    unknown = sorted(set(d) - set(known))
     if unknown:
-        raise FormatError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        raise FormatError(f"{where} has unknown field{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(map(quoted, unknown))} (written by a newer sg_jax?)")
+    missing = [k for k in known if k not in d]
+    if missing:
+        raise FormatError(f"{where} lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
     return Config(**d)
+
+
+def _position_from_dict(d, where: str) -> Position:
+    if not isinstance(d, dict):
+        raise FormatError(f"{where} is not a JSON object")
+    names = [f.name for f in dataclasses.fields(Position)]
+    for key in d:
+        if key not in names:
+            raise FormatError(f"{where} has an unknown field {quoted(key)}")
+    for key in names:
+        value = d.get(key)
+        if key not in d:
+            raise FormatError(f"{where} lacks the field {key}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise FormatError(f"{where}: {key} is {quoted(json.dumps(value))}, not a whole number >= 0")
+    return Position(**d)
 
 
 def save_train_checkpoint(path, state: TrainState, position: Position, config: Config, vocab: Vocab,
@@ -74,18 +98,27 @@ def save_train_checkpoint(path, state: TrainState, position: Position, config: C
 def load_train_checkpoint(path, config: Config, vocab: Vocab):
     """(state, position, history) from a checkpoint of a run with this config and vocabulary."""
     meta = checkpoint.load_checkpoint_meta(path)
-    if meta.get("kind") != CHECKPOINT_KIND:
+    if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
         raise FormatError(f"{path} is not a training checkpoint")
-    saved = config_from_dict(meta["config"])
+    for key in ("config", "position", "vocab"):
+        if key not in meta:
+            raise FormatError(f"checkpoint {path} lacks the field {key}")
+    history = meta.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise FormatError(f"checkpoint {path}: history is not a list of JSON objects")
+    saved = config_from_dict(meta["config"], f"checkpoint {path}: config")
+    position = _position_from_dict(meta["position"], f"checkpoint {path}: position")
     diff = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(config, f.name)]
     if diff:
         shown = ", ".join(f"{n}={getattr(saved, n)!r} (now {getattr(config, n)!r})" for n in diff)
         raise ConfigError(f"cannot resume {path}: the config differs: {shown}")
+    if not isinstance(meta["vocab"], dict):
+        raise FormatError(f"checkpoint {path}: vocab is not a JSON object")
     if Vocab.from_dict(meta["vocab"]) != vocab:
         raise ConfigError(f"cannot resume {path}: the corpus gives a different vocabulary than the checkpoint's")
     template = init_state(config, len(vocab), make_optimizer(config, 1))
     state, _ = checkpoint.load_checkpoint(path, template=template)
-    return state, Position(**meta["position"]), meta.get("history", [])
+    return state, position, history
 
 
 def check_trainable(vocab: Vocab, encoded, config: Config) -> None:

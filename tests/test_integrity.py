@@ -114,12 +114,15 @@ def test_writers_refuse_non_finite_vectors(tmp_path):
 # C. vectors headers and paths that are not files
 
 
-@pytest.mark.parametrize("header", ["1 100000000000000000000", "100000000000000000000 1", "99999999 300"])
-def test_absurd_vectors_header_is_refused_before_allocating(capsys, tmp_path, header):
+@pytest.mark.parametrize("header,message", [
+    ("1 100000000000000000000", "{p}: bad header '1 100000000000000000000' (dim must be at most 1,048,576)"),
+    ("3 2000000", "{p}: bad header '3 2000000' (dim must be at most 1,048,576)"),
+    ("100000000000000000000 1", "{p} has 1 rows but its header says 100000000000000000000"),
+])
+def test_absurd_vectors_header_is_refused_before_allocating(capsys, tmp_path, header, message):
     path = tmp_path / "v.txt"
     path.write_text(header + "\nking 1\n")
-    assert error(capsys, "similar", "king", "--vectors", path) == \
-        f"{path}: bad header '{header}': that many rows of that dimension cannot fit in the 7 bytes after it"
+    assert error(capsys, "similar", "king", "--vectors", path) == message.format(p=path)
 
 
 def test_vectors_path_that_is_a_fifo_is_refused(capsys, tmp_path):
@@ -128,3 +131,45 @@ def test_vectors_path_that_is_a_fifo_is_refused(capsys, tmp_path):
     assert error(capsys, "similar", "king", "--vectors", fifo) == \
         f"vectors file {fifo} is a FIFO, not a regular file"
     assert error(capsys, "eval", "--vectors", tmp_path) == f"vectors file {tmp_path} is a directory, not a regular file"
+
+
+# ---------------------------------------------------------------------------------------------
+# C. checkpoints whose metadata is well-formed JSON but not what this sg_jax wrote
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert cli.main(["train", "--corpus", "toy:groups", "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def _edit_meta(ckpt: Path, edit) -> None:
+    """Rewrite a checkpoint with `edit(meta)` applied, checksums recomputed (a valid file)."""
+    from sg_jax import checkpoint
+
+    leaves, meta = checkpoint.load_checkpoint(ckpt)
+    edit(meta)
+    checkpoint.save_checkpoint(ckpt, leaves, meta)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m["config"].update(fancy=1), "checkpoint {p}: config has unknown field 'fancy' (written by a newer sg_jax?)"),
+    (lambda m: m["config"].pop("dim"), "checkpoint {p}: config lacks the field dim"),
+    (lambda m: m.update(config=[1, 2]), "checkpoint {p}: config is not a JSON object"),
+    (lambda m: m["position"].update(shard=0), "checkpoint {p}: position has an unknown field 'shard'"),
+    (lambda m: m["position"].pop("step"), "checkpoint {p}: position lacks the field step"),
+    (lambda m: m["position"].update(epoch="1"), "checkpoint {p}: position: epoch is '\"1\"', not a whole number >= 0"),
+    (lambda m: m.pop("vocab"), "checkpoint {p} lacks the field vocab"),
+    (lambda m: m["vocab"].pop("counts"), "malformed vocabulary record: counts is missing or not a list"),
+    (lambda m: m.update(history=3), "checkpoint {p}: history is not a list of JSON objects"),
+], ids=["config-extra", "config-missing", "config-list", "position-extra", "position-missing", "position-str",
+        "no-vocab", "vocab-counts", "history"])
+def test_checkpoint_with_unexpected_metadata_is_refused(capsys, tmp_path, finished_run, edit, message):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    ckpt = out / "checkpoint.sgjax"
+    _edit_meta(ckpt, edit)
+    before = snapshot(out)
+    assert error(capsys, "train", "--corpus", "toy:groups", "--out", out, *SMALL, "--resume") == message.format(p=ckpt)
+    assert snapshot(out) == before
