@@ -173,3 +173,60 @@ def test_checkpoint_with_unexpected_metadata_is_refused(capsys, tmp_path, finish
     before = snapshot(out)
     assert error(capsys, "train", "--corpus", "toy:groups", "--out", out, *SMALL, "--resume") == message.format(p=ckpt)
     assert snapshot(out) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# C and E. the sweep's runs.jsonl
+
+SWEEP = ["sweep", "--corpus", "toy:groups", "--windows", "1", "--dims", "4", "--epochs", "1", "--min-count", "1",
+         "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "study"
+    assert cli.main([*SWEEP, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("line,message", [
+    ('{"run_id": "w9_d9_s0"}', "line 2: the run record lacks the field window"),
+    ("# note", "line 2: not a run record (not valid JSON); the results file is damaged (remove the line to "
+               "rerun that run)"),
+    ("[1, 2]", "line 2: not a run record (a JSON object)"),
+], ids=["missing-fields", "comment", "list"])
+@pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "verbose"])
+def test_a_complete_bad_last_line_of_runs_jsonl_is_an_error_not_dropped(capsys, tmp_path, finished_sweep, line,
+                                                                         message, quiet):
+    out = tmp_path / "study"
+    shutil.copytree(finished_sweep, out)
+    runs = out / "runs.jsonl"
+    with open(runs, "a", encoding="utf-8") as f:
+        f.write(line + "\n")  # `echo '# note' >> runs.jsonl`
+    before = snapshot(out)
+    argv = SWEEP if quiet else [a for a in SWEEP if a != "--quiet"]
+    assert error(capsys, *argv, "--out", out) == f"{runs} {message}"
+    assert snapshot(out) == before
+
+
+def test_a_record_missing_a_nested_field_is_named(capsys, tmp_path, finished_sweep):
+    out = tmp_path / "study"
+    shutil.copytree(finished_sweep, out)
+    runs = out / "runs.jsonl"
+    record = json.loads(runs.read_text())
+    del record["wordsim353"]["spearman"]
+    runs.write_text(json.dumps(record) + "\n")
+    before = snapshot(out)
+    assert error(capsys, *SWEEP, "--out", out) == f"{runs} line 1: the run record lacks the field wordsim353.spearman"
+    assert snapshot(out) == before
+
+
+def test_a_last_line_without_its_newline_is_dropped_as_half_written(capsys, tmp_path, finished_sweep):
+    out = tmp_path / "study"
+    shutil.copytree(finished_sweep, out)
+    runs = out / "runs.jsonl"
+    complete = runs.read_bytes()
+    runs.write_bytes(complete + complete[:40])  # a crash in the middle of appending a record
+    code, _, err = run(capsys, *SWEEP, "--out", out)
+    assert code == 0, err
+    assert runs.read_bytes() == complete
