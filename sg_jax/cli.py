@@ -61,6 +61,10 @@ def add_training_arguments(p: argparse.ArgumentParser, *, epochs: int = 5, dim: 
     g.add_argument("--fixed-window", action="store_true", help="use the full window for every target "
                    "(default: word2vec's dynamic window, 1..window)")
     g.add_argument("--no-lowercase", action="store_true", help="keep the case of the corpus")
+    g.add_argument("--unicode-normalization", choices=["NFC", "NFKC", "none"], default="NFC",
+                   help="normalise the corpus text before tokenizing: NFC (default; a letter with a combining "
+                        "accent and its precomposed form become one word), NFKC (also folds compatibility "
+                        "forms such as ligatures and full-width letters) or none")
     g.add_argument("--encoding-errors", choices=["strict", "replace"], default="strict",
                    help="invalid UTF-8: stop with an error (strict) or replace with U+FFFD")
     g = p.add_argument_group("training")
@@ -74,6 +78,12 @@ def add_training_arguments(p: argparse.ArgumentParser, *, epochs: int = 5, dim: 
                    help="a row met n > CAP times in one batch moves by CAP/n of its summed gradient "
                         "(default: 64 for hs, whose root node is in every path; off otherwise)")
     g.add_argument("--seed", type=int, default=d.seed, help="random seed (default 0)")
+
+
+def normalization(args) -> str | None:
+    """--unicode-normalization as the library's `normalize` ("none" -> None)."""
+    value = getattr(args, "unicode_normalization", "NFC")
+    return None if value == "none" else value
 
 
 def config_from_args(args, **overrides):
@@ -103,7 +113,8 @@ def cmd_train(args) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     out = run_training(config, args.corpus, args.out, binary=args.binary, resume=args.resume,
                        until_epoch=args.stop_after_epoch, checkpoint=policy, lowercase=not args.no_lowercase,
-                       encoding_errors=args.encoding_errors, progress=not args.quiet, log=log)
+                       encoding_errors=args.encoding_errors, progress=not args.quiet, log=log,
+                       normalize=normalization(args))
     r = out.result
     V = len(out.vocab)
     print(f"trained {config.arch}/{config.objective} dim={config.dim} window={config.window} on {V} words: "

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import unicodedata
 import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -25,33 +26,78 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from sg_jax.atomic import atomic_open
-from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError
+from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted, quoted_list
+from sg_jax.limits import MAX_WORD_CHARS
 
 DEFAULT_CORPUS = "default"
 DEFAULT_CORPUS_PATH = Path(__file__).resolve().parent / "data" / "brown.txt.gz"
 CHUNK_SIZE = 1 << 20  # bytes read per call; also the longest piece of a line decoded at once
 
-# A word is a run of letters/digits/underscore (any script, Python's unicode `\w`), optionally
-# joined by an apostrophe, typographic apostrophe or hyphen: "don't", "term-end", "café".
-# Everything else (punctuation, symbols, U+FFFD) is dropped and counted in ReadStats.
-WORD_RE = re.compile(r"\w+(?:['’-]\w+)*")
+# A word is a letter, digit or underscore (any script, Python's unicode `\w`) followed by more of
+# them and of combining marks (Unicode categories Mn, Mc, Me, which `\w` does not match: the
+# vowel signs of Devanagari, Tamil and Thai, Arabic harakat, Hebrew niqqud, decomposed accents),
+# optionally joined by an apostrophe, typographic apostrophe or hyphen: "don't", "term-end",
+# "café", "हिन्दी". Everything else (punctuation, symbols, U+FFFD) is dropped and counted in
+# ReadStats. Text is normalised to NFC first by default, so "café" typed with a combining accent
+# and with a precomposed "é" are one word.
+NORMALIZATIONS = ("NFC", "NFKC", None)
+
+
+def _combining_marks() -> str:
+    """The Mn, Mc and Me code points as a regex character-class body (ranges). They lie in
+    planes 0, 1 and 14, scanned here (a tenth of the code space: ~15 ms at import)."""
+    ranges: list[list[int]] = []
+    for plane in (range(0x20000), range(0xE0000, 0xF0000)):
+        for c in plane:
+            if unicodedata.category(chr(c)) in ("Mn", "Mc", "Me"):
+                if ranges and ranges[-1][1] == c - 1:
+                    ranges[-1][1] = c
+                else:
+                    ranges.append([c, c])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
+
+
+_MARKS = _combining_marks()
+_WORD_CHARS = rf"[\w{_MARKS}]"
+WORD_RE = re.compile(rf"\w{_WORD_CHARS}*(?:['’-]\w{_WORD_CHARS}*)*")
+_WORD_RUN = re.compile(rf"{_WORD_CHARS}*")  # word characters, from where a match starts
 _WHITESPACE = b" \t\r\n\v\f"
 
 
-def tokenize(line: str, lowercase: bool = True) -> list[str]:
-    """Split `line` into words (`WORD_RE` matches, in order), lowercased with `str.lower`.
+def _check_normalize(normalize) -> str | None:
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"normalize must be 'NFC', 'NFKC' or None, got {quoted(normalize)}")
+    return normalize
 
-    "Don't stop -- it's café-time, 3.5!" -> ["don't", "stop", "it's", "café-time", "3", "5"].
+
+def tokenize(line: str, lowercase: bool = True, normalize: str | None = "NFC") -> list[str]:
+    """Split `line` into words (`WORD_RE` matches, in order) after Unicode normalisation
+    (`normalize`: "NFC", the default, "NFKC", which also folds compatibility forms such as "ﬁ"
+    and full-width letters, or None), lowercased with `str.lower`.
+
+    "Don't stop -- it's café-time, 3.5!" -> ["don't", "stop", "it's", "café-time", "3", "5"];
+    "हिन्दी भाषा" -> ["हिन्दी", "भाषा"].
     """
+    if _check_normalize(normalize):
+        line = unicodedata.normalize(normalize, line)
     words = WORD_RE.findall(line)
     return [w.lower() for w in words] if lowercase else words
 
 
-def _tokenize_counted(text: str, lowercase: bool) -> tuple[list[str], int]:
-    """Tokens of `text` and the number of non-space characters that are not part of a token."""
+def _tokenize_counted(text: str, lowercase: bool, normalize: str | None = "NFC",
+                      stats: "ReadStats | None" = None) -> tuple[list[str], int]:
+    """Tokens of `text` and the number of non-space characters that are not part of a token.
+    Words longer than MAX_WORD_CHARS are dropped and counted in `stats.long_words`."""
+    if normalize:
+        text = unicodedata.normalize(normalize, text)
     words = WORD_RE.findall(text)
     # Count before lowercasing: str.lower can change a word's length ("İ" -> "i̇").
     dropped = sum(map(len, text.split())) - sum(map(len, words))
+    if words and max(map(len, words)) > MAX_WORD_CHARS:
+        kept = [w for w in words if len(w) <= MAX_WORD_CHARS]
+        if stats is not None:
+            stats.long_words += len(words) - len(kept)
+        words = kept
     return ([w.lower() for w in words] if lowercase else words), dropped
 
 
@@ -65,11 +111,14 @@ class ReadStats:
     dropped_chars: int = 0  # non-space characters not part of any token (punctuation, ...)
     empty_lines: int = 0  # lines that gave no token
     replaced_bytes: int = 0  # invalid UTF-8 bytes replaced by U+FFFD (errors="replace")
+    long_words: int = 0  # words longer than MAX_WORD_CHARS, dropped whole
 
     def summary(self) -> str:
+        long = (f", {self.long_words:,} word{'s' if self.long_words != 1 else ''} longer than "
+                f"{MAX_WORD_CHARS:,} characters" if self.long_words else "")
         return (f"{self.lines:,} lines, {self.sentences:,} sentences, {self.tokens:,} tokens; "
                 f"dropped {self.dropped_chars:,} punctuation/symbol chars, "
-                f"{self.empty_lines:,} empty lines, {self.replaced_bytes:,} invalid UTF-8 bytes")
+                f"{self.empty_lines:,} empty lines, {self.replaced_bytes:,} invalid UTF-8 bytes{long}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +179,8 @@ def _byte_lines(f, path: Path, chunk_size: int) -> Iterator[tuple[int, int, byte
     line_no, line_offset = 1, 0
     while True:
         chunk = read(chunk_size)
+        if b"\x00" in chunk:  # memchr: cheap enough to look at every byte
+            raise CorpusError(f"corpus file {path} looks like a binary file (NUL bytes), not text")
         buf += chunk
         *complete, buf = buf.split(b"\n")
         for line in complete:
@@ -172,13 +223,29 @@ def _decode(piece: bytes, errors: str, path: Path, line_no: int, offset: int,
 
 
 def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int,
-                    stats: ReadStats, chunk_size: int) -> Iterator[list[str]]:
+                    stats: ReadStats, chunk_size: int, normalize: str | None) -> Iterator[list[str]]:
     with _open_binary(path) as f:
         pending: list[str] = []
         line_tokens = 0
+        # A piece cut inside a run without whitespace (a line longer than a chunk with no space
+        # in it) may end inside a word: its trailing word characters are carried over to the
+        # next piece, so the word is read whole, or dropped whole once it is over MAX_WORD_CHARS
+        # (then `skipping` drops the rest of it at the start of the following pieces).
+        carry, skipping = "", False
         for line_no, offset, piece, ends_line in _byte_lines(f, path, chunk_size):
             text = _decode(piece, errors, path, line_no, offset, stats)
-            tokens, dropped = _tokenize_counted(text, lowercase)
+            if skipping:
+                n = _WORD_RUN.match(text).end()
+                skipping = n == len(text) and not ends_line
+                text = text[n:]
+            text, carry = carry + text, ""
+            if not ends_line and text and _WORD_RUN.fullmatch(text[-1]):
+                n = _WORD_RUN.match(text[::-1]).end()  # reversed: linear, however long the run
+                text, carry = text[:len(text) - n], text[len(text) - n:]
+                if len(carry) > MAX_WORD_CHARS:
+                    stats.long_words += 1
+                    carry, skipping = "", True
+            tokens, dropped = _tokenize_counted(text, lowercase, normalize, stats)
             stats.dropped_chars += dropped
             line_tokens += len(tokens)
             pending.extend(tokens)
@@ -197,17 +264,23 @@ def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int,
 
 
 def _iterable_sentences(source: Iterable, lowercase: bool, max_len: int,
-                        stats: ReadStats) -> Iterator[list[str]]:
+                        stats: ReadStats, normalize: str | None) -> Iterator[list[str]]:
     for n, sentence in enumerate(source, 1):
         if isinstance(sentence, str):  # a list of raw sentences: tokenize them
-            tokens, dropped = _tokenize_counted(sentence, lowercase)
+            tokens, dropped = _tokenize_counted(sentence, lowercase, normalize, stats)
             stats.dropped_chars += dropped
         else:
             tokens = list(sentence)
             if not all(isinstance(t, str) for t in tokens):
                 bad = next(t for t in tokens if not isinstance(t, str))
-                raise CorpusError(f"sentence {n}: token {bad!r} is a {type(bad).__name__}, "
+                raise CorpusError(f"sentence {n}: token {quoted(bad)} is a {type(bad).__name__}, "
                                   "expected str")
+            if normalize:
+                tokens = [unicodedata.normalize(normalize, t) for t in tokens]
+            if tokens and max(map(len, tokens)) > MAX_WORD_CHARS:
+                kept = [t for t in tokens if len(t) <= MAX_WORD_CHARS]
+                stats.long_words += len(tokens) - len(kept)
+                tokens = kept
             if lowercase:
                 tokens = [t.lower() for t in tokens]
         stats.lines += 1
@@ -224,7 +297,7 @@ def _resolve(source) -> Path | Iterable:
         from sg_jax.toy import TOY_CORPORA
         name = source[4:]
         if name not in TOY_CORPORA:
-            raise CorpusError(f"unknown toy corpus {source!r}; known: "
+            raise CorpusError(f"unknown toy corpus {quoted(source)}; known: "
                               + ", ".join(f"toy:{k}" for k in TOY_CORPORA))
         return TOY_CORPORA[name]()
     if isinstance(source, (str, os.PathLike)):
@@ -237,7 +310,7 @@ def _resolve(source) -> Path | Iterable:
 
 def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
                    max_sentence_length: int = 10_000, stats: ReadStats | None = None,
-                   chunk_size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+                   chunk_size: int = CHUNK_SIZE, normalize: str | None = "NFC") -> Iterator[list[str]]:
     """Stream the sentences of `source` as lists of tokens (str).
 
     `source`: `"default"` (the bundled Brown corpus), `"toy:seeds"` / `"toy:groups"` (see
@@ -250,8 +323,12 @@ def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
     tokens (gensim's convention); a text8-style file, one line of 17M words, is streamed in
     bounded memory that way. Lines with no token are skipped. `errors="replace"` turns invalid
     UTF-8 into U+FFFD (then dropped as a non-word); "strict" raises CorpusError with the line.
-    `stats`, if given, is filled in as the stream is consumed.
+    `stats`, if given, is filled in as the stream is consumed. `normalize`: the Unicode
+    normalisation applied before tokenizing ("NFC", the default; "NFKC"; None for none; see
+    `tokenize`). Words longer than `MAX_WORD_CHARS` characters are dropped and counted in
+    `stats.long_words`; NUL bytes anywhere in a file make it a CorpusError (a binary file).
     """
+    _check_normalize(normalize)
     if errors not in ("strict", "replace"):
         raise ConfigError(f"errors must be 'strict' or 'replace', got {errors!r}")
     if max_sentence_length < 1:
@@ -263,10 +340,10 @@ def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
     if isinstance(resolved, Path):
         _check_file(resolved)
         stream = _file_sentences(resolved, lowercase, errors, max_sentence_length, stats,
-                                 chunk_size)
+                                 chunk_size, normalize)
         name = str(resolved)
     else:
-        stream = _iterable_sentences(resolved, lowercase, max_sentence_length, stats)
+        stream = _iterable_sentences(resolved, lowercase, max_sentence_length, stats, normalize)
         name = "(token lists)"
     return _counted(stream, stats, name)
 
@@ -303,11 +380,11 @@ class Vocab:
         if not words:
             raise VocabError("vocabulary is empty")
         if (counts < 0).any():
-            raise VocabError(f"negative count for word {words[int(np.argmin(counts))]!r}")
+            raise VocabError(f"negative count for word {quoted(words[int(np.argmin(counts))])}")
         index = {w: i for i, w in enumerate(words)}
         if len(index) != len(words):
             dup = next(w for w, c in collections.Counter(words).items() if c > 1)
-            raise VocabError(f"duplicate word in vocabulary: {dup!r}")
+            raise VocabError(f"duplicate word in vocabulary: {quoted(dup)}")
         counts.setflags(write=False)
         object.__setattr__(self, "words", words)
         object.__setattr__(self, "counts", counts)
@@ -378,7 +455,7 @@ class Vocab:
         try:
             return self._index[word]
         except KeyError:
-            raise VocabError(f"unknown word: {word!r}") from None
+            raise VocabError(f"unknown word: {quoted(word)}") from None
 
     def indices(self, words: Iterable[str]) -> np.ndarray:
         """int32 indices of `words`; VocabError naming every unknown word at once."""
@@ -386,7 +463,7 @@ class Vocab:
         missing = [w for w in words if w not in self._index]
         if missing:
             s = "s" if len(missing) > 1 else ""
-            raise VocabError(f"unknown word{s}: " + ", ".join(map(repr, missing)))
+            raise VocabError(f"unknown word{s}: " + quoted_list(missing))
         return np.array([self._index[w] for w in words], dtype=np.int32)
 
     def encode(self, tokens: Iterable[str]) -> np.ndarray:
@@ -589,15 +666,18 @@ def encode_corpus_to_disk(source, vocab: Vocab, directory: str | os.PathLike,
 
 def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 order: str = "frequency", lowercase: bool = True, errors: str = "strict",
-                max_sentence_length: int = 10_000) -> tuple[Vocab, EncodedCorpus, ReadStats]:
+                max_sentence_length: int = 10_000,
+                normalize: str | None = "NFC") -> tuple[Vocab, EncodedCorpus, ReadStats]:
     """Build the vocabulary and encode `source`: two streaming passes over a file, one
-    materialisation for an in-memory source. Returns (vocab, corpus, stats of the read)."""
+    materialisation for an in-memory source. Returns (vocab, corpus, stats of the read).
+    `normalize`: Unicode normalisation before tokenizing (see `tokenize`)."""
     stats = ReadStats()
-    opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length)
+    opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
+                normalize=_check_normalize(normalize))
     resolved = _resolve(source)
     if not isinstance(resolved, Path):  # an iterator can be consumed only once
         source = list(iter_sentences(resolved, stats=stats, **opts))
-        opts["lowercase"] = False  # already done
+        opts.update(lowercase=False, normalize=None)  # already done
         vocab = Vocab.build(source, min_count=min_count, max_size=max_size, order=order)
     else:
         vocab = Vocab.build(iter_sentences(resolved, stats=stats, **opts),

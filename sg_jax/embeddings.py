@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg_jax import formats
-from sg_jax.errors import ConfigError, VocabError, quoted
+from sg_jax.errors import ConfigError, VocabError, quoted, quoted_list
 
 METHODS = ("add", "mul")
 MUL_EPS = 1e-3        # 3CosMul's epsilon (Levy & Goldberg 2014 use 0.001; gensim uses 1e-6)
@@ -183,7 +183,7 @@ class Embeddings:
         missing = list(dict.fromkeys(w for w in words if w not in self._index))
         if missing:
             noun = "word" if len(missing) == 1 else "words"
-            raise VocabError(f"unknown {noun}: {', '.join(quoted(w) for w in missing)}")
+            raise VocabError(f"unknown {noun}: {quoted_list(missing)}")
         return [self._index[w] for w in words]
 
     def index(self, word: str) -> int:

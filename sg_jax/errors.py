@@ -40,8 +40,16 @@ def quoted(value, limit: int = QUOTE_LIMIT) -> str:
         if len(value) <= limit:
             return repr(bytes(value))
         return f"{bytes(value[:limit])!r}… ({len(value):,} bytes)"
-    if not isinstance(value, str):
-        value = str(value)
+    if not isinstance(value, str):  # numbers, lists, ...: their repr, shortened the same way
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit] + '…'!r} ({len(value):,} characters)"
+
+
+def quoted_list(values, most: int = 10) -> str:
+    """Up to `most` values, each `quoted`, then how many more there are."""
+    values = list(values)
+    shown = ", ".join(map(quoted, values[:most]))
+    return shown + (f" and {len(values) - most:,} more" if len(values) > most else "")

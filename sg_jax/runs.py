@@ -133,7 +133,7 @@ def check_trainable(vocab: Vocab, encoded, config: Config) -> None:
 def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resume: bool = False,
                  until_epoch: int | None = None, checkpoint: CheckpointPolicy | None = CheckpointPolicy(),
                  lowercase: bool = True, encoding_errors: str = "strict", progress: bool = True,
-                 log: Callable[[str], None] = print, loaded=None) -> RunOutput:
+                 log: Callable[[str], None] = print, loaded=None, normalize: str | None = "NFC") -> RunOutput:
     """Train `config` on `corpus` (path, "default", "toy:...", or token lists) into out_dir.
 
     loaded: an already-built (vocab, encoded corpus, stats) to skip reading the corpus again.
@@ -144,7 +144,7 @@ def run_training(config: Config, corpus, out_dir, *, binary: bool = False, resum
         raise ConfigError(f"output path {out} exists and is not a directory")
     if loaded is None:
         vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
-                                            lowercase=lowercase, errors=encoding_errors)
+                                            lowercase=lowercase, errors=encoding_errors, normalize=normalize)
     else:
         vocab, encoded, stats = loaded
     check_trainable(vocab, encoded, config)

@@ -230,3 +230,126 @@ def test_a_last_line_without_its_newline_is_dropped_as_half_written(capsys, tmp_
     code, _, err = run(capsys, *SWEEP, "--out", out)
     assert code == 0, err
     assert runs.read_bytes() == complete
+
+
+# ---------------------------------------------------------------------------------------------
+# B. words in scripts with combining marks, and Unicode normalisation
+
+import unicodedata  # noqa: E402
+
+from sg_jax.corpus import ReadStats, iter_sentences, tokenize  # noqa: E402
+
+NFD = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
+
+# (sentence, its words as written by hand): each script keeps its vowel signs, harakat, niqqud
+# and virama inside the word; decomposed accents are composed (NFC) and kept.
+SCRIPTS = [
+    ("हिन्दी भाषा", ["हिन्दी", "भाषा"]),                                        # Hindi (Devanagari)
+    ("मैं हिन्दी बोलता हूँ।", ["मैं", "हिन्दी", "बोलता", "हूँ"]),
+    ("اللُّغَةُ العَرَبِيَّةُ جَمِيلَةٌ.", ["اللُّغَةُ", "العَرَبِيَّةُ", "جَمِيلَةٌ"]),  # Arabic with harakat
+    ("שָׁלוֹם עוֹלָם!", ["שָׁלוֹם", "עוֹלָם"]),                                    # Hebrew with niqqud
+    ("தமிழ் மொழி அழகானது", ["தமிழ்", "மொழி", "அழகானது"]),                     # Tamil
+    ("สวัสดีครับ ภาษาไทย", ["สวัสดีครับ", "ภาษาไทย"]),                            # Thai
+    ("Tiếng Việt rất đẹp", ["tiếng", "việt", "rất", "đẹp"]),                   # Vietnamese (precomposed)
+    (NFD("Tiếng Việt rất đẹp"), ["tiếng", "việt", "rất", "đẹp"]),              # ... and decomposed
+    (NFD("Le café naïf à Zürich"), ["le", "café", "naïf", "à", "zürich"]),     # NFD Latin
+]
+
+
+@pytest.mark.parametrize("sentence,words", SCRIPTS)
+def test_tokenize_keeps_combining_marks_inside_words(sentence, words):
+    assert all(unicodedata.is_normalized("NFC", w) for w in words)
+    assert tokenize(sentence) == words
+
+
+def test_tokenize_without_normalisation_keeps_decomposed_words_whole():
+    assert tokenize(NFD("café naïf"), normalize=None) == [NFD("café"), NFD("naïf")]
+    assert tokenize("ﬁne ＡＢ", normalize="NFKC") == ["fine", "ab"]  # compatibility forms folded
+    assert tokenize("ﬁne") == ["ﬁne"]
+    with pytest.raises(ConfigError, match="normalize must be 'NFC', 'NFKC' or None, got 'NFD'"):
+        tokenize("x", normalize="NFD")
+
+
+def test_chunked_reader_keeps_a_marked_word_whole_across_cuts(tmp_path):
+    path = tmp_path / "c.txt"
+    word = NFD("é") * 30 + "हिन्दी"  # no whitespace: cut every 7 bytes, inside the marks
+    path.write_text(word + "\n", encoding="utf-8")
+    assert list(iter_sentences(path, chunk_size=7)) == [[unicodedata.normalize("NFC", word)]]
+
+
+def test_train_on_a_multi_script_corpus_keeps_whole_words(capsys, tmp_path):
+    corpus = tmp_path / "scripts.txt"
+    corpus.write_text("".join(s + "\n" for s, _ in SCRIPTS), encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "train", "--corpus", corpus, "--out", out, *SMALL, "--sample", "0")
+    assert code == 0, err
+    words, _ = formats.load_word2vec(out / "vectors.txt")
+    assert sorted(words) == sorted({w for _, ws in SCRIPTS for w in ws})
+    code, _, err = run(capsys, "train", "--corpus", corpus, "--out", tmp_path / "raw", *SMALL, "--sample", "0",
+                       "--unicode-normalization", "none")
+    assert code == 0, err
+    words, _ = formats.load_word2vec(tmp_path / "raw" / "vectors.txt")
+    assert NFD("café") in words and "café" not in words and "tiếng" in words and NFD("tiếng") in words
+
+
+# ---------------------------------------------------------------------------------------------
+# D. one maximum word length for reading, training, writing and reading back
+
+
+def test_a_5_million_letter_word_is_dropped_and_reported(capsys, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("alpha beta gamma " + "x" * 5_000_000 + " alpha beta delta\nbeta gamma alpha\n")
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "train", "--corpus", corpus, "--out", out, "--dim", "4", "--epochs", "1",
+                            "--min-count", "1", "--sample", "0", "--binary")
+    assert code == 0, err
+    assert f"1 word longer than {MAX_WORD_CHARS:,} characters" in stdout
+    for name in ("vectors.txt", "vectors.bin"):
+        words, _ = formats.load_word2vec(out / name)
+        assert sorted(words) == ["alpha", "beta", "delta", "gamma"]
+        code, _, err = run(capsys, "similar", "alpha", "--vectors", out / name)
+        assert code == 0, err
+
+
+@pytest.mark.parametrize("length", [MAX_WORD_CHARS, MAX_WORD_CHARS + 1])
+@pytest.mark.parametrize("chunk_size", [1 << 20, 100])
+def test_reader_drops_words_over_the_limit_whole(tmp_path, length, chunk_size):
+    path = tmp_path / "c.txt"
+    path.write_text(f"one {'é' * length} two\n", encoding="utf-8")
+    stats = ReadStats()
+    got = list(iter_sentences(path, stats=stats, chunk_size=chunk_size))
+    kept = length <= MAX_WORD_CHARS
+    assert got == [["one", "é" * length, "two"] if kept else ["one", "two"]]
+    assert stats.long_words == (not kept)
+
+
+def test_vectors_with_a_word_over_the_limit_are_neither_written_nor_read(capsys, tmp_path):
+    long = "w" * (MAX_WORD_CHARS + 1)
+    with pytest.raises(FormatError, match=rf"^word 'w{{60}}…' \({MAX_WORD_CHARS + 1:,} characters\) is longer"):
+        formats.save_word2vec_binary(tmp_path / "v.bin", [long, "b"], np.ones((2, 3)))
+    path = tmp_path / "v.bin"
+    path.write_bytes(b"2 3\n" + b"".join(w.encode() + b" " + np.ones(3, "<f4").tobytes() + b"\n" for w in ["b", long]))
+    assert error(capsys, "similar", "b", "--vectors", path) == (
+        f"{path} row 2: word 'w{'w' * 59}…' ({MAX_WORD_CHARS + 1:,} characters) is longer than "
+        f"{MAX_WORD_CHARS} characters")
+
+
+# ---------------------------------------------------------------------------------------------
+# F. NUL bytes anywhere, long user data in messages
+
+
+def test_nul_bytes_past_the_first_block_are_found(capsys, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(b"the cat sat on the mat\n" * 10_000 + b"\x00\x01\x02" + b"the dog\n" * 10)
+    out = tmp_path / "out"
+    assert error(capsys, "train", "--corpus", corpus, "--out", out, *SMALL) == \
+        f"corpus file {corpus} looks like a binary file (NUL bytes), not text"
+    assert not out.exists()
+
+
+def test_a_50_mb_unknown_word_gives_a_short_message(capsys, tmp_path):
+    path = tmp_path / "v.txt"
+    formats.save_word2vec_text(path, WORDS, matrix())
+    word = "q" * 50_000_000
+    message = error(capsys, "similar", word, "--vectors", path)
+    assert message == f"unknown word: 'q{'q' * 59}…' (50,000,000 characters)"

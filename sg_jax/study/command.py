@@ -72,7 +72,7 @@ def _csv(values) -> str:
 
 
 def sweep_from_args(args) -> Sweep:
-    from sg_jax.cli import config_from_args
+    from sg_jax.cli import config_from_args, normalization
 
     preset = PRESETS[args.preset]
     if args.seed is not None and args.seeds is not None:
@@ -85,7 +85,7 @@ def sweep_from_args(args) -> Sweep:
     dims = args.dims or preset.dims
     base = config_from_args(args, window=windows[0], dim=dims[0], seed=seeds[0])
     return Sweep(base=base, windows=tuple(windows), dims=tuple(dims), seeds=tuple(seeds), corpus=args.corpus,
-                 lowercase=not args.no_lowercase, encoding_errors=args.encoding_errors,
+                 lowercase=not args.no_lowercase, encoding_errors=args.encoding_errors, normalize=normalization(args),
                  restrict_vocab=args.restrict_vocab, save_vectors=args.save_vectors)
 
 

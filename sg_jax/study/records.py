@@ -173,6 +173,7 @@ def study_settings(record: dict) -> dict:
     """What every run of one study shares: everything but the grid, the code and the results."""
     config = {k: v for k, v in record["config"].items() if k not in GRID_FIELDS}
     corpus = {k: record["corpus"].get(k) for k in ("fingerprint", "lowercase", "encoding_errors")}
+    corpus["normalize"] = record["corpus"].get("normalize", "NFC")  # records before the option: NFC
     return {"config": config, "corpus": corpus, "evaluation": record["evaluation"]}
 
 

@@ -109,6 +109,8 @@ def reproduce_command(records: Sequence[dict], out: Path) -> str:
         parts.append("--no-lowercase")
     if corpus.get("encoding_errors", "strict") != "strict":
         parts.append(f"--encoding-errors {corpus['encoding_errors']}")
+    if corpus.get("normalize", "NFC") != "NFC":
+        parts.append(f"--unicode-normalization {corpus['normalize'] or 'none'}")
     if evaluation.get("restrict_vocab") != 30_000:
         parts.append(f"--restrict-vocab {evaluation['restrict_vocab']}")
     parts.append(f"--out {out}")

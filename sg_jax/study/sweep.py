@@ -80,6 +80,7 @@ class Sweep:
     corpus: str = "default"
     lowercase: bool = True
     encoding_errors: str = "strict"
+    normalize: str | None = "NFC"  # Unicode normalisation of the corpus text (see corpus.tokenize)
     restrict_vocab: int = 30_000
     method: str = "add"
     save_vectors: bool = False
@@ -113,7 +114,8 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
 
     fingerprint = corpus_fingerprint(sweep.corpus)
     probe = _record_head(sweep, *sweep.grid()[0], corpus={"fingerprint": fingerprint, "lowercase": sweep.lowercase,
-                                                          "encoding_errors": sweep.encoding_errors})
+                                                          "encoding_errors": sweep.encoding_errors,
+                                                          "normalize": sweep.normalize})
     _check_same_study(out, records, study_settings(probe))
 
     done = {r["run_id"] for r in records}
@@ -122,9 +124,10 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     if todo:
         base = sweep.base
         vocab, encoded, stats = load_corpus(sweep.corpus, min_count=base.min_count, max_size=base.max_vocab,
-                                            lowercase=sweep.lowercase, errors=sweep.encoding_errors)
+                                            lowercase=sweep.lowercase, errors=sweep.encoding_errors,
+                                            normalize=sweep.normalize)
         corpus = {"source": str(sweep.corpus), "fingerprint": fingerprint, "lowercase": sweep.lowercase,
-                  "encoding_errors": sweep.encoding_errors, "vocab_size": len(vocab),
+                  "encoding_errors": sweep.encoding_errors, "normalize": sweep.normalize, "vocab_size": len(vocab),
                   "tokens": int(encoded.n_tokens), "sentences": int(encoded.n_sentences)}
         log(f"corpus {sweep.corpus}: {len(vocab):,} words (min_count={base.min_count}), "
             f"{encoded.n_tokens:,} tokens; {len(todo)} run(s) to do, {len(sweep.grid()) - len(todo)} already done")
