@@ -7,6 +7,8 @@ no output file is left half-written (all outputs are written atomically).
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 from sg_jax.errors import SgJaxError
@@ -23,11 +25,31 @@ Skip-gram and CBOW word embeddings (word2vec) in JAX.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors (its own and its subcommands') are the promised one line,
+    `sg-jax: error: ...` and exit status 2, not a usage block (--help still shows the usage)."""
+
+    def error(self, message: str):
+        if len(message) > 300:  # it can quote a huge argument
+            message = f"{message[:300]}… ({len(message):,} characters)"
+        self.exit(2, f"sg-jax: error: {' '.join(message.split())}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text[:40]!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -189,8 +211,7 @@ def cmd_eval(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sg-jax", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="sg-jax", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train embeddings on a corpus", description="Train word embeddings and write "
@@ -222,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=3, help="targets per problem")
     p.add_argument("--negative", type=_positive_int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tol", type=float, default=1e-8, help="max relative error, derivation vs jax.grad")
-    p.add_argument("--fd-tol", type=float, default=1e-5, help="max relative error, finite differences vs jax.grad")
+    p.add_argument("--tol", type=_positive_float, default=1e-8, help="max relative error, derivation vs jax.grad")
+    p.add_argument("--fd-tol", type=_positive_float, default=1e-5,
+                   help="max relative error, finite differences vs jax.grad")
     p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser("similar", help="nearest neighbours of a word (or of a sum of words)")
@@ -258,7 +280,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietStdout:
+    """sys.stdout that survives its reader going away (`sg-jax train ... | head -0`): the first
+    BrokenPipeError points the descriptor at /dev/null, and the work and its exit status go on
+    as if the output had been read. Other attributes are the wrapped stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture stream)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv=None) -> int:
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = _QuietStdout(stdout)
+    try:
+        code = _main(argv)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a closed pipe shows here, while it can still be discarded
+        return code
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from sg_jax.errors import ConfigError
 from sg_jax.model import Params
 from sg_jax.objectives import Batch, hidden_and_predictions, input_indices, objective_loss, get_objective
 
@@ -266,9 +267,27 @@ def random_problem(V: int, N: int, C: int, B: int, *, objective: str = "softmax"
     return params, batch, counts
 
 
+GRADCHECK_MAX_ELEMENTS = 10_000_000
+
+
 def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contexts=4, batch=3, negative=3,
                   seed=0) -> list[GradCheckReport]:
-    """check_gradients on random problems for each (arch, objective [, sharing]) combination."""
+    """check_gradients on random problems for each (arch, objective [, sharing]) combination.
+
+    The problem is bounded (GRADCHECK_MAX_ELEMENTS for batch * contexts * (vocab_size + negative)
+    * dim, the size of its largest intermediate): a check is a test of the algebra, which small
+    problems exercise fully, and a huge one would exhaust memory inside XLA.
+    """
+    sizes = dict(vocab_size=vocab_size, dim=dim, contexts=contexts, batch=batch, negative=negative)
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    elements = batch * contexts * (vocab_size + negative) * dim
+    if elements > GRADCHECK_MAX_ELEMENTS:
+        raise ConfigError(f"gradcheck problem too large: batch * contexts * (vocab_size + negative) * dim = "
+                          f"{elements:,}, more than {GRADCHECK_MAX_ELEMENTS:,} "
+                          f"(batch={batch}, contexts={contexts}, vocab_size={vocab_size}, negative={negative}, "
+                          f"dim={dim})")
     from sg_jax.huffman import build_huffman
     from sg_jax.objectives.negative import noise_table
 

@@ -353,3 +353,48 @@ def test_a_50_mb_unknown_word_gives_a_short_message(capsys, tmp_path):
     word = "q" * 50_000_000
     message = error(capsys, "similar", word, "--vectors", path)
     assert message == f"unknown word: 'q{'q' * 59}…' (50,000,000 characters)"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--corpus", "toy:groups", "--out", "o", "--dim", "ten"], "argument --dim: invalid int value: 'ten'"),
+    (["similar", "king"], "the following arguments are required: --vectors"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope' (choose from "),  # the list's quoting varies by Python
+    (["sweep", "--windows", "0,1"], "argument --windows: every value must be >= 1, got 0"),
+    (["gradcheck", "--tol", "nan"], "argument --tol: must be a positive finite number, got 'nan'"),
+    (["gradcheck", "--fd-tol", "-1"], "argument --fd-tol: must be a positive finite number, got '-1'"),
+    (["gradcheck", "--tol", "inf"], "argument --tol: must be a positive finite number, got 'inf'"),
+    (["eval", "--vectors", "v", "--bogus", "x" * 100_000], None),
+], ids=["bad-int", "missing", "command", "sweep-list", "tol-nan", "fd-tol-negative", "tol-inf", "huge"])
+def test_usage_errors_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1 and err.startswith("sg-jax: error: ") and len(err) < 400, err
+    if message is not None:
+        assert err == f"sg-jax: error: {message}\n" or message.endswith("from ") and err.startswith(
+            f"sg-jax: error: {message}"), err
+
+
+def test_gradcheck_problem_sizes_are_bounded(capsys):
+    message = error(capsys, "gradcheck", "--negative", "1000000000")
+    assert message.startswith("gradcheck problem too large: batch * contexts * (vocab_size + negative) * dim = "
+                              "60,000,000,660, more than 10,000,000")
+
+
+@pytest.mark.parametrize("how", ["pipe-closed", "fd-closed"])
+def test_a_closed_stdout_does_not_change_the_exit_status(tmp_path, how):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "sg_jax.cli", "train", "--corpus", "toy:groups", "--out", str(tmp_path / "out"),
+            "--dim", "4", "--epochs", "1", "--min-count", "1"]
+    if how == "pipe-closed":  # `sg-jax train ... | head -0`
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=300)
+    else:  # `sg-jax train ... >&-`
+        proc = subprocess.run(argv, env=env, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=300)
+        code, err = proc.returncode, proc.stderr.decode()
+    assert code == 0, err
+    assert "Traceback" not in err and "error" not in err and "Exception ignored" not in err, err
+    assert (tmp_path / "out" / "vectors.txt").exists()
