@@ -313,17 +313,44 @@ class _QuietStdout:
         return getattr(self._stream, name)
 
 
+INTERRUPTED = 130
+
+
 def main(argv=None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]) and return the exit status.
+
+    Called as the program (argv None), an interrupt ends the process at once with status 130
+    (`_exit_now`), skipping the interpreter's teardown: JAX compiles on background threads, and
+    tearing the runtime down while a compilation is in flight crashes the process (SIGSEGV).
+    Every file is already consistent by then: outputs are written atomically (an interrupted
+    write removes its temporary file as the interrupt unwinds) and runs.jsonl lines are whole.
+    """
     stdout = sys.stdout
     if stdout is not None:
         sys.stdout = _QuietStdout(stdout)
     try:
-        code = _main(argv)
-        if sys.stdout is not None:
-            sys.stdout.flush()  # a closed pipe shows here, while it can still be discarded
+        try:
+            code = _main(argv)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a closed pipe shows here, while it can still be discarded
+        except KeyboardInterrupt:  # outside a command (while parsing, importing, flushing)
+            print("sg-jax: interrupted", file=sys.stderr)
+            code = INTERRUPTED
+        if code == INTERRUPTED and argv is None:
+            _exit_now(code)
         return code
     finally:
         sys.stdout = stdout
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _main(argv=None) -> int:
@@ -336,7 +363,7 @@ def _main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         print("sg-jax: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except OSError as e:
         print(f"sg-jax: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

@@ -398,3 +398,64 @@ def test_a_closed_stdout_does_not_change_the_exit_status(tmp_path, how):
     assert code == 0, err
     assert "Traceback" not in err and "error" not in err and "Exception ignored" not in err, err
     assert (tmp_path / "out" / "vectors.txt").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# G. Ctrl-C during a sweep
+
+
+def _interrupt_sweep(out: Path, after: float) -> tuple[int, str]:
+    """Run a small sweep on a terminal (as a user would), send SIGINT `after` seconds after it
+    starts; return its exit status and everything it wrote to the terminal."""
+    import pty
+    import select
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONFAULTHANDLER="1")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sg_jax.cli", "sweep", "--corpus", "toy:groups", "--windows", "1,2",
+                             "--dims", "4,8", "--epochs", "3", "--out", str(out)],
+                            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    output, start, sent, closed = b"", time.monotonic(), False, False
+    try:
+        while True:
+            if not sent and time.monotonic() - start >= after:
+                os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the foreground group
+                sent = True
+            if not closed and select.select([master], [], [], 0.02)[0]:
+                try:
+                    chunk = os.read(master, 1 << 16)
+                except OSError:  # EIO: the terminal's last writer is gone
+                    chunk = b""
+                output += chunk
+                closed = not chunk
+            elif closed:
+                time.sleep(0.02)
+            if proc.poll() is not None and (closed or not select.select([master], [], [], 0)[0]):
+                break
+            assert time.monotonic() - start < 240, "the sweep did not stop"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return proc.wait(), output.decode("utf-8", "replace").replace("\r", "\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX terminals and process groups")
+def test_interrupting_a_sweep_exits_130_with_one_line_and_a_valid_runs_file(tmp_path):
+    # The interrupts fall while runs are compiling (the first seconds): the window in which a
+    # teardown of JAX's runtime crashed the process (SIGSEGV, exit 139) in most tries.
+    from sg_jax.study import records
+
+    rng = np.random.default_rng(0)
+    for i, after in enumerate(rng.uniform(1.5, 5.0, size=5)):
+        out = tmp_path / f"sweep{i}"
+        code, output = _interrupt_sweep(out, after)
+        assert code == 130, (after, code, output[-2000:])
+        assert output.rstrip().endswith("sg-jax: interrupted"), output[-2000:]
+        assert "Traceback" not in output and "Fatal Python error" not in output, output[-2000:]
+        runs = out / "runs.jsonl"
+        if runs.exists():
+            data = runs.read_bytes()
+            assert data.endswith(b"\n") or not data
+            records.read_runs(runs, repair=False)  # every line a complete, valid record
