@@ -130,6 +130,8 @@ def _check_file(path: Path) -> None:
         raise CorpusError(f"corpus file not found: {path}")
     if path.is_dir():
         raise CorpusError(f"corpus path is a directory, not a file: {path}")
+    if not path.is_file():  # a FIFO would block, and the corpus is read twice (vocabulary, ids)
+        raise CorpusError(f"corpus path is not a regular file (a FIFO, socket or device): {path}")
 
 
 def _open_binary(path: Path):

@@ -131,6 +131,8 @@ def test_vectors_path_that_is_a_fifo_is_refused(capsys, tmp_path):
     assert error(capsys, "similar", "king", "--vectors", fifo) == \
         f"vectors file {fifo} is a FIFO, not a regular file"
     assert error(capsys, "eval", "--vectors", tmp_path) == f"vectors file {tmp_path} is a directory, not a regular file"
+    assert error(capsys, "train", "--corpus", fifo, "--out", tmp_path / "out", *SMALL) == \
+        f"corpus path is not a regular file (a FIFO, socket or device): {fifo}"
 
 
 # ---------------------------------------------------------------------------------------------
