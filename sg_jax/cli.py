@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
+from sg_jax.console import INTERRUPTED, OneLineParser, QuietStdout, exit_now
 from sg_jax.errors import SgJaxError
 
 DESCRIPTION = """\
@@ -23,16 +23,6 @@ Skip-gram and CBOW word embeddings (word2vec) in JAX.
   sg-jax gradcheck                                     hand derivations vs jax.grad
   sg-jax sweep --out runs/sweep                        window x dimension study
 """
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors (its own and its subcommands') are the promised one line,
-    `sg-jax: error: ...` and exit status 2, not a usage block (--help still shows the usage)."""
-
-    def error(self, message: str):
-        if len(message) > 300:  # it can quote a huge argument
-            message = f"{message[:300]}… ({len(message):,} characters)"
-        self.exit(2, f"sg-jax: error: {' '.join(message.split())}\n")
 
 
 def _positive_float(text: str) -> float:
@@ -211,7 +201,7 @@ def cmd_eval(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sg-jax", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="sg-jax", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train embeddings on a corpus", description="Train word embeddings and write "
@@ -280,54 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _QuietStdout:
-    """sys.stdout that survives its reader going away (`sg-jax train ... | head -0`): the first
-    BrokenPipeError points the descriptor at /dev/null, and the work and its exit status go on
-    as if the output had been read. Other attributes are the wrapped stream's."""
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def write(self, text):
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            self._discard()
-            return len(text)
-
-    def flush(self):
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            self._discard()
-
-    def _discard(self):
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture stream)
-            pass
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-INTERRUPTED = 130
-
-
 def main(argv=None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]) and return the exit status.
 
     Called as the program (argv None), an interrupt ends the process at once with status 130
-    (`_exit_now`), skipping the interpreter's teardown: JAX compiles on background threads, and
-    tearing the runtime down while a compilation is in flight crashes the process (SIGSEGV).
-    Every file is already consistent by then: outputs are written atomically (an interrupted
-    write removes its temporary file as the interrupt unwinds) and runs.jsonl lines are whole.
+    (`console.exit_now`: tearing JAX down while it compiles in the background crashes). A reader
+    of stdout that goes away does not change the work or the exit status (`QuietStdout`).
     """
     stdout = sys.stdout
     if stdout is not None:
-        sys.stdout = _QuietStdout(stdout)
+        sys.stdout = QuietStdout(stdout)
     try:
         try:
             code = _main(argv)
@@ -337,20 +289,10 @@ def main(argv=None) -> int:
             print("sg-jax: interrupted", file=sys.stderr)
             code = INTERRUPTED
         if code == INTERRUPTED and argv is None:
-            _exit_now(code)
+            exit_now(code)
         return code
     finally:
         sys.stdout = stdout
-
-
-def _exit_now(code: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
 
 
 def _main(argv=None) -> int:
