@@ -10,7 +10,6 @@ import hashlib
 import json
 import shutil
 import struct
-from pathlib import Path
 
 import jax
 import numpy as np

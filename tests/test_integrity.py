@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import jax
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 from sg_jax import cli, formats
+from sg_jax.corpus import ReadStats, iter_sentences, tokenize
 from sg_jax.embeddings import Embeddings
 from sg_jax.errors import ConfigError, FormatError
 from sg_jax.limits import MAX_WORD_CHARS
@@ -237,10 +239,6 @@ def test_a_last_line_without_its_newline_is_dropped_as_half_written(capsys, tmp_
 # ---------------------------------------------------------------------------------------------
 # B. words in scripts with combining marks, and Unicode normalisation
 
-import unicodedata  # noqa: E402
-
-from sg_jax.corpus import ReadStats, iter_sentences, tokenize  # noqa: E402
-
 NFD = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
 
 # (sentence, its words as written by hand): each script keeps its vowel signs, harakat, niqqud
@@ -395,7 +393,8 @@ def test_a_closed_stdout_does_not_change_the_exit_status(tmp_path, how):
         err = proc.stderr.read().decode()
         code = proc.wait(timeout=300)
     else:  # `sg-jax train ... >&-`
-        proc = subprocess.run(argv, env=env, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=300)
+        proc = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', *argv], env=env, stderr=subprocess.PIPE,
+                              timeout=300)
         code, err = proc.returncode, proc.stderr.decode()
     assert code == 0, err
     assert "Traceback" not in err and "error" not in err and "Exception ignored" not in err, err
