@@ -13,7 +13,7 @@ load_model). Around them: config (Config, the single source of options), gradche
 and cli (the command line). See docs/architecture.md.
 """
 
-__version__ = "0.2.0"
+from sg_jax.version import __version__
 
 __all__ = ["Config", "Model", "load_model", "train_model", "__version__"]
 

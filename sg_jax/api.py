@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sg_jax import formats
+import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus, Vocab, encode_corpus
@@ -97,7 +97,8 @@ class Model:
         source = corpus if corpus is not None else self._source
         if source is None:
             raise ConfigError("the model does not know its corpus: pass the corpus to train_more")
-        encoded = encode_corpus(source, self.vocab, lowercase=config.lowercase, errors=config.encoding_errors)
+        encoded = encode_corpus(source, self.vocab, lowercase=config.lowercase, errors=config.encoding_errors,
+                                normalize=config.normalize)
         data = Corpus(self.vocab, encoded, None, _fingerprint(source, encoded), _name(source))
         start = Progress(self.progress.state, self.progress.position, list(self.progress.history),
                          Schedule(start_step=int(self.progress.state.step), start_epoch=self.config.epochs))

@@ -20,7 +20,7 @@ import numpy as np
 
 from sg_jax.atomic import atomic_open
 from sg_jax.formats import _open
-from sg_jax.errors import FormatError
+from sg_jax.errors import FormatError, quoted
 
 CHECKPOINT_FORMAT = "sg_jax-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -110,7 +110,45 @@ def _read_header(f, name: str, size: int) -> dict:
         raise FormatError(f"checkpoint {name} is truncated (expected {expected} bytes, found {size})")
     if size > expected:
         raise FormatError(f"checkpoint {name} is corrupted ({size - expected} unexpected trailing bytes)")
+    _check_entries(header, name)
     return header
+
+
+_KINDS = ("array", "prng_key", "bool", "int", "float")
+
+
+def _check_entries(header: dict, name: str) -> None:
+    """The header's structure, before any of it is used to allocate or read: a header that passed
+    its checksum but was written by hand (or by another program) is refused, not crashed on."""
+    def bad(what: str) -> FormatError:
+        return FormatError(f"checkpoint {name} is corrupted (header: {what})")
+
+    entries, meta = header.get("leaves"), header.get("meta")
+    if not isinstance(entries, list) or not isinstance(header.get("payload_sha256"), str):
+        raise bad("leaves or payload_sha256 missing")
+    if not isinstance(meta, dict):
+        raise bad("meta is not a JSON object")
+    total = 0
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise bad(f"leaf {i} is not a JSON object")
+        kind, dtype, shape, nbytes = e.get("kind"), e.get("dtype"), e.get("shape"), e.get("nbytes")
+        if kind not in _KINDS or not isinstance(dtype, str) or not isinstance(shape, list) \
+                or not all(type(n) is int and n >= 0 for n in shape) or type(nbytes) is not int:
+            raise bad(f"leaf {i} has a missing or malformed kind, dtype, shape or nbytes")
+        try:
+            itemsize = 8 if kind == "prng_key" else jnp.dtype(dtype).itemsize
+            if kind != "prng_key" and jnp.dtype(dtype).kind in "OSUMm":
+                raise TypeError(dtype)
+        except TypeError:
+            raise bad(f"leaf {i} has an unknown dtype {quoted(dtype)}") from None
+        if kind == "prng_key" and not (dtype.startswith("key<") and dtype.endswith(">")):
+            raise bad(f"leaf {i} has an unknown key type {quoted(dtype)}")
+        if int(np.prod(shape, dtype=object)) * itemsize != nbytes:
+            raise bad(f"leaf {i} is {_shape(dtype, shape)} but {nbytes} bytes")
+        total += nbytes
+    if total != header["payload_bytes"]:
+        raise bad(f"the leaves hold {total} bytes, the payload {header['payload_bytes']}")
 
 
 def load_checkpoint_meta(path: str | os.PathLike) -> dict:
@@ -161,7 +199,11 @@ def load_checkpoint(path: str | os.PathLike, template: Any = None) -> tuple[Any,
             digest.update(view)
             arr = arr.astype(dtype, copy=False)
             if key:
-                leaves.append(jax.random.wrap_key_data(arr, impl=e["dtype"][4:-1]))
+                try:
+                    leaves.append(jax.random.wrap_key_data(arr, impl=e["dtype"][4:-1]))
+                except (ValueError, TypeError, KeyError):
+                    raise FormatError(f"checkpoint {name} is corrupted (unknown key type "
+                                      f"{quoted(e['dtype'])})") from None
             else:
                 leaves.append(arr.item() if e["kind"] in ("bool", "int", "float") else arr)
     if digest.hexdigest() != header["payload_sha256"]:

@@ -20,6 +20,10 @@ from sg_jax.errors import ConfigError, FormatError
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
 MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
+# fields added since sg_jax 0.1.0: a config saved before them lacks them and takes their defaults
+# (0.1.0 trained on one device); any other missing field means a damaged file
+ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
+                "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None}
 
 
 def _objectives() -> tuple[str, ...]:
@@ -98,6 +102,15 @@ class Config:
     lowercase: bool = option(True, "lowercase the corpus", group="data")
     encoding_errors: str = option("strict", "invalid UTF-8: stop with an error (strict) or replace with U+FFFD",
                                   choices=("strict", "replace"), group="data")
+    unicode_normalization: str = option(
+        "NFC", "normalise the corpus text before tokenizing: NFC (a letter with a combining accent and its "
+        "precomposed form become one word), NFKC (also folds compatibility forms such as ligatures and "
+        "full-width letters) or none", choices=("NFC", "NFKC", "none"), group="data")
+
+    @property
+    def normalize(self) -> str | None:
+        """unicode_normalization as the corpus reader's `normalize` ("none" -> None)."""
+        return None if self.unicode_normalization == "none" else self.unicode_normalization
     # training
     epochs: int = option(5, "passes over the corpus", check=_at_least(1)[0], rule=_at_least(1)[1])
     lr: float | None = option(None, "initial learning rate (default: the architecture's, 0.025 sg, 0.05 cbow)",
@@ -121,9 +134,9 @@ class Config:
         check=lambda v: v >= 1 and math.isfinite(v), rule="must be >= 1")
     dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
     devices: int | None = option(
-        None, "devices to train on, data-parallel (default: all; on CPU the command line makes every core "
-        "a device). Recorded with the run: a run resumes on the same count", check=_at_least(1)[0],
-        rule=_at_least(1)[1], metavar="N")
+        1, "devices to train on, data-parallel over a mesh; 'all' for every device (on a CPU the command line "
+        "makes every core a device). Recorded with the run: a run resumes on the same count",
+        check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|all")
     sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
                              "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
@@ -185,11 +198,18 @@ class Config:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(known))
         if unknown:
-            raise FormatError(f"{where} has unknown fields: {', '.join(unknown)} (written by a newer version?)")
+            from sg_jax.errors import quoted
+
+            raise FormatError(f"{where} has unknown field{'s' if len(unknown) > 1 else ''} "
+                              f"{', '.join(map(quoted, unknown))} (written by a newer sg_jax?)")
+        missing = [name for name in known if name not in d and name not in ADDED_FIELDS]
+        if missing:
+            raise FormatError(f"{where} lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         for name, value in d.items():
             if not _type_ok(known[name], value):
                 raise FormatError(f"{where}: {name} = {value!r} is not a {known[name].type}")
-        return cls(**d)
+        older = {name: value for name, value in ADDED_FIELDS.items() if name not in d and value is not None}
+        return cls(**{**d, **older})
 
 
 def field_problem(f: dataclasses.Field, value) -> str | None:

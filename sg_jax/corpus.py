@@ -1,289 +1,27 @@
-"""Corpora: tokenizing, streaming sentence readers, the vocabulary, and the encoded corpus.
+"""Corpora as ids: the vocabulary and the encoded corpus.
 
-Data flow: a *source* (a text file, a bundled corpus name, or token lists) is read by
-`iter_sentences` as a stream of token lists; `Vocab.build` counts words in one streaming pass;
-`encode_corpus` maps the stream to int32 ids and packs it into an `EncodedCorpus`
-(`ids` int32[T] + `offsets` int64[S + 1]), which can be saved as two memory-mappable `.npy`
-files. `load_corpus` does both passes. Files are never materialised as text: the reader keeps at
-most about two chunks of bytes (1 MiB each by default) plus one sentence of tokens in memory.
+`Vocab.build` counts the words of a sentence stream (`sg_jax.text.iter_sentences`) in one pass;
+`encode_corpus` maps the stream to int32 ids and packs it into an `EncodedCorpus` (`ids`
+int32[T] + `offsets` int64[S + 1]), which can be saved as two memory-mappable `.npy` files.
+`load_corpus` does both passes. The reading names are re-exported here for convenience.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import gzip
-import hashlib
-import io
 import json
 import os
-import re
-import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from sg_jax.atomic import atomic_open
-from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError
+from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted, quoted_list
 
-DEFAULT_CORPUS = "default"
-DEFAULT_CORPUS_PATH = Path(__file__).resolve().parent / "data" / "brown.txt.gz"
-CHUNK_SIZE = 1 << 20  # bytes read per call; also the longest piece of a line decoded at once
-
-# A word is a run of letters/digits/underscore (any script, Python's unicode `\w`), optionally
-# joined by an apostrophe, typographic apostrophe or hyphen: "don't", "term-end", "café".
-# Everything else (punctuation, symbols, U+FFFD) is dropped and counted in ReadStats.
-WORD_RE = re.compile(r"\w+(?:['’-]\w+)*")
-_WHITESPACE = b" \t\r\n\v\f"
-
-
-def tokenize(line: str, lowercase: bool = True) -> list[str]:
-    """Split `line` into words (`WORD_RE` matches, in order), lowercased with `str.lower`.
-
-    "Don't stop -- it's café-time, 3.5!" -> ["don't", "stop", "it's", "café-time", "3", "5"].
-    """
-    words = WORD_RE.findall(line)
-    return [w.lower() for w in words] if lowercase else words
-
-
-def _tokenize_counted(text: str, lowercase: bool) -> tuple[list[str], int]:
-    """Tokens of `text` and the number of non-space characters that are not part of a token."""
-    words = WORD_RE.findall(text)
-    # Count before lowercasing: str.lower can change a word's length ("İ" -> "i̇").
-    dropped = sum(map(len, text.split())) - sum(map(len, words))
-    return ([w.lower() for w in words] if lowercase else words), dropped
-
-
-@dataclasses.dataclass
-class ReadStats:
-    """What a reader saw and dropped, filled in as sentences are yielded (all counts)."""
-
-    lines: int = 0  # physical lines (or token lists, for an iterable source)
-    sentences: int = 0  # non-empty sentences yielded (long lines give several)
-    tokens: int = 0  # tokens yielded
-    dropped_chars: int = 0  # non-space characters not part of any token (punctuation, ...)
-    empty_lines: int = 0  # lines that gave no token
-    replaced_bytes: int = 0  # invalid UTF-8 bytes replaced by U+FFFD (errors="replace")
-
-    def summary(self) -> str:
-        return (f"{self.lines:,} lines, {self.sentences:,} sentences, {self.tokens:,} tokens; "
-                f"dropped {self.dropped_chars:,} punctuation/symbol chars, "
-                f"{self.empty_lines:,} empty lines, {self.replaced_bytes:,} invalid UTF-8 bytes")
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading files
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise CorpusError(f"corpus file not found: {path}")
-    if path.is_dir():
-        raise CorpusError(f"corpus path is a directory, not a file: {path}")
-
-
-def _open_binary(path: Path):
-    """Open `path` for binary reading, transparently gunzipping (detected by magic bytes)."""
-    _check_file(path)
-    try:
-        f = open(path, "rb")
-        if f.read(2) == b"\x1f\x8b":
-            f.close()
-            return gzip.open(path, "rb")
-        f.seek(0)
-        return f
-    except OSError as e:
-        raise CorpusError(f"cannot read corpus file {path}: {e.strerror or e}") from None
-
-
-def _cut_point(buf: bytes) -> int:
-    """Where to cut an over-long line: after its last ASCII whitespace byte, so no word is split;
-    failing that (a >chunk run without whitespace) before the lead byte of the last character,
-    which may still be incomplete. 0 means "no safe cut yet: read more"."""
-    cut = max(buf.rfind(bytes([c])) for c in _WHITESPACE) + 1
-    if cut > 0:
-        return cut
-    cut = len(buf) - 1
-    # Skip back over continuation bytes (10xxxxxx), at most 3: a character has <= 4 bytes, and
-    # longer runs are invalid UTF-8 anyway, so cutting inside them changes nothing.
-    while cut > max(len(buf) - 4, 0) and buf[cut] & 0xC0 == 0x80:
-        cut -= 1
-    return cut
-
-
-def _byte_lines(f, path: Path, chunk_size: int) -> Iterator[tuple[int, int, bytes, bool]]:
-    """Yield (line_no, byte offset in line, piece, ends_line) from a binary file.
-
-    Lines end at b"\\n"; a line longer than `chunk_size` (text8 is one 100 MB line) is yielded in
-    pieces cut by `_cut_point`, so memory stays O(chunk_size) whatever the line length.
-    """
-    def read(n: int) -> bytes:
-        try:
-            return f.read(n)
-        except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-            raise CorpusError(f"cannot read corpus file {path}: {e}") from None
-
-    buf = read(8192)
-    if b"\x00" in buf:
-        raise CorpusError(f"corpus file {path} looks like a binary file (NUL bytes), not text")
-    line_no, line_offset = 1, 0
-    while True:
-        chunk = read(chunk_size)
-        buf += chunk
-        *complete, buf = buf.split(b"\n")
-        for line in complete:
-            yield line_no, line_offset, line, True
-            line_no, line_offset = line_no + 1, 0
-        if not chunk:
-            break
-        while len(buf) > chunk_size:
-            cut = _cut_point(buf)
-            if cut == 0:
-                break
-            yield line_no, line_offset, buf[:cut], False
-            line_offset += cut
-            buf = buf[cut:]
-    if buf or line_offset:  # a last line without "\n" (or the tail of a cut one)
-        yield line_no, line_offset, buf, True
-
-
-def _decode(piece: bytes, errors: str, path: Path, line_no: int, offset: int,
-            stats: ReadStats | None) -> str:
-    try:
-        return piece.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if errors == "strict":
-            raise CorpusError(
-                f"{path}: invalid UTF-8 at line {line_no} (byte {offset + e.start + 1} of the "
-                f"line); fix the file or pass --encoding-errors replace") from None
-    # Same output as bytes.decode("utf-8", "replace"), but counting the replaced bytes.
-    parts, pos = [], 0
-    while True:
-        try:
-            parts.append(piece[pos:].decode("utf-8"))
-            return "".join(parts)
-        except UnicodeDecodeError as e:
-            parts.append(piece[pos:pos + e.start].decode("utf-8"))
-            parts.append("\ufffd")
-            if stats is not None:
-                stats.replaced_bytes += e.end - e.start
-            pos += e.end
-
-
-def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int,
-                    stats: ReadStats, chunk_size: int) -> Iterator[list[str]]:
-    with _open_binary(path) as f:
-        pending: list[str] = []
-        line_tokens = 0
-        for line_no, offset, piece, ends_line in _byte_lines(f, path, chunk_size):
-            text = _decode(piece, errors, path, line_no, offset, stats)
-            tokens, dropped = _tokenize_counted(text, lowercase)
-            stats.dropped_chars += dropped
-            line_tokens += len(tokens)
-            pending.extend(tokens)
-            # Long lines become pseudo-sentences of max_len tokens (gensim's convention for
-            # text8 and LineSentence); only the remainder stays in memory.
-            full = len(pending) // max_len * max_len
-            for i in range(0, full, max_len):
-                yield pending[i:i + max_len]
-            pending = pending[full:]
-            if ends_line:
-                stats.lines += 1
-                stats.empty_lines += line_tokens == 0
-                if pending:
-                    yield pending
-                pending, line_tokens = [], 0
-
-
-def _iterable_sentences(source: Iterable, lowercase: bool, max_len: int,
-                        stats: ReadStats) -> Iterator[list[str]]:
-    for n, sentence in enumerate(source, 1):
-        if isinstance(sentence, str):  # a list of raw sentences: tokenize them
-            tokens, dropped = _tokenize_counted(sentence, lowercase)
-            stats.dropped_chars += dropped
-        else:
-            tokens = list(sentence)
-            if not all(isinstance(t, str) for t in tokens):
-                bad = next(t for t in tokens if not isinstance(t, str))
-                raise CorpusError(f"sentence {n}: token {bad!r} is a {type(bad).__name__}, "
-                                  "expected str")
-            if lowercase:
-                tokens = [t.lower() for t in tokens]
-        stats.lines += 1
-        stats.empty_lines += not tokens
-        for i in range(0, len(tokens), max_len):
-            yield tokens[i:i + max_len]
-
-
-def _resolve(source) -> Path | Iterable:
-    """A named corpus ("default", "toy:NAME") -> its path or token lists; paths -> Path."""
-    if isinstance(source, str) and source == DEFAULT_CORPUS:
-        return DEFAULT_CORPUS_PATH
-    if isinstance(source, str) and source.startswith("toy:"):
-        from sg_jax.toy import TOY_CORPORA
-        name = source[4:]
-        if name not in TOY_CORPORA:
-            raise CorpusError(f"unknown toy corpus {source!r}; known: "
-                              + ", ".join(f"toy:{k}" for k in TOY_CORPORA))
-        return TOY_CORPORA[name]()
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source)
-    if isinstance(source, (bytes, bytearray)) or not hasattr(source, "__iter__"):
-        raise CorpusError(f"corpus source must be a path, a corpus name or an iterable of "
-                          f"token lists, got {type(source).__name__}")
-    return source
-
-
-def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
-                   max_sentence_length: int = 10_000, stats: ReadStats | None = None,
-                   chunk_size: int = CHUNK_SIZE) -> Iterator[list[str]]:
-    """Stream the sentences of `source` as lists of tokens (str).
-
-    `source`: `"default"` (the bundled Brown corpus), `"toy:seeds"` / `"toy:groups"` (see
-    `sg_jax.toy`), a path to a UTF-8 text file (optionally gzip-compressed, detected by content)
-    with one sentence or document per line, or an iterable of token lists (passed through,
-    lowercased if asked) or of raw sentence strings (tokenized). Named corpora take precedence
-    over files of the same name.
-
-    Lines longer than `max_sentence_length` tokens are cut into pseudo-sentences of that many
-    tokens (gensim's convention); a text8-style file, one line of 17M words, is streamed in
-    bounded memory that way. Lines with no token are skipped. `errors="replace"` turns invalid
-    UTF-8 into U+FFFD (then dropped as a non-word); "strict" raises CorpusError with the line.
-    `stats`, if given, is filled in as the stream is consumed.
-    """
-    if errors not in ("strict", "replace"):
-        raise ConfigError(f"errors must be 'strict' or 'replace', got {errors!r}")
-    if max_sentence_length < 1:
-        raise ConfigError(f"max_sentence_length must be >= 1, got {max_sentence_length}")
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
-    stats = ReadStats() if stats is None else stats
-    resolved = _resolve(source)  # bad names and missing files fail here, not at first next()
-    if isinstance(resolved, Path):
-        _check_file(resolved)
-        stream = _file_sentences(resolved, lowercase, errors, max_sentence_length, stats,
-                                 chunk_size)
-        name = str(resolved)
-    else:
-        stream = _iterable_sentences(resolved, lowercase, max_sentence_length, stats)
-        name = "(token lists)"
-    return _counted(stream, stats, name)
-
-
-def _counted(stream: Iterator[list[str]], stats: ReadStats, name: str) -> Iterator[list[str]]:
-    start = stats.tokens
-    for sentence in stream:
-        stats.sentences += 1
-        stats.tokens += len(sentence)
-        yield sentence
-    if stats.tokens == start:
-        raise CorpusError(f"corpus {name} contains no words")
-
-
-# ---------------------------------------------------------------------------------------------
-# Vocabulary
-
+from sg_jax.text import ReadStats, _check_normalize, _resolve, iter_sentences
+from sg_jax.text import DEFAULT_CORPUS, corpus_fingerprint, tokenize  # noqa: F401  (re-exported)
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Vocab:
@@ -303,11 +41,11 @@ class Vocab:
         if not words:
             raise VocabError("vocabulary is empty")
         if (counts < 0).any():
-            raise VocabError(f"negative count for word {words[int(np.argmin(counts))]!r}")
+            raise VocabError(f"negative count for word {quoted(words[int(np.argmin(counts))])}")
         index = {w: i for i, w in enumerate(words)}
         if len(index) != len(words):
             dup = next(w for w, c in collections.Counter(words).items() if c > 1)
-            raise VocabError(f"duplicate word in vocabulary: {dup!r}")
+            raise VocabError(f"duplicate word in vocabulary: {quoted(dup)}")
         counts.setflags(write=False)
         object.__setattr__(self, "words", words)
         object.__setattr__(self, "counts", counts)
@@ -378,7 +116,7 @@ class Vocab:
         try:
             return self._index[word]
         except KeyError:
-            raise VocabError(f"unknown word: {word!r}") from None
+            raise VocabError(f"unknown word: {quoted(word)}") from None
 
     def indices(self, words: Iterable[str]) -> np.ndarray:
         """int32 indices of `words`; VocabError naming every unknown word at once."""
@@ -386,7 +124,7 @@ class Vocab:
         missing = [w for w in words if w not in self._index]
         if missing:
             s = "s" if len(missing) > 1 else ""
-            raise VocabError(f"unknown word{s}: " + ", ".join(map(repr, missing)))
+            raise VocabError(f"unknown word{s}: " + quoted_list(missing))
         return np.array([self._index[w] for w in words], dtype=np.int32)
 
     def encode(self, tokens: Iterable[str]) -> np.ndarray:
@@ -400,9 +138,16 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Vocab":
+        if not isinstance(data, dict):
+            raise FormatError("malformed vocabulary record: not a JSON object")
+        for key in ("words", "counts"):
+            if not isinstance(data.get(key), list):
+                raise FormatError(f"malformed vocabulary record: {key} is missing or not a list")
+        if not all(isinstance(w, str) for w in data["words"]):
+            raise FormatError("malformed vocabulary record: a word is not a string")
         try:
             return cls.from_counts(data["words"], data["counts"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError, VocabError) as e:
             raise FormatError(f"malformed vocabulary record: {e}") from None
 
     def to_json(self) -> str:
@@ -582,15 +327,18 @@ def encode_corpus_to_disk(source, vocab: Vocab, directory: str | os.PathLike,
 
 def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 order: str = "frequency", lowercase: bool = True, errors: str = "strict",
-                max_sentence_length: int = 10_000) -> tuple[Vocab, EncodedCorpus, ReadStats]:
+                max_sentence_length: int = 10_000,
+                normalize: str | None = "NFC") -> tuple[Vocab, EncodedCorpus, ReadStats]:
     """Build the vocabulary and encode `source`: two streaming passes over a file, one
-    materialisation for an in-memory source. Returns (vocab, corpus, stats of the read)."""
+    materialisation for an in-memory source. Returns (vocab, corpus, stats of the read).
+    `normalize`: Unicode normalisation before tokenizing (see `tokenize`)."""
     stats = ReadStats()
-    opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length)
+    opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
+                normalize=_check_normalize(normalize))
     resolved = _resolve(source)
     if not isinstance(resolved, Path):  # an iterator can be consumed only once
         source = list(iter_sentences(resolved, stats=stats, **opts))
-        opts["lowercase"] = False  # already done
+        opts.update(lowercase=False, normalize=None)  # already done
         vocab = Vocab.build(source, min_count=min_count, max_size=max_size, order=order)
     else:
         vocab = Vocab.build(iter_sentences(resolved, stats=stats, **opts),
@@ -601,27 +349,3 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
         raise CorpusError(f"corpus has {corpus.n_tokens} in-vocabulary token(s) after "
                           f"min_count={min_count}; at least 2 are needed for training pairs")
     return vocab, corpus, stats
-
-
-def corpus_fingerprint(source) -> str:
-    """Hex sha256 identifying a corpus in experiment logs: of the file's bytes (streamed; for
-    a .gz file, the compressed bytes), or of the token lists of an in-memory/toy corpus."""
-    h = hashlib.sha256()
-    resolved = _resolve(source)
-    if isinstance(resolved, Path):
-        with _open_raw(resolved) as f:
-            for block in iter(lambda: f.read(CHUNK_SIZE), b""):
-                h.update(block)
-    else:
-        for sentence in resolved:
-            tokens = [sentence] if isinstance(sentence, str) else sentence
-            h.update("\x1f".join(tokens).encode("utf-8", "surrogatepass") + b"\x1e")
-    return h.hexdigest()
-
-
-def _open_raw(path: Path) -> io.BufferedReader:
-    _check_file(path)
-    try:
-        return open(path, "rb")
-    except OSError as e:
-        raise CorpusError(f"cannot read corpus file {path}: {e.strerror or e}") from None

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax import formats
-from sg_jax.errors import ConfigError, VocabError
+import sg_jax.formats as formats
+from sg_jax.errors import ConfigError, VocabError, quoted, quoted_list
 
 METHODS = ("add", "mul")
 MUL_EPS = 1e-3        # 3CosMul's epsilon (Levy & Goldberg 2014 use 0.001; gensim uses 1e-6)
@@ -123,9 +123,15 @@ class Embeddings:
         index: dict[str, int] = {}
         for i, w in enumerate(words):
             if not isinstance(w, str) or not w:
-                raise VocabError(f"word {i} is {w!r}; words must be non-empty strings")
+                raise VocabError(f"word {i} is {quoted(w)}; words must be non-empty strings")
             if index.setdefault(w, i) != i:
-                raise VocabError(f"duplicate word {w!r} (rows {index[w]} and {i})")
+                raise VocabError(f"duplicate word {quoted(w)} (rows {index[w]} and {i})")
+        finite = np.isfinite(arr).all(axis=1)
+        if not finite.all():  # one NaN would rank first (or last) in every query
+            i = int(np.argmin(finite))
+            bad = arr[i][~np.isfinite(arr[i])][0]
+            raise ConfigError(f"vectors row {i + 1} (word {quoted(words[i])}) holds {bad}; "
+                              f"NaN and infinite values are refused")
         arr.flags.writeable = False
         self._words, self._vectors, self._index = words, arr, index
         self._unit = _unit_rows(jnp.asarray(arr))
@@ -190,7 +196,7 @@ class Embeddings:
         missing = list(dict.fromkeys(w for w, i in zip(words, rows) if i is None))
         if missing:
             noun = "word" if len(missing) == 1 else "words"
-            raise VocabError(f"unknown {noun}: {', '.join(repr(w) for w in missing)}")
+            raise VocabError(f"unknown {noun}: {quoted_list(missing)}")
         return rows
 
     def index(self, word: str) -> int:

@@ -27,3 +27,29 @@ class FormatError(SgJaxError):
 
 class DivergenceError(SgJaxError):
     """Training produced NaN or Inf."""
+
+
+QUOTE_LIMIT = 60  # characters of user data an error message shows
+
+
+def quoted(value, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)` for an error message, shortened when long: a 50 MB word must not become a
+    50 MB error line. Long values keep their first `limit` characters, then an ellipsis and the
+    full length: 'aaaa…' (5,000,000 characters)."""
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) <= limit:
+            return repr(bytes(value))
+        return f"{bytes(value[:limit])!r}… ({len(value):,} bytes)"
+    if not isinstance(value, str):  # numbers, lists, ...: their repr, shortened the same way
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit] + '…'!r} ({len(value):,} characters)"
+
+
+def quoted_list(values, most: int = 10) -> str:
+    """Up to `most` values, each `quoted`, then how many more there are."""
+    values = list(values)
+    shown = ", ".join(map(quoted, values[:most]))
+    return shown + (f" and {len(values) - most:,} more" if len(values) > most else "")

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg_jax.embeddings import METHODS, Embeddings
-from sg_jax.errors import ConfigError, FormatError
+from sg_jax.errors import ConfigError, FormatError, quoted
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "benchmarks"
 WORDSIM353 = DATA_DIR / "wordsim353.tsv"
@@ -148,9 +148,9 @@ def load_similarity_pairs(path: str | os.PathLike | None = None) -> list[Pair]:
             w1, w2, score = parts
             value = float(score)
         except ValueError:
-            raise FormatError(f"{path} line {lineno}: expected 'word1 word2 score', got {line!r}") from None
+            raise FormatError(f"{path} line {lineno}: expected 'word1 word2 score', got {quoted(line)}") from None
         if not w1 or not w2 or not math.isfinite(value):
-            raise FormatError(f"{path} line {lineno}: expected 'word1 word2 score', got {line!r}")
+            raise FormatError(f"{path} line {lineno}: expected 'word1 word2 score', got {quoted(line)}")
         pairs.append((w1, w2, value))
     if not pairs:
         raise FormatError(f"similarity file {path} holds no word pairs")

@@ -10,25 +10,32 @@ word2vec formats (as written by the word2vec C tool and read by gensim's `load_w
           reading, as some writers omit it).
 
 Words are refused when the formats cannot hold them: empty words, words containing any
-whitespace (readers split fields on whitespace), and duplicates (a file with a duplicate word is
-also refused on reading, where gensim keeps the first and warns).
+whitespace (readers split fields on whitespace), words longer than `MAX_WORD_CHARS` characters
+(the corpus reader never yields one), and duplicates (a file with a duplicate word is also
+refused on reading, where gensim keeps the first and warns). Vectors holding NaN or an infinity
+are refused on writing and on reading, naming the row and the word. Reading refuses a header
+with a dimension over `MAX_DIM` before allocating anything (the rows allocated are bounded by the
+file's size, whatever count the header gives), and a path that is not a regular file (a FIFO or
+a device would block or give no size).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from sg_jax.atomic import atomic_open
-from sg_jax.errors import ConfigError, FormatError
+from sg_jax.errors import ConfigError, FormatError, quoted
+from sg_jax.limits import MAX_WORD_BYTES, MAX_WORD_CHARS
 
 _WHITESPACE = re.compile(r"\s")
 _ROWS_PER_WRITE = 1024
-_MAX_WORD_BYTES = 1 << 20
+MAX_DIM = 1 << 20  # the widest vectors read (4 MiB a row); the rows allocated are bounded by the file size
 _READ_CHUNK = 1 << 20  # bytes per read when parsing binary files
 
 
@@ -46,13 +53,27 @@ def _checked_for_save(words: Sequence[str], vectors) -> tuple[list[str], np.ndar
     seen: set[str] = set()
     for i, w in enumerate(words):
         if not isinstance(w, str) or not w:
-            raise FormatError(f"word {i} is {w!r}; words must be non-empty strings")
+            raise FormatError(f"word {i} is {quoted(w)}; words must be non-empty strings")
         if _WHITESPACE.search(w):
-            raise FormatError(f"word {w!r} contains whitespace, which the word2vec format cannot hold")
+            raise FormatError(f"word {quoted(w)} contains whitespace, which the word2vec format cannot hold")
+        if len(w) > MAX_WORD_CHARS:
+            raise FormatError(f"word {quoted(w)} is longer than {MAX_WORD_CHARS} characters")
         if w in seen:
-            raise FormatError(f"duplicate word {w!r}")
+            raise FormatError(f"duplicate word {quoted(w)}")
         seen.add(w)
-    return words, np.ascontiguousarray(arr, dtype="<f4")
+    arr = np.ascontiguousarray(arr, dtype="<f4")
+    _check_finite(arr, words, "vectors", "row", lambda i: i + 1)
+    return words, arr
+
+
+def _check_finite(arr: np.ndarray, words: Sequence[str], name: str, unit: str, where) -> None:
+    """FormatError naming the first row holding NaN or an infinity (`where(i)`: its line or row)."""
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        bad = arr[i][~np.isfinite(arr[i])][0]
+        raise FormatError(f"{name} {unit} {where(i)}: the vector of {quoted(words[i])} holds {bad} "
+                          f"(NaN and infinite values are refused)")
 
 
 def _write_rows(path, words: Sequence[str], vectors, encode) -> None:
@@ -83,8 +104,16 @@ def save_word2vec_binary(path: str | os.PathLike, words: Sequence[str], vectors)
     _write_rows(path, words, vectors, encode)
 
 
-def _open(path, what: str):  # a missing or unreadable file is a FormatError
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _open(path, what: str):  # a missing, unreadable or non-regular file is a FormatError
     try:
+        mode = os.stat(path).st_mode  # before open(): opening a FIFO blocks until a writer comes
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in _FILE_KINDS if test(mode)), "not a regular file")
+            raise FormatError(f"{what} {path} is {kind}, not a regular file")
         return open(path, "rb")
     except FileNotFoundError:
         raise FormatError(f"{what} {path} does not exist") from None
@@ -96,10 +125,12 @@ def _parse_header(line: bytes, name: str) -> tuple[int, int]:
     try:
         count, dim = map(int, line.split())
     except ValueError:
-        shown = line[:80].decode("utf-8", "replace").strip()
-        raise FormatError(f"{name}: bad header {shown!r} (expected 'count dim')") from None
+        shown = line.decode("utf-8", "replace").strip()
+        raise FormatError(f"{name}: bad header {quoted(shown)} (expected 'count dim')") from None
     if count < 1 or dim < 1:
         raise FormatError(f"{name}: bad header '{count} {dim}' (count and dim must be >= 1)")
+    if dim > MAX_DIM:  # checked before anything of that size is allocated
+        raise FormatError(f"{name}: bad header {quoted(f'{count} {dim}')} (dim must be at most {MAX_DIM:,})")
     return count, dim
 
 
@@ -129,7 +160,12 @@ def _looks_binary(f, dim: int) -> bool:
 
 def _dedup(seen: dict, word: str, where: str, name: str, unit: str) -> None:
     if (first := seen.setdefault(word, where)) != where:
-        raise FormatError(f"{name} {unit} {where}: duplicate word {word!r} (first on {unit} {first})")
+        raise FormatError(f"{name} {unit} {where}: duplicate word {quoted(word)} (first on {unit} {first})")
+
+
+def _check_word(word: str, where: str) -> None:
+    if len(word) > MAX_WORD_CHARS:
+        raise FormatError(f"{where}: word {quoted(word)} is longer than {MAX_WORD_CHARS} characters")
 
 
 def _read_text(f, name: str, count: int, dim: int, n: int, room: int) -> tuple[list[str], np.ndarray]:
@@ -149,6 +185,7 @@ def _read_text(f, name: str, count: int, dim: int, n: int, room: int) -> tuple[l
             word = parts[0].decode("utf-8")
         except UnicodeDecodeError:
             raise FormatError(f"{name} line {lineno}: word is not valid UTF-8") from None
+        _check_word(word, f"{name} line {lineno}")
         try:
             vectors[row] = [float(x) for x in parts[1:]]
         except ValueError:
@@ -157,7 +194,9 @@ def _read_text(f, name: str, count: int, dim: int, n: int, room: int) -> tuple[l
                     float(token)
                 except ValueError:
                     bad = token.decode("utf-8", "replace")
-                    raise FormatError(f"{name} line {lineno}: value {bad!r} is not a number") from None
+                    raise FormatError(f"{name} line {lineno}: value {quoted(bad)} is not a number") from None
+        if not np.isfinite(vectors[row]).all():  # also "1e39", which overflows float32
+            _check_finite(vectors[row:row + 1], [word], name, "line", lambda i: lineno)
         _dedup(seen, word, str(lineno), name, "line")
         words.append(word)
         if len(words) == n < count:
@@ -191,16 +230,21 @@ def _read_binary(f, name: str, count: int, dim: int, n: int, room: int) -> tuple
             space = buf.find(b" ", pos)
             if space >= 0:
                 break
-            if len(buf) - pos > _MAX_WORD_BYTES:
-                raise FormatError(f"{name} row {row}: no space after the word within {_MAX_WORD_BYTES} bytes")
+            if len(buf) - pos > MAX_WORD_BYTES:
+                raise FormatError(f"{name} row {row}: no space after the word within {MAX_WORD_BYTES} bytes "
+                                  f"(words are at most {MAX_WORD_CHARS} characters)")
             if not more():
                 raise truncated()
         if space == pos:
             raise FormatError(f"{name} row {row}: empty word")
+        if space - pos > MAX_WORD_BYTES:
+            raise FormatError(f"{name} row {row}: the word is {space - pos:,} bytes long "
+                              f"(words are at most {MAX_WORD_CHARS} characters)")
         try:
             word = buf[pos:space].decode("utf-8")
         except UnicodeDecodeError:
             raise FormatError(f"{name} row {row}: word is not valid UTF-8") from None
+        _check_word(word, f"{name} row {row}")
         pos = space + 1
         while len(buf) - pos < width:
             if not more():
@@ -215,6 +259,7 @@ def _read_binary(f, name: str, count: int, dim: int, n: int, room: int) -> tuple
         pos = len(buf)
         if not more():
             break
+    _check_finite(vectors[: len(words)], words, name, "row", lambda i: i + 1)
     return words, vectors
 
 
@@ -242,5 +287,6 @@ def load_word2vec(
             ext = path.suffix.lower()
             binary = True if ext == ".bin" else False if ext in (".txt", ".vec") else _looks_binary(f, dim)
         reader = _read_binary if binary else _read_text
-        words, vectors = reader(f, name, count, dim, n, size - len(header))
+        with np.errstate(over="ignore"):  # "1e39" overflows float32: refused as inf, not warned about
+            words, vectors = reader(f, name, count, dim, n, size - len(header))
     return words, vectors[: len(words)]

@@ -22,7 +22,7 @@ from sg_jax.architectures import ARCHITECTURES, Batch
 from sg_jax.model import Params
 from sg_jax.objectives import REGISTRY, Objective, get_objective, get_spec, objective_loss
 
-MAX_PROBLEM_SIZE = 2_000_000  # values in one gradcheck problem (tables plus sampled rows)
+GRADCHECK_MAX_ELEMENTS = 10_000_000  # the largest intermediate of a check: B * C * (V + k) * N
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +136,24 @@ def random_problem(V: int, N: int, C: int, B: int, *, objective: str = "softmax"
 def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contexts=4, batch=3, negative=3,
                   seed=0) -> list[GradCheckReport]:
     """check_gradients on random problems for every registered objective under every form (and
-    every noise-sharing mode for the objectives that read `share_negatives`)."""
+    every noise-sharing mode for the objectives that read `share_negatives`).
+
+    The problem is bounded (GRADCHECK_MAX_ELEMENTS for batch * contexts * (vocab_size + negative)
+    * dim, the size of its largest intermediate): a check is a test of the algebra, which small
+    problems exercise fully, and a huge one would exhaust memory inside XLA.
+    """
+    from sg_jax.errors import ConfigError
+
+    sizes = dict(vocab_size=vocab_size, dim=dim, contexts=contexts, batch=batch, negative=negative)
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    elements = batch * contexts * (vocab_size + negative) * dim
+    if elements > GRADCHECK_MAX_ELEMENTS:
+        raise ConfigError(f"gradcheck problem too large: batch * contexts * (vocab_size + negative) * dim = "
+                          f"{elements:,}, more than {GRADCHECK_MAX_ELEMENTS:,} "
+                          f"(batch={batch}, contexts={contexts}, vocab_size={vocab_size}, negative={negative}, "
+                          f"dim={dim})")
     names = list(REGISTRY) if objectives == "all" else [objectives]
     archs = list(ARCHITECTURES) if archs == "all" else [archs]
     forms = [(a, f) for a in archs for f in (("target", "context") if a == "sg" else ("target",))]

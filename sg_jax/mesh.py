@@ -11,7 +11,8 @@ example's step by n). See docs/devices.md for the design and its measurements.
 
 On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this
-(`host_device_flags`), a Python user sets the variable before importing jax.
+(`host_device_flags`), a Python user sets the variable before importing jax. A run trains on one
+device unless asked for more (`devices=N`, or None for all): see docs/devices.md for why.
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ from typing import Callable
 
 import numpy as np
 
-from sg_jax import checkpoint as ckpt_io
-from sg_jax import formats
+import sg_jax.checkpoint as ckpt_io
+import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
-from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError
+from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS
 
@@ -95,7 +95,8 @@ def read_corpus(config: Config, corpus) -> Corpus:
     rereadable = isinstance(corpus, (str, Path, list, tuple))
     fingerprint = corpus_fingerprint(corpus) if rereadable else None
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
-                                        lowercase=config.lowercase, errors=config.encoding_errors)
+                                        lowercase=config.lowercase, errors=config.encoding_errors,
+                                        normalize=config.normalize)
     if fingerprint is None:  # a one-shot iterable: the fingerprint of what was read
         fingerprint = hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()
                                      + np.ascontiguousarray(encoded.offsets).tobytes()).hexdigest()
@@ -131,17 +132,37 @@ def read_checkpoint_meta(path) -> tuple[Config, Vocab, dict]:
         raise FormatError(f"{path} is not a training checkpoint")
     for name in ("config", "position", "vocab"):
         if name not in meta:
-            raise FormatError(f"{path}: the checkpoint's metadata lacks {name!r}")
+            raise FormatError(f"checkpoint {path} lacks the field {name}")
     saved = meta["config"]
-    if isinstance(saved, dict) and "devices" not in saved:
-        saved = {**saved, "devices": 1}  # written before runs could span devices
-    config = Config.from_dict(saved, where=f"{path}: the checkpoint's config")
+    config = Config.from_dict(saved, where=f"checkpoint {path}: config")
+    _counters(meta["position"], Position, f"checkpoint {path}: position")
+    _counters(meta.get("schedule", {}), Schedule, f"checkpoint {path}: schedule")
+    history = meta.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise FormatError(f"checkpoint {path}: history is not a list of JSON objects")
+    if not isinstance(meta["vocab"], dict):
+        raise FormatError(f"checkpoint {path}: vocab is not a JSON object")
     try:
         vocab = Vocab.from_dict(meta["vocab"])
-        Position(**meta["position"]), Schedule(**meta.get("schedule", {}))
     except (TypeError, ValueError, KeyError) as e:
-        raise FormatError(f"{path}: the checkpoint's metadata is damaged ({type(e).__name__}: {e})") from None
+        raise FormatError(f"checkpoint {path}: vocab is damaged ({type(e).__name__}: {quoted(str(e))})") from None
     return config, vocab, meta
+
+
+def _counters(d, kind, where: str) -> None:
+    """Refuse a position or schedule record with unknown, missing or non-counter fields."""
+    if not isinstance(d, dict):
+        raise FormatError(f"{where} is not a JSON object")
+    names = [f.name for f in dataclasses.fields(kind)]
+    for key in d:
+        if key not in names:
+            raise FormatError(f"{where} has an unknown field {quoted(key)}")
+    for key in names:
+        if key not in d and kind is Position:
+            raise FormatError(f"{where} lacks the field {key}")
+        value = d.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise FormatError(f"{where}: {key} is {quoted(json.dumps(value))}, not a whole number >= 0")
 
 
 def load_progress(path, config: Config, vocab: Vocab, fingerprint: str) -> tuple[Progress, Config]:

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sg_jax import optim, pipeline
+import sg_jax.optim as optim
+import sg_jax.pipeline as pipeline
 from sg_jax.architectures import Batch, n_examples
 from sg_jax.config import Config
 from sg_jax.model import Params, init_params

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sg_jax import pipeline
+import sg_jax.pipeline as pipeline
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
 from sg_jax.mesh import make_mesh, replicate, resolve_devices

@@ -30,7 +30,7 @@ def vectors() -> np.ndarray:
     rng = np.random.default_rng(0)
     v = rng.standard_normal((len(WORDS), 7)).astype(np.float32)
     v[0, :4] = [1e-38, -3.4e38, -0.0, np.float32(1) / 3]  # subnormal-adjacent, huge, signed zero
-    v[1, 0] = np.inf
+    v[1, 0] = np.finfo(np.float32).max  # the largest finite value (NaN and inf are refused)
     return v
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sg_jax import __version__
+from sg_jax.version import __version__
 from sg_jax.cli.options import add_config_arguments, config_from_args, config_to_argv  # noqa: F401 (public)
+from sg_jax.console import INTERRUPTED, OneLineParser, QuietStdout, exit_now
 from sg_jax.errors import SgJaxError
 
 DESCRIPTION = """\
@@ -29,8 +30,7 @@ Skip-gram and CBOW word embeddings (word2vec) in JAX.
 def build_parser() -> argparse.ArgumentParser:
     from sg_jax.cli import commands, sweep
 
-    parser = argparse.ArgumentParser(prog="sg-jax", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="sg-jax", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sg-jax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_train(sub)
@@ -42,33 +42,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flag_value(argv, name: str) -> int | None:
-    """An integer flag's value, read before JAX starts (None: not given or not a number)."""
+def _flag_text(argv, name: str) -> str | None:
     for i, arg in enumerate(argv):
-        value = arg.split("=", 1)[1] if arg.startswith(name + "=") else \
-            argv[i + 1] if arg == name and i + 1 < len(argv) else None
-        if value is not None:
-            try:
-                return max(1, int(value))
-            except ValueError:
-                return None
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
     return None
 
 
 def _requested_devices(argv) -> int | None:
-    """Devices this process should make (None: one per core): --devices, split over the
-    processes of a multi-process run."""
-    devices, processes = _flag_value(argv, "--devices"), _flag_value(argv, "--num-processes")
-    if processes is None:
-        return devices
-    return max(1, (devices or processes) // processes)
+    """Devices this process should make, read before JAX starts: --devices (default 1; None for
+    'all': one per core), split over the processes of a multi-process run."""
+    text = _flag_text(argv, "--devices")
+    try:
+        devices = 1 if text is None else None if text.lower() in ("all", "none") else max(1, int(text))
+        processes = max(1, int(_flag_text(argv, "--num-processes") or 1))
+    except ValueError:
+        return 1  # the parser will refuse it
+    return None if devices is None else max(1, devices // processes)
 
 
 def main(argv=None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]) and return the exit status.
+
+    Called as the program (argv None), an interrupt ends the process at once with status 130
+    (`console.exit_now`: tearing JAX down while it compiles in the background crashes). A reader
+    of stdout that goes away does not change the work or the exit status (`QuietStdout`).
+    """
     from sg_jax.mesh import host_device_flags
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    host_device_flags(_requested_devices(argv))  # on a CPU, the cores become devices (before JAX starts)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    host_device_flags(_requested_devices(args_list))  # on a CPU, cores become devices (before JAX starts)
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = QuietStdout(stdout)
+    try:
+        try:
+            code = _main(args_list)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a closed pipe shows here, while it can still be discarded
+        except KeyboardInterrupt:  # outside a command (while parsing, importing, flushing)
+            print("sg-jax: interrupted", file=sys.stderr)
+            code = INTERRUPTED
+        if code == INTERRUPTED and argv is None:
+            exit_now(code)
+        return code
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -78,7 +102,7 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         print("sg-jax: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except OSError as e:
         print(f"sg-jax: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

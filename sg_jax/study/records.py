@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from sg_jax.atomic import atomic_write_bytes
-from sg_jax.errors import ConfigError, FormatError
+from sg_jax.errors import ConfigError, FormatError, quoted
 
 
 SCHEMA_VERSION = 2  # 2: per-item benchmark data (wordsim353.items, analogy.items)
@@ -31,42 +31,111 @@ def run_id(window: int, dim: int, seed: int) -> str:
     return f"w{window}_d{dim}_s{seed}"
 
 
-def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
+# What the sweep, the summary and the report read from a record: field -> type, and for the
+# sections, their fields. A record lacking one is refused on reading, not crashed on later.
+REQUIRED_FIELDS = {
+    "run_id": str, "window": int, "dim": int, "seed": int, "config": dict, "corpus": dict, "evaluation": dict,
+    "code_version": dict, "device": dict, "loss_curve": dict, "final_loss": _OPTIONAL_NUMBER,
+    "wordsim353": dict, "analogy": dict, "wall_seconds": _NUMBER, "words_per_second": _OPTIONAL_NUMBER,
+}
+REQUIRED_SECTION_FIELDS = {
+    "config": {"arch": str, "objective": str, "negative": int, "share_negatives": str, "epochs": int,
+               "min_count": int, "sample": _NUMBER, "dynamic_window": bool},
+    "corpus": {"fingerprint": str},
+    "evaluation": {"restrict_vocab": int, "method": str},
+    "device": {"platform": str, "kind": str, "jax": str},
+    "loss_curve": {"epoch": list, "loss": list},
+    "wordsim353": {"spearman": _OPTIONAL_NUMBER, "n_pairs": int, "n_oov": int},
+    "analogy": {"accuracy": _OPTIONAL_NUMBER, "total": int, "skipped": int},
+}
+
+
+def _type_name(t) -> str:
+    names = {str: "a string", int: "a whole number", dict: "a JSON object", list: "a list", bool: "true or false",
+             _NUMBER: "a number", _OPTIONAL_NUMBER: "a number or null"}
+    return names[t]
+
+
+def _is(value, t) -> bool:
+    if isinstance(value, bool) and t is not bool:
+        return False  # JSON true is not a number here
+    return isinstance(value, t)
+
+
+def check_record(record, where: str) -> dict:
+    """`record` if it is a complete run record, else FormatError naming `where` and the field."""
+    if not isinstance(record, dict):
+        raise FormatError(f"{where}: not a run record (a JSON object)")
+    for name, t in REQUIRED_FIELDS.items():
+        if name not in record:
+            raise FormatError(f"{where}: the run record lacks the field {name}")
+        if not _is(record[name], t):
+            raise FormatError(f"{where}: the field {name} is {quoted(json.dumps(record[name]))}, "
+                              f"not {_type_name(t)}")
+    for section, fields in REQUIRED_SECTION_FIELDS.items():
+        for name, t in fields.items():
+            if name not in record[section]:
+                raise FormatError(f"{where}: the run record lacks the field {section}.{name}")
+            if not _is(record[section][name], t):
+                raise FormatError(f"{where}: the field {section}.{name} is "
+                                  f"{quoted(json.dumps(record[section][name]))}, not {_type_name(t)}")
+    expected = run_id(record["window"], record["dim"], record["seed"])
+    if record["run_id"] != expected:
+        raise FormatError(f"{where}: run_id {quoted(record['run_id'])} does not match window {record['window']}, "
+                          f"dim {record['dim']}, seed {record['seed']} ({expected})")
+    return record
+
+
+def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[str], None] = print,
+              validate: bool = True) -> list[dict]:
     """The records of a runs.jsonl file ([] when it does not exist).
 
-    A last line that is not a complete JSON object (a crash while it was written) is dropped,
-    and with `repair` the file is rewritten atomically without it. A bad line anywhere else
-    means the file was edited or damaged otherwise: FormatError naming the line.
+    Only a last line without its newline can be half-written (each record is appended with its
+    newline in one write): if it is not a complete record it is dropped, and with `repair` the
+    file is rewritten atomically without it. Any other bad line, the last complete one included
+    (an edit, a comment, damage), is a FormatError naming the line. With `validate` every record
+    must hold the fields the sweep and its report read (`check_record`).
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
+    except IsADirectoryError:
+        raise FormatError(f"{path} is a directory, not a results file") from None
     lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    records, kept, dropped = [], [], None
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
+    unterminated = lines.pop()  # b"" when the file ends with a newline
+    records, dropped = [], None
+
+    def parse(raw: bytes, number: int) -> dict:
+        where = f"{path} line {number}"
         try:
             record = json.loads(raw.decode("utf-8"))
-            if not isinstance(record, dict) or "run_id" not in record:
-                raise ValueError("not a run record")
-        except (ValueError, UnicodeDecodeError):
-            if number == len(lines):
-                dropped = raw
-                break
-            raise FormatError(f"{path} line {number}: not a run record; the results file is damaged "
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise FormatError(f"{where}: not a run record (not valid JSON); the results file is damaged "
                               f"(remove the line to rerun that run)") from None
-        records.append(record)
-        kept.append(raw)
-    if dropped is not None or (data and not data.endswith(b"\n")):
+        if validate:
+            return check_record(record, where)
+        if not isinstance(record, dict) or "run_id" not in record:
+            raise FormatError(f"{where}: not a run record")
+        return record
+
+    for number, raw in enumerate(lines, start=1):
+        if raw.strip():
+            records.append(parse(raw, number))
+    if unterminated.strip():
+        try:
+            records.append(parse(unterminated, len(lines) + 1))
+        except FormatError:
+            dropped = unterminated
+    if unterminated:
         if dropped is not None:
             log(f"{path}: dropped a half-written last line ({len(dropped)} bytes) left by an interrupted run")
-        if repair:  # the complete lines byte for byte, each ended by a newline
-            atomic_write_bytes(path, b"".join(raw + b"\n" for raw in kept))
+        if repair:  # the complete lines byte for byte, and a kept last line with its newline
+            atomic_write_bytes(path, data[: len(data) - len(unterminated)]
+                               + (b"" if dropped is not None or not unterminated.strip() else unterminated + b"\n"))
     return records
 
 
@@ -104,6 +173,7 @@ def study_settings(record: dict) -> dict:
     """What every run of one study shares: everything but the grid, the code and the results."""
     config = {k: v for k, v in record["config"].items() if k not in GRID_FIELDS}
     corpus = {k: record["corpus"].get(k) for k in ("fingerprint", "lowercase", "encoding_errors")}
+    corpus["normalize"] = record["corpus"].get("normalize", "NFC")  # records before the option: NFC
     return {"config": config, "corpus": corpus, "evaluation": record["evaluation"]}
 
 

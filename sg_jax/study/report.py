@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
-
-if TYPE_CHECKING:
-    from sg_jax.study.sweep import Sweep
+from typing import Sequence
 
 from sg_jax.atomic import atomic_write_text
 from sg_jax.study import stats
@@ -51,7 +47,7 @@ def typical_interval(rows, metric: str) -> float:
 
 def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> list[str]:
     """The heatmaps, the loss curves and the by-window grid; returns the file names written."""
-    from sg_jax import plots
+    import sg_jax.plots as plots
 
     windows = sorted({r["window"] for r in rows})
     dims = sorted({r["dim"] for r in rows})
@@ -92,7 +88,7 @@ def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> lis
     return written
 
 
-def write_outputs(out: Path, records: Sequence[dict], sweep: Sweep | None = None) -> list[str]:
+def write_outputs(out: Path, records: Sequence[dict], sweep: "Sweep | None" = None) -> list[str]:
     """summary.csv, summary.md, the plots and report.md from the recorded runs."""
     if not records:
         return []
@@ -126,7 +122,7 @@ def reproduce_command(records: Sequence[dict], out: Path) -> str:
 
 
 def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, figures: Sequence[str],
-                    sweep: Sweep | None, out: Path) -> str:
+                    sweep: "Sweep | None", out: Path) -> str:
     first = records[0]
     config, corpus = first["config"], first["corpus"]
     windows = sorted({r["window"] for r in records})

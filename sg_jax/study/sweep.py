@@ -39,7 +39,6 @@ pair's cosine (4 decimals) and human score, and which answered questions were ri
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -48,7 +47,6 @@ from typing import Callable
 from sg_jax.config import Config
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
-from sg_jax.atomic import atomic_write_text
 from sg_jax.errors import ConfigError
 from sg_jax.study.progress import StudyProgress
 from sg_jax.study.provenance import _now, code_version, device_info
@@ -99,6 +97,10 @@ class Sweep:
     def encoding_errors(self) -> str:
         return self.base.encoding_errors
 
+    @property
+    def normalize(self) -> str | None:
+        return self.base.normalize
+
     def config(self, window: int, dim: int, seed: int):
         return dataclasses.replace(self.base, window=window, dim=dim, seed=seed).validate()
 
@@ -131,7 +133,8 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
 
     fingerprint = corpus_fingerprint(sweep.corpus)
     probe = _record_head(sweep, *sweep.grid()[0], corpus={"fingerprint": fingerprint, "lowercase": sweep.lowercase,
-                                                          "encoding_errors": sweep.encoding_errors})
+                                                          "encoding_errors": sweep.encoding_errors,
+                                                          "normalize": sweep.normalize})
     _check_same_study(out, records, study_settings(probe))
 
     done = {r["run_id"] for r in records}
@@ -142,7 +145,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
         data = read_corpus(base, sweep.corpus)
         vocab, encoded = data.vocab, data.encoded
         corpus = {"source": str(sweep.corpus), "fingerprint": fingerprint, "lowercase": sweep.lowercase,
-                  "encoding_errors": sweep.encoding_errors, "vocab_size": len(vocab),
+                  "encoding_errors": sweep.encoding_errors, "normalize": sweep.normalize, "vocab_size": len(vocab),
                   "tokens": int(encoded.n_tokens), "sentences": int(encoded.n_sentences)}
         log(f"corpus {sweep.corpus}: {len(vocab):,} words (min_count={base.min_count}), "
             f"{encoded.n_tokens:,} tokens; {len(todo)} run(s) to do, {len(sweep.grid()) - len(todo)} already done")
@@ -232,7 +235,7 @@ def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict
 def save_missing_vectors(out: Path, records) -> tuple[int, list[str]]:
     """Write DIR/<run>/vectors.txt for recorded runs that lack it, from each run's checkpoint
     (every sweep run keeps one). Returns (how many were written, the runs that have neither)."""
-    from sg_jax import formats
+    import sg_jax.formats as formats
     from sg_jax.runs import CHECKPOINT
     from sg_jax.api import load_model
 
