@@ -42,8 +42,8 @@ def run_one(devices: int, args) -> dict:
     spec = json.dumps({"corpus": args.corpus, "epochs": args.epochs, "dim": args.dim, "devices": devices,
                        "seed": args.seed})
     proc = subprocess.run([sys.executable, "-c", CHILD, spec], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"devices={devices} failed: {proc.stderr.strip().splitlines()[-1]}")
+    if proc.returncode != 0:  # e.g. a divergence: reported in the table, not hidden
+        return {"devices": devices, "error": proc.stderr.strip().splitlines()[-1], "loadavg": os.getloadavg()[0]}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["loadavg"] = os.getloadavg()[0]
     return out
@@ -65,12 +65,18 @@ def main(argv=None) -> int:
         for n in counts:
             runs[n].append(run_one(n, args))
             print(json.dumps(runs[n][-1]), flush=True)
-    base = statistics.median(r["words_per_second"] for r in runs[counts[0]])
+    def median_wps(n):
+        ok = [r["words_per_second"] for r in runs[n] if "error" not in r]
+        return statistics.median(ok) if ok else None
+
+    base = median_wps(counts[0])
     lines = ["| devices | words/s (median) | vs first row | WordSim-353 | analogies | load avg |",
              "|---:|---:|---:|---:|---:|---:|"]
     for n in counts:
-        wps = statistics.median(r["words_per_second"] for r in runs[n])
-        last = runs[n][-1]
+        wps, last = median_wps(n), runs[n][-1]
+        if wps is None:
+            lines.append(f"| {n} | failed: {last['error'][:120]} | | | | {last['loadavg']:.1f} |")
+            continue
         lines.append(f"| {n} | {wps:,.0f} | {wps / base:.2f} | {last['wordsim353']:.3f} | "
                      f"{100 * last['analogy']:.2f}% | {last['loadavg']:.1f} |")
     table = "\n".join(lines)
