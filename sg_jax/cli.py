@@ -20,6 +20,7 @@ Skip-gram and CBOW word embeddings (word2vec) in JAX.
   sg-jax eval --vectors runs/brown/vectors.txt         WordSim-353 and Google analogies
   sg-jax gradcheck                                     hand derivations vs jax.grad
   sg-jax sweep --out runs/sweep                        window x dimension study
+  sg-jax graph --edges karate --out runs/karate        DeepWalk / node2vec node embeddings
 """
 
 
@@ -244,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="window x dimension study: runs, table, heatmaps, report")
     sweep_command.add_arguments(p)
     p.set_defaults(func=sweep_command.main)
+
+    from sg_jax.graph import command as graph_command
+
+    p = sub.add_parser("graph", help="DeepWalk / node2vec: walks on the device, skip-gram on the walks")
+    graph_command.add_arguments(p)
+    p.set_defaults(func=graph_command.main)
     return parser
 
 
