@@ -244,7 +244,7 @@ def from_arrays(src, dst, weight=None, *, names: Sequence | None = None, directe
             raise GraphError(f"weight has shape {weight.shape}, expected {src.shape}")
         bad = ~(np.isfinite(weight) & (weight > 0))
         if bad.any():
-            raise GraphError(f"edge {int(np.argmax(bad))}: weight {weight[bad][0]!r} must be a finite number > 0")
+            raise GraphError(f"edge {int(np.argmax(bad))}: weight {float(weight[bad][0])} must be a finite number > 0")
     else:
         weight = np.ones(len(s), np.float64)
     return _canonical(names, s, d, weight, directed, weighted, stats, "edge arrays")

@@ -7,9 +7,10 @@
   (visited by no walk) are left out (counted).
 * Link prediction (node2vec's protocol): `split_edges` holds out a fraction of the edges (never one
   whose removal would leave an endpoint without an edge) and as many node pairs that are not edges;
-  embeddings are trained on the rest; a logistic regression on the Hadamard product of the two
-  endpoint vectors, fitted on the remaining edges and as many other non-edges, scores the held-out
-  pairs: ROC AUC.
+  embeddings are trained on the rest; a logistic regression (C = 100: the Hadamard features of unit
+  vectors are small, and the default C = 1 all but zeroes the weights) on the Hadamard product of
+  the two endpoint unit vectors, fitted on the remaining edges and as many other non-edges, scores
+  the held-out pairs: ROC AUC.
 * Community recovery: k-means (k = the number of communities) on the normalised vectors, and the
   normalised mutual information between the clusters and the planted partition.
 """
@@ -22,6 +23,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from sg_jax.graph.edgelist import Graph, GraphError
+
+
+LINK_C = 100.0  # Hadamard features of unit vectors are ~1/dim each: the default C = 1 all but zeroes the weights
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -150,15 +154,17 @@ def link_prediction_auc(split: EdgeSplit, names: Sequence[str], vectors: np.ndar
     g = split.train
     pick = rng.choice(g.n_edges, size=min(g.n_edges, max(len(split.test_pos), 1000)), replace=False)
     train_pos = np.stack([g.src[pick], g.dst[pick]], axis=1)
-    exclude = {tuple(e) for e in split.test_neg.tolist()}
-    train_neg = _non_edges(g, len(train_pos), rng, exclude)
+    exclude = {tuple(e) for e in split.test_neg.tolist()} | {tuple(e) for e in split.test_pos.tolist()}
+    if not g.directed:
+        exclude |= {(b, a) for a, b in exclude}
+    train_neg = _non_edges(g, len(train_pos), rng, exclude)  # never a held-out edge or non-edge
 
     def features(pairs):
         return full[pairs[:, 0]] * full[pairs[:, 1]]
 
     X = np.concatenate([features(train_pos), features(train_neg)])
     y = np.concatenate([np.ones(len(train_pos)), np.zeros(len(train_neg))])
-    clf = LogisticRegression(max_iter=1000).fit(X, y)
+    clf = LogisticRegression(C=LINK_C, max_iter=1000).fit(X, y)
     Xt = np.concatenate([features(split.test_pos), features(split.test_neg)])
     yt = np.concatenate([np.ones(len(split.test_pos)), np.zeros(len(split.test_neg))])
     return float(roc_auc_score(yt, clf.predict_proba(Xt)[:, 1]))
