@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="DeepWalk / node2vec: walks on the device, skip-gram on the walks")
     graph_command.add_arguments(p)
     p.set_defaults(func=graph_command.main)
+    p = sub.add_parser("graph-study", help="node2vec over a grid of p, q and walk length: table and heatmaps")
+    graph_command.add_study_arguments(p)
+    p.set_defaults(func=graph_command.study_main)
     return parser
 
 

@@ -20,8 +20,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_graph_arguments(p: argparse.ArgumentParser) -> None:
-    """Graph, walk and training options shared by `graph` and `graph-study`."""
+def add_graph_arguments(p: argparse.ArgumentParser, *, study: bool = False) -> None:
+    """Graph, walk and training options shared by `graph` and `graph-study` (whose grid replaces
+    --method, --p, --q and --walk-length)."""
     from sg_jax.graph.embed import graph_config
     from sg_jax.graph.walks import WalkConfig
 
@@ -34,12 +35,14 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--directed", action="store_true", help="edges go from the first node to the second")
     g.add_argument("--weighted", action="store_true", help="read the third column as the edge weight (> 0)")
     g = p.add_argument_group("walks")
-    g.add_argument("--method", choices=["deepwalk", "node2vec"], default=w.method, help="walk kind (default deepwalk)")
-    g.add_argument("--p", type=float, default=w.p, help="node2vec return parameter (default 1)")
-    g.add_argument("--q", type=float, default=w.q, help="node2vec in-out parameter (default 1)")
+    if not study:
+        g.add_argument("--method", choices=["deepwalk", "node2vec"], default=w.method,
+                       help="walk kind (default deepwalk)")
+        g.add_argument("--p", type=float, default=w.p, help="node2vec return parameter (default 1)")
+        g.add_argument("--q", type=float, default=w.q, help="node2vec in-out parameter (default 1)")
+        g.add_argument("--walk-length", type=int, default=w.walk_length,
+                       help=f"nodes per walk, the start included (default {w.walk_length})")
     g.add_argument("--walks", type=int, default=w.walks, help=f"walks per node (default {w.walks})")
-    g.add_argument("--walk-length", type=int, default=w.walk_length,
-                   help=f"nodes per walk, the start included (default {w.walk_length})")
     g.add_argument("--chunk-walkers", type=int, default=w.chunk_walkers,
                    help=f"walkers advanced together on the device (memory only; default {w.chunk_walkers})")
     g = p.add_argument_group("training (skip-gram on the walks)")
@@ -61,7 +64,8 @@ def configs_from_args(args):
     from sg_jax.graph.embed import graph_config
     from sg_jax.graph.walks import WalkConfig
 
-    walk = WalkConfig(method=args.method, p=args.p, q=args.q, walks=args.walks, walk_length=args.walk_length,
+    walk = WalkConfig(method=getattr(args, "method", "node2vec"), p=getattr(args, "p", 1.0), q=getattr(args, "q", 1.0),
+                      walks=args.walks, walk_length=getattr(args, "walk_length", WalkConfig.walk_length),
                       chunk_walkers=args.chunk_walkers).validate()
     config = graph_config(dim=args.dim, window=args.window, epochs=args.epochs, negative=args.negative,
                           objective=args.objective, sample=args.sample, lr=args.lr, batch_size=args.batch_size,
@@ -106,25 +110,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
 
 
-def evaluate_run(names, vectors, labels, split=None, *, train_fraction: float = 0.5, seed: int = 0) -> dict:
-    """Scores of an embedding: classification and NMI with labels, link AUC with an edge split."""
-    from sg_jax.graph import evaluate
-
-    scores: dict = {}
-    if labels:
-        c = evaluate.node_classification(names, vectors, labels, train_fraction=train_fraction, seed=seed)
-        scores["classification"] = c.__dict__ | {"summary": c.summary()}
-        scores["nmi"] = evaluate.community_nmi(names, vectors, labels, seed=seed)
-    if split is not None:
-        scores["link_auc"] = evaluate.link_prediction_auc(split, names, vectors, seed=seed)
-        scores["held_out_edges"] = int(len(split.test_pos))
-    return scores
-
-
 def main(args) -> int:
     from sg_jax.atomic import atomic_write_text
     from sg_jax.graph.embed import embed_graph
-    from sg_jax.graph.evaluate import split_edges
+    from sg_jax.graph.evaluate import score_embedding, split_edges
     from sg_jax.runs import CheckpointPolicy
 
     walk, config = configs_from_args(args)
@@ -155,7 +144,8 @@ def main(args) -> int:
     names = out.run.vocab.words
     finished = r.position.epoch >= config.epochs
     if (labels or split is not None) and finished:
-        scores = evaluate_run(names, vectors, labels, split, train_fraction=args.train_fraction, seed=config.seed)
+        scores = score_embedding(names, vectors, labels, split, train_fraction=args.train_fraction,
+                                 seed=config.seed)
         if "classification" in scores:
             print(scores["classification"]["summary"])
             print(f"community recovery (k-means on the vectors vs the labels): NMI {scores['nmi']:.4f}")
@@ -170,4 +160,51 @@ def main(args) -> int:
         print(f"wrote {out_dir / 'vectors.txt'}, {out_dir / 'projection.png'} ({method}) and the checkpoint")
     else:
         print(f"wrote {out_dir / 'vectors.txt'} and the checkpoint")
+    return 0
+
+
+def _number_list(kind, minimum, strict: bool):
+    def parse(text: str):
+        try:
+            values = [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        bad = [v for v in values if (v <= minimum if strict else v < minimum)]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"every value must be {'>' if strict else '>='} {minimum}, got {text!r}")
+        return tuple(dict.fromkeys(values))
+
+    return parse
+
+
+def add_study_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("node2vec over a grid of p, q and walk length on one labelled graph: one model per point, "
+                     "scored by node classification (micro/macro-F1) and k-means NMI. Writes DIR/runs.jsonl, "
+                     "DIR/summary.md, DIR/summary.csv and DIR/heatmap_L<length>.png (micro-F1 over p x q); "
+                     "rerunning the command skips the runs already recorded.")
+    add_graph_arguments(p, study=True)
+    g = p.add_argument_group("grid")
+    g.add_argument("--ps", type=_number_list(float, 0, True), default=(0.25, 1.0, 4.0), help="values of p (default 0.25,1,4)")
+    g.add_argument("--qs", type=_number_list(float, 0, True), default=(0.25, 1.0, 4.0), help="values of q (default 0.25,1,4)")
+    g.add_argument("--walk-lengths", type=_number_list(int, 2, False), default=(40,),
+                   help="walk lengths in nodes (default 40)")
+    g.add_argument("--seeds", type=_number_list(int, 0, False), default=(0,), help="seeds (default 0)")
+    g.add_argument("--train-fraction", type=float, default=0.5, help="labelled nodes used for fitting (default 0.5)")
+    g.add_argument("--out", required=True, help="output directory")
+    g.add_argument("--quiet", action="store_true", help="no per-run lines")
+
+
+def study_main(args) -> int:
+    from sg_jax.graph.study import PQStudy, run_study
+
+    walk, config = configs_from_args(args)
+    graph, labels, unknown, source = load_inputs(args)
+    if not labels:
+        raise ConfigError("graph-study scores every run against labels: give --labels (bundled graphs have them)")
+    study = PQStudy(config, walk, args.ps, args.qs, args.walk_lengths, args.seeds, args.train_fraction)
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    records = run_study(study, graph, labels, args.out, source=source, log=log)
+    out = Path(args.out)
+    print((out / "summary.md").read_text(encoding="utf-8"))
+    print(f"{len(records)} run(s) recorded in {out / 'runs.jsonl'}; wrote summary.md, summary.csv and heatmaps")
     return 0

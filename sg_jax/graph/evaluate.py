@@ -187,3 +187,16 @@ def community_nmi(names: Sequence[str], vectors: np.ndarray, communities: Mappin
     X = _unit(vectors[[row[n] for n in nodes]])
     clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(X)
     return float(normalized_mutual_info_score(truth, clusters))
+
+
+def score_embedding(names, vectors, labels, split=None, *, train_fraction: float = 0.5, seed: int = 0) -> dict:
+    """Scores of an embedding: classification and NMI with labels, link AUC with an edge split."""
+    scores: dict = {}
+    if labels:
+        c = node_classification(names, vectors, labels, train_fraction=train_fraction, seed=seed)
+        scores["classification"] = c.__dict__ | {"summary": c.summary()}
+        scores["nmi"] = community_nmi(names, vectors, labels, seed=seed)
+    if split is not None:
+        scores["link_auc"] = link_prediction_auc(split, names, vectors, seed=seed)
+        scores["held_out_edges"] = int(len(split.test_pos))
+    return scores
