@@ -28,6 +28,7 @@ class CSR(NamedTuple):
     weights: np.ndarray  # float32 [m] edge weights (all 1 when unweighted)
     cumw: np.ndarray     # float32 [m] running sum of the row's weights, restarted at each row
     weighted: bool
+    directed: bool
 
     @property
     def n_nodes(self) -> int:
@@ -67,7 +68,7 @@ def build_csr(graph: Graph) -> CSR:
     before = np.where(row_start > 0, total[np.maximum(row_start - 1, 0)], 0.0)
     cumw = total - before  # row-restarted running sums (float64, then float32)
     return CSR(indptr.astype(np.int32), dst.astype(np.int32), w.astype(np.float32), cumw.astype(np.float32),
-               graph.weighted)
+               graph.weighted, graph.directed)
 
 
 def to_device(csr: CSR) -> DeviceCSR:

@@ -114,12 +114,22 @@ def _lower_bound(a: jax.Array, lo: jax.Array, hi: jax.Array, value: jax.Array, n
 
 
 def _sample_neighbour(g: DeviceCSR, start, deg, mass, *, weighted: bool, n_iter: int):
-    """The neighbour at position `mass` in [0, W(v)) of the row (W = degree when unweighted)."""
+    """(neighbour, its index in the CSR arrays) at position `mass` in [0, W(v)) of the row (W = degree
+    when unweighted)."""
     if weighted:
         pos = _lower_bound(g.cumw, start, start + deg, mass, n_iter, strict=True)
     else:
         pos = start + mass.astype(jnp.int32)
-    return g.indices[jnp.clip(pos, start, start + jnp.maximum(deg, 1) - 1)]
+    pos = jnp.clip(pos, start, start + jnp.maximum(deg, 1) - 1)
+    return g.indices[pos], pos
+
+
+def _edge_weight(g: DeviceCSR, a, b, n_iter: int):
+    """w(a -> b), 0 where there is no such edge (a binary search in a's row)."""
+    start, end = g.indptr[a], g.indptr[a + 1]
+    at = _lower_bound(g.indices, start, end, b, n_iter)
+    last = g.indices.shape[0] - 1
+    return jnp.where((at < end) & (g.indices[jnp.minimum(at, last)] == b), g.weights[jnp.minimum(at, last)], 0.0)
 
 
 def _row_total(g: DeviceCSR, start, deg, weighted: bool):
@@ -145,7 +155,7 @@ def _first_order_chunk(g: DeviceCSR, block_keys, starts, valid, *, length: int, 
         deg = g.indptr[cur + 1] - start
         alive = alive & (deg > 0)
         mass = u * _row_total(g, start, deg, weighted)
-        x = _sample_neighbour(g, start, deg, mass, weighted=weighted, n_iter=n_iter)
+        x, _ = _sample_neighbour(g, start, deg, mass, weighted=weighted, n_iter=n_iter)
         cur = jnp.where(alive, x, cur)
         return (cur, alive), jnp.where(alive, x, -1)
 
@@ -153,19 +163,23 @@ def _first_order_chunk(g: DeviceCSR, block_keys, starts, valid, *, length: int, 
     return jnp.concatenate([jnp.where(valid, starts, -1)[:, None], cols.T], axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("length", "weighted", "n_iter", "outlier"))
+@functools.partial(jax.jit, static_argnames=("length", "weighted", "directed", "n_iter", "outlier"))
 def _second_order_chunk(g: DeviceCSR, block_keys, starts, valid, prevs, inv_p, inv_q, *, length: int, weighted: bool,
-                        n_iter: int, outlier: bool):
+                        directed: bool, n_iter: int, outlier: bool):
     """node2vec walks by rejection sampling with outlier folding; returns ([M, length] walks, proposals).
-    prevs: the node each walker is taken to have come from (-1: none, a walk's start)."""
+    prevs: the node each walker is taken to have come from (-1: none, a walk's start). The return
+    edge's weight w(v, t) is, on an undirected graph, that of the edge just walked (carried along,
+    no search); on a directed graph it is searched in v's row."""
     M = starts.shape[0]
     env = jnp.maximum(1.0, inv_q)  # outlier (static): inv_p > env
     rows = jnp.arange(M)
     walks = jnp.full((M, length), -1, jnp.int32).at[:, 0].set(jnp.where(valid, starts, -1))
     pos = jnp.where(valid, 1, length).astype(jnp.int32)
+    w_last = _edge_weight(g, starts, jnp.maximum(prevs, 0), n_iter) if outlier and not directed else \
+        jnp.zeros(M, jnp.float32)
 
     def body(state):
-        i, cur, prev, pos, walks = state
+        i, cur, prev, pos, walks, w_last = state
         active = pos < length
         u = _uniforms(block_keys, i, 2)
         start = g.indptr[cur]
@@ -176,9 +190,7 @@ def _second_order_chunk(g: DeviceCSR, block_keys, starts, valid, prevs, inv_p, i
         has_prev = prev >= 0
         t = jnp.maximum(prev, 0)
         if outlier:  # the return edge's mass above the envelope, w(v, t) (1/p - F)
-            at = _lower_bound(g.indices, start, end, t, n_iter)
-            back = has_prev & (at < end) & (g.indices[jnp.minimum(at, g.indices.shape[0] - 1)] == t)
-            w_back = jnp.where(back, g.weights[jnp.minimum(at, g.weights.shape[0] - 1)], 0.0)
+            w_back = jnp.where(has_prev, w_last if not directed else _edge_weight(g, cur, t, n_iter), 0.0)
             main = jnp.where(has_prev, env, 1.0) * total
             r = u[:, 0] * (main + (inv_p - env) * w_back)
             in_main = r < main
@@ -186,7 +198,7 @@ def _second_order_chunk(g: DeviceCSR, block_keys, starts, valid, prevs, inv_p, i
         else:
             in_main = jnp.ones(M, bool)
             mass = u[:, 0] * total
-        x = _sample_neighbour(g, start, deg, mass, weighted=weighted, n_iter=n_iter)
+        x, at = _sample_neighbour(g, start, deg, mass, weighted=weighted, n_iter=n_iter)
         x = jnp.where(in_main, x, t)
         # f(t, x): 1/p back to t, 1 to a neighbour of t, 1/q further away (capped at F in the main region)
         t_start, t_end = g.indptr[t], g.indptr[t + 1]
@@ -198,15 +210,17 @@ def _second_order_chunk(g: DeviceCSR, block_keys, starts, valid, prevs, inv_p, i
         prev = jnp.where(accept, cur, prev)
         cur = jnp.where(accept, x, cur)
         pos = jnp.where(accept, pos + 1, jnp.where(dead, length, pos))
-        return i + 1, cur, prev, pos, walks
+        if outlier and not directed:  # the weight of the edge just walked: w(x, v) = w(v, x)
+            w_last = jnp.where(accept, jnp.where(in_main, g.weights[at], w_back), w_last)
+        return i + 1, cur, prev, pos, walks, w_last
 
-    state = (jnp.zeros((), jnp.int32), starts, prevs, pos, walks)
-    i, _, _, _, walks = jax.lax.while_loop(lambda s: jnp.any(s[3] < length), body, state)
+    state = (jnp.zeros((), jnp.int32), starts, prevs, pos, walks, w_last)
+    i, _, _, _, walks, _ = jax.lax.while_loop(lambda s: jnp.any(s[3] < length), body, state)
     return walks, i
 
 
 def walk_chunk(g: DeviceCSR, key: jax.Array, first_walk: int, n_walkers: int, n_walks: int, n_nodes: int,
-               config: WalkConfig, weighted: bool, max_degree: int, *, starts=None, prevs=None):
+               config: WalkConfig, weighted: bool, directed: bool, max_degree: int, *, starts=None, prevs=None):
     """Walks first_walk .. first_walk + n_walkers - 1 (those >= n_walks are padding, all -1) as a
     device array [n_walkers, walk_length] (dispatched asynchronously). Walk g starts at node g mod n,
     or at starts[g - first_walk] having come from prevs[g - first_walk] (tests of one transition)."""
@@ -223,7 +237,8 @@ def walk_chunk(g: DeviceCSR, key: jax.Array, first_walk: int, n_walkers: int, n_
         return _first_order_chunk(g, block_keys, jnp.asarray(starts), jnp.asarray(valid), **common)
     inv_p, inv_q = 1.0 / config.p, 1.0 / config.q
     walks, _ = _second_order_chunk(g, block_keys, jnp.asarray(starts), jnp.asarray(valid), jnp.asarray(prevs),
-                                   jnp.float32(inv_p), jnp.float32(inv_q), outlier=inv_p > max(1.0, inv_q), **common)
+                                   jnp.float32(inv_p), jnp.float32(inv_q), outlier=inv_p > max(1.0, inv_q),
+                                   directed=directed, **common)
     return walks
 
 
@@ -238,7 +253,7 @@ def next_node_counts(csr: CSR, prev: int, cur: int, n_walkers: int, config: Walk
     M = -(-n_walkers // BLOCK) * BLOCK
     prevs = np.full(M, prev, np.int32)
     walks = walk_chunk(to_device(csr), walk_key(seed), 0, M, n_walkers, csr.n_nodes, config, csr.weighted,
-                       csr.max_degree, starts=np.full(M, cur, np.int32), prevs=prevs)
+                       csr.directed, csr.max_degree, starts=np.full(M, cur, np.int32), prevs=prevs)
     nxt = np.asarray(walks)[:n_walkers, 1]
     return np.bincount(nxt[nxt >= 0], minlength=csr.n_nodes)
 
@@ -297,12 +312,13 @@ def generate_walks(csr: CSR, names, config: WalkConfig, seed: int, *, spill_dir:
     sink = _Sink(Path(spill_dir) if on_disk else None)
     counts = np.zeros(n, np.int64)
     kept = 0
-    pending = walk_chunk(g, key, 0, M, total, n, config, csr.weighted, csr.max_degree)
+    pending = walk_chunk(g, key, 0, M, total, n, config, csr.weighted, csr.directed, csr.max_degree)
     try:
         for first in range(0, total, M):
             walks = np.asarray(pending)
             if first + M < total:  # the device draws the next chunk while the host encodes this one
-                pending = walk_chunk(g, key, first + M, M, total, n, config, csr.weighted, csr.max_degree)
+                pending = walk_chunk(g, key, first + M, M, total, n, config, csr.weighted, csr.directed,
+                                     csr.max_degree)
             lengths = (walks >= 0).sum(axis=1)
             keep = lengths >= 2
             ids = walks[keep].ravel()
