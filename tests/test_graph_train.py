@@ -126,3 +126,13 @@ def test_node2vec_recovers_planted_communities_and_predicts_links(tmp_path):
     held = run(split.train, tmp_path / "links", walk, config(dim=16, epochs=2))
     auc = link_prediction_auc(split, held.run.vocab.words, held.run.result.vectors())
     assert auc >= 0.7, auc  # chance is 0.5
+
+
+def test_walks_spilled_to_disk_train_to_the_same_vectors(tmp_path):
+    g, _ = karate()
+    walk = WalkConfig("deepwalk", walks=4, walk_length=10)
+    memory = run(g, tmp_path / "memory", walk, config(epochs=1))
+    disk = run(g, tmp_path / "disk", walk, config(epochs=1), memory_limit=100)
+    assert disk.walks.on_disk and not memory.walks.on_disk
+    assert (tmp_path / "disk" / "vectors.txt").read_bytes() == (tmp_path / "memory" / "vectors.txt").read_bytes()
+    assert not list(tmp_path.glob(".sg-jax-walks-*"))  # the spilled walks are removed after training
