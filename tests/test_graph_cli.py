@@ -49,11 +49,13 @@ def test_holdout_edges_reports_link_auc(tmp_path, capsys):
     ("a b\n", ["--method", "node2vec", "--q", "-1"], "q must be a finite number > 0"),
     ("a b\n", ["--labels", "LABELS"], "no line names a node of the graph (1 line(s) name unknown nodes)"),
     ("a b\n", ["--edges", "missing.edges"], "edge list not found"),
+    ("a b\nb c\n", ["--labels", "ONECLASS"], "fewer than 2 classes with 2 or more nodes"),
 ])
 def test_bad_inputs_are_one_line_errors_and_leave_no_output(tmp_path, capsys, edges, extra, message):
     (tmp_path / "g.edges").write_text(edges)
     (tmp_path / "LABELS").write_text("zz\tx\n")
-    extra = [str(tmp_path / x) if x in ("LABELS", "missing.edges") else x for x in extra]
+    (tmp_path / "ONECLASS").write_text("a\tx\nb\tx\nc\ty\n")
+    extra = [str(tmp_path / x) if x in ("LABELS", "ONECLASS", "missing.edges") else x for x in extra]
     out = tmp_path / "out"
     assert main(["graph", "--edges", str(tmp_path / "g.edges"), "--out", str(out), *FAST, *extra]) == 2
     err = capsys.readouterr().err.strip()

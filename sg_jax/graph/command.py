@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 from sg_jax.errors import ConfigError
@@ -124,6 +125,8 @@ def main(args) -> int:
     graph, labels, unknown, source = load_inputs(args)
     if unknown:
         log(f"labels: {unknown:,} line(s) name nodes not in the graph and are skipped")
+    if labels and sum(c >= 2 for c in Counter(labels.values()).values()) < 2:
+        raise ConfigError("the labels give fewer than 2 classes with 2 or more nodes: nothing to classify")
     split = None
     if args.holdout_edges is not None:
         split = split_edges(graph, args.holdout_edges, seed=config.seed)
