@@ -24,6 +24,7 @@ Skip-gram and CBOW word embeddings (word2vec) in JAX.
   sg-jax eval --vectors runs/brown/vectors.txt         WordSim-353 and Google analogies
   sg-jax gradcheck                                     every objective's gradients checked
   sg-jax sweep --out runs/sweep                        window x dimension study
+  sg-jax graph --edges karate --out runs/karate        DeepWalk / node2vec node embeddings
 """
 
 
@@ -39,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="window x dimension study: runs, table, heatmaps, report")
     sweep.add_arguments(p)
     p.set_defaults(func=sweep.main)
+    from sg_jax.graph import command as graph_command
+
+    p = sub.add_parser("graph", help="DeepWalk / node2vec: walks on the device, skip-gram on the walks")
+    graph_command.add_arguments(p)
+    p.set_defaults(func=graph_command.main)
+    p = sub.add_parser("graph-study", help="node2vec over a grid of p, q and walk length: table and heatmaps")
+    graph_command.add_study_arguments(p)
+    p.set_defaults(func=graph_command.study_main)
     return parser
 
 

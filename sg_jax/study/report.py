@@ -88,7 +88,7 @@ def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> lis
     return written
 
 
-def write_outputs(out: Path, records: Sequence[dict], sweep: "Sweep | None" = None) -> list[str]:
+def write_outputs(out: Path, records: Sequence[dict], sweep=None) -> list[str]:
     """summary.csv, summary.md, the plots and report.md from the recorded runs."""
     if not records:
         return []
@@ -122,7 +122,7 @@ def reproduce_command(records: Sequence[dict], out: Path) -> str:
 
 
 def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, figures: Sequence[str],
-                    sweep: "Sweep | None", out: Path) -> str:
+                    sweep, out: Path) -> str:
     first = records[0]
     config, corpus = first["config"], first["corpus"]
     windows = sorted({r["window"] for r in records})

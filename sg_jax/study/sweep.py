@@ -50,7 +50,7 @@ from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 from sg_jax.errors import ConfigError
 from sg_jax.study.progress import StudyProgress
 from sg_jax.study.provenance import _now, code_version, device_info
-from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _dumps, _first_of_each,
+from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _first_of_each,
                                   append_run, read_runs, run_id, study_settings)
 from sg_jax.study.report import write_outputs
 

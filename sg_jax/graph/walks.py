@@ -1,0 +1,392 @@
+"""Random walks inside jit: DeepWalk's uniform walks and node2vec's second-order walks.
+
+A walk is a sentence of node ids: `walk_length` nodes, the start node first. Walk g (g = 0 ..
+walks * n - 1) starts at node g mod n. Chunks of `chunk_walkers` walkers advance together on the
+device, one CSR gather per walker and step, and each finished chunk is copied to the host (or to
+a memory-mapped file) as an `EncodedCorpus`.
+
+First-order walks (DeepWalk, and node2vec with p = q = 1, whose second-order factor is then 1 for
+every neighbour) draw the next node uniformly among the out-neighbours, or in proportion to the
+edge weights (a binary search of u * row total in the row's running sums): a `lax.scan` over the
+steps.
+
+node2vec with other (p, q) samples the exact second-order distribution by rejection, as KnightKing
+(Yang et al. 2019) and PecanPy's on-the-fly mode do without precomputed per-edge tables: at node v,
+coming from t, propose x with probability w(v, x) / W(v) and accept it with probability
+f(t, x) / F, where f = 1/p if x = t, 1 if x is an out-neighbour of t (a binary search in t's sorted
+row), else 1/q, and the envelope F = max(1, 1/q). When 1/p > F the return edge gets the extra mass
+(1/p - F) w(v, t) as a separate "outlier" region that is accepted at once (KnightKing's outlier
+folding), so a small p does not slow the walk down. Accepted mass of x is w(v, x) f(t, x): the
+normalised node2vec transition probability, exactly. Each walker advances at its own pace (a
+rejected walker retries, an accepted one moves on) inside a `lax.while_loop` that ends when every
+walker has its `walk_length` nodes, so a chunk costs about the walk length times the mean number of
+proposals, not the worst walker's number per step.
+
+Randomness is positional: walker g draws its uniforms for its i-th proposal from
+fold_in(fold_in(walk key, g // BLOCK), i)[g % BLOCK], whatever the chunk it is in, so the walks are
+the same for every chunk size (a multiple of BLOCK) and on every device. A walk stops early at a
+node with no out-neighbour (possible in directed graphs); a walk of one node (an isolated start)
+gives no training pair and is not kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg_jax.corpus import EncodedCorpus, Vocab
+from sg_jax.errors import ConfigError
+from sg_jax.graph.csr import CSR, DeviceCSR, to_device
+from sg_jax.graph.edgelist import GraphError
+
+BLOCK = 1024          # walkers that share one random-number key per proposal
+WALK_STREAM = 0x5EED  # fold_in(PRNGKey(seed), WALK_STREAM): the walks' key, apart from training's keys
+METHODS = ("deepwalk", "node2vec")
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkConfig:
+    """How the walks are drawn. (chunk_walkers changes memory use only, never the walks.)"""
+
+    method: str = "deepwalk"     # "deepwalk" (uniform / weight-proportional) or "node2vec"
+    p: float = 1.0               # node2vec return parameter: weight 1/p on going back to the previous node
+    q: float = 1.0               # node2vec in-out parameter: weight 1/q on moving away from the previous node
+    walks: int = 10              # walks started from every node (R)
+    walk_length: int = 80        # nodes per walk, the start included (L)
+    chunk_walkers: int = 1 << 17  # walkers advanced together in one jitted call (device memory ~ 12 L bytes each)
+
+    def validate(self) -> "WalkConfig":
+        checks = [
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}, got {self.method!r}"),
+            (_positive(self.p), f"p must be a finite number > 0, got {self.p}"),
+            (_positive(self.q), f"q must be a finite number > 0, got {self.q}"),
+            (self.method == "node2vec" or (self.p, self.q) == (1.0, 1.0),
+             f"p and q are node2vec's parameters; deepwalk takes none (got p={self.p}, q={self.q})"),
+            (self.walks >= 1, f"walks per node must be >= 1, got {self.walks}"),
+            (self.walk_length >= 2, f"walk length must be >= 2 nodes, got {self.walk_length}"),
+            (self.chunk_walkers >= BLOCK and self.chunk_walkers % BLOCK == 0,
+             f"chunk_walkers must be a positive multiple of {BLOCK}, got {self.chunk_walkers}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    @property
+    def first_order(self) -> bool:
+        """True when the next node depends on the current one only (DeepWalk; node2vec p = q = 1)."""
+        return self.method == "deepwalk" or (self.p == 1.0 and self.q == 1.0)
+
+    def settings(self) -> dict:
+        """What determines the walks (recorded in graph.json; a resume must match it)."""
+        d = dataclasses.asdict(self)
+        d.pop("chunk_walkers")
+        return d
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the device side
+
+
+def _lower_bound(a: jax.Array, lo: jax.Array, hi: jax.Array, value: jax.Array, n_iter: int,
+                 strict: bool = False) -> jax.Array:
+    """Per walker, the first index in [lo, hi) with a[idx] >= value (> value if strict), or hi:
+    a bisection of n_iter >= log2(hi - lo + 1) fixed, vectorised rounds."""
+    last = a.shape[0] - 1
+    for _ in range(n_iter):
+        mid = (lo + hi) // 2
+        probe = a[jnp.minimum(mid, last)]
+        right = (lo < hi) & ((probe <= value) if strict else (probe < value))
+        lo, hi = jnp.where(right, mid + 1, lo), jnp.where(right, hi, jnp.where(lo < hi, mid, hi))
+    return lo
+
+
+def _sample_neighbour(g: DeviceCSR, start, deg, mass, *, weighted: bool, n_iter: int):
+    """(neighbour, its index in the CSR arrays) at position `mass` in [0, W(v)) of the row (W = degree
+    when unweighted)."""
+    if weighted:
+        pos = _lower_bound(g.cumw, start, start + deg, mass, n_iter, strict=True)
+    else:
+        pos = start + mass.astype(jnp.int32)
+    pos = jnp.clip(pos, start, start + jnp.maximum(deg, 1) - 1)
+    return g.indices[pos], pos
+
+
+def _edge_weight(g: DeviceCSR, a, b, n_iter: int):
+    """w(a -> b), 0 where there is no such edge (a binary search in a's row)."""
+    start, end = g.indptr[a], g.indptr[a + 1]
+    at = _lower_bound(g.indices, start, end, b, n_iter)
+    last = g.indices.shape[0] - 1
+    return jnp.where((at < end) & (g.indices[jnp.minimum(at, last)] == b), g.weights[jnp.minimum(at, last)], 0.0)
+
+
+def _row_total(g: DeviceCSR, start, deg, weighted: bool):
+    if weighted:
+        return jnp.where(deg > 0, g.cumw[jnp.maximum(start + deg - 1, 0)], 0.0)
+    return deg.astype(jnp.float32)
+
+
+def _uniforms(block_keys: jax.Array, i, n: int) -> jax.Array:
+    """[M, n] uniforms for proposal i of every walker of the chunk (positional, see module doc)."""
+    u = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, i), (BLOCK, n)))(block_keys)
+    return u.reshape(-1, n)
+
+
+@functools.partial(jax.jit, static_argnames=("length", "weighted", "n_iter"))
+def _first_order_chunk(g: DeviceCSR, block_keys, starts, valid, *, length: int, weighted: bool, n_iter: int):
+    """[M, length] walks (-1 after a dead end, and for padding walkers)."""
+
+    def step(carry, i):
+        cur, alive = carry
+        u = _uniforms(block_keys, i, 1)[:, 0]
+        start = g.indptr[cur]
+        deg = g.indptr[cur + 1] - start
+        alive = alive & (deg > 0)
+        mass = u * _row_total(g, start, deg, weighted)
+        x, _ = _sample_neighbour(g, start, deg, mass, weighted=weighted, n_iter=n_iter)
+        cur = jnp.where(alive, x, cur)
+        return (cur, alive), jnp.where(alive, x, -1)
+
+    _, cols = jax.lax.scan(step, (starts, valid), jnp.arange(length - 1))
+    return jnp.concatenate([jnp.where(valid, starts, -1)[:, None], cols.T], axis=1)
+
+
+@functools.partial(jax.jit, static_argnames=("length", "weighted", "directed", "n_iter", "outlier"))
+def _second_order_chunk(g: DeviceCSR, block_keys, starts, valid, prevs, inv_p, inv_q, *, length: int, weighted: bool,
+                        directed: bool, n_iter: int, outlier: bool):
+    """node2vec walks by rejection sampling with outlier folding; returns ([M, length] walks, proposals).
+    prevs: the node each walker is taken to have come from (-1: none, a walk's start). The return
+    edge's weight w(v, t) is, on an undirected graph, that of the edge just walked (carried along,
+    no search); on a directed graph it is searched in v's row."""
+    M = starts.shape[0]
+    env = jnp.maximum(1.0, inv_q)  # outlier (static): inv_p > env
+    rows = jnp.arange(M)
+    walks = jnp.full((M, length), -1, jnp.int32).at[:, 0].set(jnp.where(valid, starts, -1))
+    pos = jnp.where(valid, 1, length).astype(jnp.int32)
+    w_last = _edge_weight(g, starts, jnp.maximum(prevs, 0), n_iter) if outlier and not directed else \
+        jnp.zeros(M, jnp.float32)
+
+    def body(state):
+        i, cur, prev, pos, walks, w_last = state
+        active = pos < length
+        u = _uniforms(block_keys, i, 2)
+        start = g.indptr[cur]
+        end = g.indptr[cur + 1]
+        deg = end - start
+        dead = active & (deg == 0)
+        total = _row_total(g, start, deg, weighted)
+        has_prev = prev >= 0
+        t = jnp.maximum(prev, 0)
+        if outlier:  # the return edge's mass above the envelope, w(v, t) (1/p - F)
+            w_back = jnp.where(has_prev, w_last if not directed else _edge_weight(g, cur, t, n_iter), 0.0)
+            main = jnp.where(has_prev, env, 1.0) * total
+            r = u[:, 0] * (main + (inv_p - env) * w_back)
+            in_main = r < main
+            mass = r / jnp.where(has_prev, env, 1.0)
+        else:
+            in_main = jnp.ones(M, bool)
+            mass = u[:, 0] * total
+        x, at = _sample_neighbour(g, start, deg, mass, weighted=weighted, n_iter=n_iter)
+        x = jnp.where(in_main, x, t)
+        # f(t, x): 1/p back to t, 1 to a neighbour of t, 1/q further away (capped at F in the main region)
+        t_start, t_end = g.indptr[t], g.indptr[t + 1]
+        found = _lower_bound(g.indices, t_start, t_end, x, n_iter)
+        near = (found < t_end) & (g.indices[jnp.minimum(found, g.indices.shape[0] - 1)] == x)
+        f = jnp.where(x == t, jnp.minimum(inv_p, env), jnp.where(near, 1.0, inv_q))
+        accept = active & ~dead & (~has_prev | ~in_main | (u[:, 1] * env < f))
+        walks = walks.at[rows, jnp.where(accept, pos, length)].set(x, mode="drop")
+        prev = jnp.where(accept, cur, prev)
+        cur = jnp.where(accept, x, cur)
+        pos = jnp.where(accept, pos + 1, jnp.where(dead, length, pos))
+        if outlier and not directed:  # the weight of the edge just walked: w(x, v) = w(v, x)
+            w_last = jnp.where(accept, jnp.where(in_main, g.weights[at], w_back), w_last)
+        return i + 1, cur, prev, pos, walks, w_last
+
+    state = (jnp.zeros((), jnp.int32), starts, prevs, pos, walks, w_last)
+    i, _, _, _, walks, _ = jax.lax.while_loop(lambda s: jnp.any(s[3] < length), body, state)
+    return walks, i
+
+
+def walk_chunk(g: DeviceCSR, key: jax.Array, first_walk: int, n_walkers: int, n_walks: int, n_nodes: int,
+               config: WalkConfig, weighted: bool, directed: bool, max_degree: int, *, starts=None, prevs=None):
+    """Walks first_walk .. first_walk + n_walkers - 1 (those >= n_walks are padding, all -1) as a
+    device array [n_walkers, walk_length] (dispatched asynchronously). Walk g starts at node g mod n,
+    or at starts[g - first_walk] having come from prevs[g - first_walk] (tests of one transition)."""
+    g_ids = first_walk + np.arange(n_walkers, dtype=np.int64)
+    valid = g_ids < n_walks
+    if starts is None:
+        starts = np.where(valid, g_ids % n_nodes, 0)
+    starts = np.asarray(starts, np.int32)
+    prevs = np.full(n_walkers, -1, np.int32) if prevs is None else np.asarray(prevs, np.int32)
+    block_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.asarray(g_ids[::BLOCK] // BLOCK, jnp.uint32))
+    n_iter = max(1, math.ceil(math.log2(max_degree + 1)) + 1)
+    common = dict(length=config.walk_length, weighted=weighted, n_iter=n_iter)
+    if config.first_order:
+        return _first_order_chunk(g, block_keys, jnp.asarray(starts), jnp.asarray(valid), **common)
+    inv_p, inv_q = 1.0 / config.p, 1.0 / config.q
+    walks, _ = _second_order_chunk(g, block_keys, jnp.asarray(starts), jnp.asarray(valid), jnp.asarray(prevs),
+                                   jnp.float32(inv_p), jnp.float32(inv_q), outlier=inv_p > max(1.0, inv_q),
+                                   directed=directed, **common)
+    return walks
+
+
+def walk_key(seed: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.PRNGKey(seed), WALK_STREAM)
+
+
+def next_node_counts(csr: CSR, prev: int, cur: int, n_walkers: int, config: WalkConfig, seed: int) -> np.ndarray:
+    """int64 [n]: where n_walkers walkers at `cur`, having come from `prev` (-1: a walk's first step),
+    go next under `config` (one step of the same jitted kernel the walks use). For tests."""
+    config = dataclasses.replace(config, walk_length=2).validate()
+    M = -(-n_walkers // BLOCK) * BLOCK
+    prevs = np.full(M, prev, np.int32)
+    walks = walk_chunk(to_device(csr), walk_key(seed), 0, M, n_walkers, csr.n_nodes, config, csr.weighted,
+                       csr.directed, csr.max_degree, starts=np.full(M, cur, np.int32), prevs=prevs)
+    nxt = np.asarray(walks)[:n_walkers, 1]
+    return np.bincount(nxt[nxt >= 0], minlength=csr.n_nodes)
+
+
+# ---------------------------------------------------------------------------------------------
+# the host side: chunks -> an encoded corpus, node vocabulary
+
+
+@dataclasses.dataclass
+class WalkCorpus:
+    """Walks as a training corpus: vocabulary of the visited nodes, the encoded walks, and what
+    was left out."""
+
+    vocab: Vocab                # visited nodes, by visit count (descending), ties by name
+    encoded: EncodedCorpus      # one sentence per kept walk (>= 2 nodes), ids in `vocab`
+    unvisited: list[str]        # nodes in no kept walk (isolated nodes): they get no vector
+    walks_started: int
+    walks_kept: int             # walks with >= 2 nodes
+    steps: int                  # walk steps taken (nodes after the start), over all walks
+    seconds: float              # wall time of the walks (device work, copies and encoding)
+    on_disk: bool
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        return (f"{self.walks_started:,} walks ({self.walks_kept:,} of >= 2 nodes), {self.encoded.n_tokens:,} nodes "
+                f"in all, {self.steps:,} steps in {self.seconds:.2f} s ({self.steps_per_second:,.0f} steps/s)"
+                + (", spilled to disk" if self.on_disk else ""))
+
+
+def generate_walks(csr: CSR, names, config: WalkConfig, seed: int, *, spill_dir: str | Path | None = None,
+                   memory_limit: int = 1 << 30, progress: Callable[[int, int], None] | None = None) -> WalkCorpus:
+    """All walks of `config` on `csr` (node k named names[k]) keyed by `seed`.
+
+    The walks are held in memory when they take at most `memory_limit` bytes (4 per node), else
+    streamed into spill_dir/ids.npy and offsets.npy and memory-mapped (spill_dir is required then).
+    progress(walks_done, walks_total) is called after each chunk.
+    """
+    config.validate()
+    n = csr.n_nodes
+    if len(names) != n:
+        raise GraphError(f"{len(names)} names for {n} nodes")
+    if csr.indices.size == 0:
+        raise GraphError("the graph has no edges: no walk can leave its start node")
+    t0 = time.perf_counter()
+    total = config.walks * n
+    M = min(config.chunk_walkers, -(-total // BLOCK) * BLOCK)
+    on_disk = total * config.walk_length * 4 > memory_limit
+    if on_disk and spill_dir is None:
+        raise ConfigError(f"the walks need {total * config.walk_length * 4 / 2**30:.1f} GiB, over the memory "
+                          f"limit of {memory_limit / 2**30:.1f} GiB: give a directory to spill them to")
+    g = to_device(csr)
+    key = walk_key(seed)
+    sink = _Sink(Path(spill_dir) if on_disk else None)
+    counts = np.zeros(n, np.int64)
+    kept = 0
+    pending = walk_chunk(g, key, 0, M, total, n, config, csr.weighted, csr.directed, csr.max_degree)
+    try:
+        for first in range(0, total, M):
+            walks = np.asarray(pending)
+            if first + M < total:  # the device draws the next chunk while the host encodes this one
+                pending = walk_chunk(g, key, first + M, M, total, n, config, csr.weighted, csr.directed,
+                                     csr.max_degree)
+            lengths = (walks >= 0).sum(axis=1)
+            keep = lengths >= 2
+            ids = walks[keep].ravel()
+            ids = ids[ids >= 0]  # -1 only pads the tail of a walk, so row order is kept
+            counts += np.bincount(ids, minlength=n)
+            kept += int(keep.sum())
+            sink.append(ids, lengths[keep])
+            if progress is not None:
+                progress(min(first + M, total), total)
+        visited = np.flatnonzero(counts)
+        if visited.size < 2:
+            raise GraphError(f"the walks visit {visited.size} node(s); training needs at least 2")
+        # vocabulary order: visit count descending, ties by name (as a word vocabulary)
+        order = sorted(visited.tolist(), key=lambda v: (-counts[v], names[v]))
+        perm = np.full(n, -1, np.int32)
+        perm[order] = np.arange(len(order), dtype=np.int32)
+        encoded = sink.finish(perm)
+    except BaseException:
+        sink.abort()
+        raise
+    vocab = Vocab.from_counts([names[v] for v in order], counts[order])
+    unvisited = [names[v] for v in np.flatnonzero(counts == 0)]
+    steps = int(encoded.n_tokens) - kept
+    return WalkCorpus(vocab, encoded, unvisited, total, kept, steps, time.perf_counter() - t0, on_disk)
+
+
+class _Sink:
+    """Collects encoded walks in memory, or streams them to ids.npy / offsets.npy in a directory."""
+
+    def __init__(self, directory: Path | None):
+        self.directory, self.total = directory, 0
+        self.ids: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+        if directory is not None:
+            from sg_jax.corpus import _NpyStream
+
+            directory.mkdir(parents=True, exist_ok=True)
+            self.files = [open(directory / "ids.npy", "w+b"), open(directory / "offsets.npy", "w+b")]
+            self.id_stream, self.offset_stream = _NpyStream(self.files[0], np.int32), _NpyStream(self.files[1], np.int64)
+            self.offset_stream.append(np.zeros(1, np.int64))
+
+    def append(self, ids: np.ndarray, lengths: np.ndarray) -> None:
+        if self.directory is None:
+            self.ids.append(ids.astype(np.int32, copy=False))
+            self.lengths.append(lengths.astype(np.int64))
+        else:
+            self.id_stream.append(ids)
+            self.offset_stream.append(self.total + np.cumsum(lengths, dtype=np.int64))
+        self.total += int(lengths.sum())
+
+    def finish(self, perm: np.ndarray) -> EncodedCorpus:
+        """The corpus with node ids mapped through perm (node id -> vocabulary id)."""
+        if self.directory is None:
+            ids = perm[np.concatenate(self.ids)]
+            offsets = np.concatenate([[0], np.cumsum(np.concatenate(self.lengths))]).astype(np.int64)
+            return EncodedCorpus(ids, offsets)
+        self.id_stream.close()
+        self.offset_stream.close()
+        for f in self.files:
+            f.close()
+        ids = np.load(self.directory / "ids.npy", mmap_mode="r+")
+        for a in range(0, len(ids), 1 << 24):  # remap in place, 64 MiB at a time
+            ids[a:a + (1 << 24)] = perm[ids[a:a + (1 << 24)]]
+        ids.flush()
+        del ids
+        return EncodedCorpus.load(self.directory, mmap=True)
+
+    def abort(self) -> None:
+        if self.directory is not None:
+            for f in self.files:
+                f.close()
