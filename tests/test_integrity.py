@@ -460,3 +460,79 @@ def test_interrupting_a_sweep_exits_130_with_one_line_and_a_valid_runs_file(tmp_
             data = runs.read_bytes()
             assert data.endswith(b"\n") or not data
             records.read_runs(runs, repair=False)  # every line a complete, valid record
+
+
+# ---------------------------------------------------------------------------------------------
+# the run path: corpus identity, 64-bit seeds, one run per directory, blown-up runs
+
+
+def _train(out, *extra, corpus="toy:groups"):
+    return cli.main(["train", "--corpus", str(corpus), "--out", str(out), "--dim", "4", "--epochs", "2",
+                     "--min-count", "1", "--sample", "0", "--batch-size", "16", "--steps-per-call", "4", "--quiet",
+                     *map(str, extra)])
+
+
+def test_resume_refuses_an_edited_corpus_naming_both(capsys, tmp_path):
+    corpus = tmp_path / "c.txt"
+    lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(8)) for i in range(60)]
+    corpus.write_text("\n".join(lines) + "\n")
+    assert _train(tmp_path / "run", "--stop-after-epoch", "1", corpus=corpus) == 0
+    lines[3], lines[4] = lines[4], lines[3]  # the same vocabulary, another corpus
+    corpus.write_text("\n".join(lines) + "\n")
+    before = snapshot(tmp_path / "run")
+    capsys.readouterr()
+    assert _train(tmp_path / "run", "--resume", corpus=corpus) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained on a different corpus (sha256 " in err and ", now " in err
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_seeds_use_all_64_bits(tmp_path):
+    from sg_jax.formats import load_word2vec
+
+    vectors = {}
+    for seed in (0, 2**32, 2**63, 2**64 - 1):
+        assert _train(tmp_path / str(seed), "--seed", seed) == 0
+        vectors[seed] = load_word2vec(tmp_path / str(seed) / "vectors.txt")[1]
+    for a in vectors:
+        for b in vectors:
+            assert a == b or not np.array_equal(vectors[a], vectors[b]), (a, b)
+
+
+def test_a_seed_past_64_bits_is_refused(capsys, tmp_path):
+    assert _train(tmp_path / "run", "--seed", 2**64) == 2
+    err = capsys.readouterr().err
+    assert err == f"sg-jax: error: seed must be in [0, 2**64 - 1], got {2**64}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_run_never_leaves_another_runs_files_beside_its_own(capsys, tmp_path):
+    """A dim-4 run, then a dim-16 run into the same directory that fails (here: it diverges):
+    what remains is never the old vectors beside the new config."""
+    from sg_jax.runs import verify_manifest
+
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    assert verify_manifest(out) == []
+    assert _train(out, "--overwrite", "--dim", "16", "--lr", "1e4") == 2
+    left = {p.name for p in out.iterdir()} if out.exists() else set()
+    assert not {"vectors.txt", "run.json", "metrics.jsonl"} & left  # the old run's outputs are gone
+    if "config.json" in left:
+        assert json.loads((out / "config.json").read_text())["dim"] == 16
+
+
+def test_a_run_that_blows_up_without_nan_is_not_a_success(capsys, tmp_path):
+    """Noise words shared by the whole batch overshoot on a small corpus with a wide window: the
+    loss grows far past the first steps' while staying finite. The run stops with the divergence
+    message and writes nothing (it used to exit 0 with neighbours at cosine 1.00)."""
+    corpus = tmp_path / "small.txt"
+    rng = np.random.default_rng(0)
+    p = 1.0 / np.arange(1, 301)
+    words = np.array([f"w{i}" for i in range(300)])[rng.choice(300, size=30_000, p=p / p.sum())]
+    corpus.write_text("\n".join(" ".join(s) for s in np.split(words, 600)) + "\n")
+    # the first version ended this run with exit 0 and "final loss 73914678529114576"
+    code = cli.main(["train", "--corpus", str(corpus), "--out", str(tmp_path / "run"), "--dim", "8", "--epochs",
+                     "1", "--window", "20", "--min-count", "1", "--share-negatives", "batch", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("sg-jax: error: training diverged at step ") and err.count("\n") == 1, err
+    assert not (tmp_path / "run" / "vectors.txt").exists()
