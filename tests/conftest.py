@@ -1,5 +1,6 @@
-"""Shared fixtures: `x64` turns on float64 for one test (derivation checks need it);
-`zipf_text` writes a generated corpus file."""
+"""Shared fixtures and helpers: `x64` turns on float64 for one test (derivation checks need it);
+`default_jax_types` keeps 32-bit types for a module; `zipf_text` writes a generated corpus file;
+`run` and `error` drive the CLI in-process and check its one-line errors."""
 
 from pathlib import Path
 
@@ -27,3 +28,29 @@ def write_zipf_text(path: Path, n_tokens: int = 60_000, vocab: int = 400, seed: 
 def zipf_text():
     """write_zipf_text(path, n_tokens=..., vocab=..., seed=...): a generated corpus file."""
     return write_zipf_text
+
+
+@pytest.fixture(scope="module")
+def default_jax_types():
+    """Train with JAX's default 32-bit types even if an earlier test in this process switched
+    jax_enable_x64 on globally (`sg-jax gradcheck` does): results depend on it."""
+    with jax.enable_x64(False):
+        yield
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit status, stdout, stderr)."""
+    from sg_jax import cli
+
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error(capsys, *argv) -> str:
+    """Run the CLI, check it failed cleanly with one line, return the message after 'sg-jax: error: '."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    assert err.startswith("sg-jax: error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    return err[len("sg-jax: error: "):-1]

@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
+from conftest import error, run
 
 from sg_jax import cli, formats
 from sg_jax.errors import DivergenceError
@@ -25,27 +25,9 @@ OUTPUTS = ("vectors.txt", "vectors.bin", "checkpoint.sgjax", "metrics.jsonl")
 SMALL = ["--dim", "4", "--epochs", "1", "--min-count", "1", "--quiet"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def default_jax_types():
-    """Train with JAX's default 32-bit types even if an earlier test in this process switched
-    jax_enable_x64 on globally (`sg-jax gradcheck` does): results depend on it."""
-    with jax.enable_x64(False):
-        yield
+pytestmark = pytest.mark.usefixtures("default_jax_types")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error(capsys, *argv) -> str:
-    """Run the CLI, check it failed cleanly, return the message after 'sg-jax: error: '."""
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (out, err)
-    assert "Traceback" not in out + err
-    assert err.startswith("sg-jax: error: ") and err.endswith("\n") and err.count("\n") == 1, err
-    return err[len("sg-jax: error: "):-1]
 
 
 def assert_nothing_written(out: Path) -> None:

@@ -14,9 +14,9 @@ import time
 import unicodedata
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
+from conftest import error, run
 
 from sg_jax import cli, formats
 from sg_jax.corpus import ReadStats, iter_sentences, tokenize
@@ -29,25 +29,9 @@ SMALL = ["--dim", "4", "--epochs", "1", "--min-count", "1", "--quiet"]
 WORDS = ["king", "queen", "man", "woman", "apple"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def default_jax_types():
-    with jax.enable_x64(False):
-        yield
+pytestmark = pytest.mark.usefixtures("default_jax_types")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error(capsys, *argv) -> str:
-    """Run the CLI, check it failed cleanly with one line, return the message."""
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (out, err)
-    assert "Traceback" not in out + err
-    assert err.startswith("sg-jax: error: ") and err.endswith("\n") and err.count("\n") == 1, err
-    return err[len("sg-jax: error: "):-1]
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

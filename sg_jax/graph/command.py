@@ -11,14 +11,7 @@ from pathlib import Path
 from sg_jax.errors import ConfigError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+from sg_jax.cli.commands import positive_int as _positive_int
 
 
 def add_graph_arguments(p: argparse.ArgumentParser, *, study: bool = False) -> None:
