@@ -179,6 +179,16 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
 
     k = math.gcd(S, config.sync_every)  # syncs at fixed steps of every call
 
+    def combine(old, new):
+        """The tables after a sync: the replicas' changes summed, or (sync_combine="mean") averaged
+        over the replicas that touched each row."""
+        delta = new - old
+        total = jax.lax.psum(delta, AXIS)
+        if config.sync_combine == "sum":
+            return old + total
+        touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
+        return old + total / jnp.maximum(touched, 1.0)[:, None]
+
     def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
 
@@ -187,7 +197,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
             state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
                                                   steps_in_epoch, d, k)
             # every replica adds the sum of all replicas' changes to the tables it started from
-            params = jax.tree.map(lambda old, new: old + jax.lax.psum(new - old, AXIS), start, state.params)
+            params = jax.tree.map(combine, start, state.params)
             opt_state = jax.tree.map(
                 lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
             return TrainState(params, opt_state, state.step, state.key), (losses, counts)

@@ -76,10 +76,13 @@ def test_bad_device_counts_are_one_line_errors(corpus, tmp_path, value, message)
     assert not (tmp_path / "out").exists()
 
 
-def test_a_mesh_call_adds_the_sum_of_the_replicas_changes(tmp_path):
+@pytest.mark.parametrize("combine", ["sum", "mean"])
+def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine):
     """One jitted call of one step on 2 devices equals: each device's batch stepped alone from
-    the same tables (on one device, with the same keys), and the two changes added."""
+    the same tables (on one device, with the same keys), and the two changes added (sum) or
+    averaged over the replicas that changed each row (mean)."""
     python("""
+        COMBINE = %r
         import dataclasses
         import jax, jax.numpy as jnp, numpy as np
         from sg_jax import pipeline
@@ -90,7 +93,8 @@ def test_a_mesh_call_adds_the_sum_of_the_replicas_changes(tmp_path):
         from sg_jax.train import make_plan
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)
-        config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=2, seed=3, init="normal")
+        config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=2, seed=3, init="normal",
+                        sync_combine=COMBINE)
         plan = make_plan(config, vocab.counts, enc.ids, enc.offsets)
         state = init_state(config, len(vocab), plan.optimizer)
         dev = pipeline.to_device(enc.ids, enc.offsets, 0, len(enc.ids))
@@ -102,6 +106,7 @@ def test_a_mesh_call_adds_the_sum_of_the_replicas_changes(tmp_path):
         new, stats = plan.run_steps(replicate(state, mesh), replicate(data, mesh), replicate(plan.tables, mesh),
                                     epoch_key, 0, 100)
         total = [np.zeros_like(t) for t in start]
+        touched = [np.zeros(len(t)) for t in start]
         examples = 0.0
         for d in range(2):
             k_window, k_sample = jax.random.split(jax.random.fold_in(jax.random.fold_in(epoch_key, 0), d))
@@ -112,13 +117,16 @@ def test_a_mesh_call_adds_the_sum_of_the_replicas_changes(tmp_path):
             moved, _ = sparse_update(fresh, plan.obj, plan.optimizer, batch, aux, plan.tables)
             for t, (a, b) in enumerate(zip(moved.params, start)):
                 total[t] += np.asarray(a) - b
+                touched[t] += np.any(np.asarray(a) != b, axis=1)
             examples += float(jnp.sum(batch.mask))
-        for got, s, delta in zip(new.params, start, total):
-            np.testing.assert_allclose(np.asarray(got), s + delta, rtol=1e-5, atol=1e-7)
+        for got, s, delta, n in zip(new.params, start, total, touched):
+            want = s + (delta if COMBINE == "sum" else delta / np.maximum(n, 1)[:, None])
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-7)
+        assert max(n.max() for n in touched) == 2  # some row was changed by both replicas
         assert float(stats.examples[0]) == examples, (np.asarray(stats.examples), examples)
         assert np.abs(total[0]).max() > 0
         print("ok")
-    """, 2)
+    """ % combine, 2)
 
 
 def _free_port() -> int:
