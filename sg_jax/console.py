@@ -1,6 +1,7 @@
 """The command line's edges with the process: one-line usage errors, a stdout that survives its
-reader going away, and leaving at once on an interrupt. `sg_jax.cli` uses these; nothing else
-in the library touches the process.
+reader going away, leaving at once on an interrupt, and a progress bar drawn from the training
+loop's callback. `sg_jax.cli` (and the graph command's runs) use these; the training library
+itself reports progress only through callbacks.
 """
 
 from __future__ import annotations
@@ -71,3 +72,26 @@ def exit_now(code: int) -> None:
         except (OSError, ValueError):
             pass
     os._exit(code)
+
+
+def progress_callback(enabled: bool, desc: str = "train"):
+    """An on_call callback drawing a tqdm bar of words (None when disabled); returns (callback, close)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = {"bar": None, "seen": 0}
+
+    def on_call(state, position, record):
+        if bar["bar"] is None:
+            bar["bar"] = tqdm(total=record["words_total"], unit="word", unit_scale=True, desc=desc,
+                              dynamic_ncols=True)
+        bar["bar"].update(record["words"] - bar["seen"])
+        bar["seen"] = record["words"]
+        bar["bar"].set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
+
+    def close():
+        if bar["bar"] is not None:
+            bar["bar"].close()
+
+    return on_call, close

@@ -7,6 +7,7 @@ import math
 import sys
 
 from sg_jax.cli.options import add_config_arguments, config_from_args
+from sg_jax.console import progress_callback
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
 
@@ -28,29 +29,6 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text[:40]!r}")
     return value
-
-
-def progress_callback(enabled: bool, desc: str = "train"):
-    """An on_call callback drawing a tqdm bar of words (None when disabled); returns (callback, close)."""
-    if not enabled:
-        return None, lambda: None
-    from tqdm.auto import tqdm
-
-    bar = {"bar": None, "seen": 0}
-
-    def on_call(state, position, record):
-        if bar["bar"] is None:
-            bar["bar"] = tqdm(total=record["words_total"], unit="word", unit_scale=True, desc=desc,
-                              dynamic_ncols=True)
-        bar["bar"].update(record["words"] - bar["seen"])
-        bar["seen"] = record["words"]
-        bar["bar"].set_postfix(loss=f"{record['loss']:.4f}", refresh=False)
-
-    def close():
-        if bar["bar"] is not None:
-            bar["bar"].close()
-
-    return on_call, close
 
 
 # --------------------------------------------------------------------------- train

@@ -29,6 +29,7 @@ from sg_jax.graph.csr import build_csr, fingerprint
 from sg_jax.graph.edgelist import Graph
 from sg_jax.graph.walks import WalkConfig, WalkCorpus, generate_walks
 from sg_jax.config import Config
+from sg_jax.console import progress_callback
 from sg_jax.runs import CHECKPOINT, CheckpointPolicy, Corpus, RunOutput, run_training
 
 GRAPH_JSON = "graph.json"
@@ -116,7 +117,7 @@ def embed_graph(graph: Graph, walk: WalkConfig, config: Config, out_dir, *, sour
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / GRAPH_JSON, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         data = Corpus(walks.vocab, walks.encoded, None, walk_fingerprint(walks), source)
-        on_call, close = _train_bar(progress)
+        on_call, close = progress_callback(progress)
         try:
             run = run_training(config, source, out, resume=resume, overwrite=overwrite, until_epoch=until_epoch,
                                checkpoint=checkpoint, on_call=on_call, log=log, loaded=data)
@@ -150,24 +151,6 @@ def walk_fingerprint(walks: WalkCorpus) -> str:
             h.update(np.ascontiguousarray(array[start:start + (1 << 22)]).tobytes())
     h.update("\x1f".join(walks.vocab.words).encode("utf-8"))
     return h.hexdigest()
-
-
-def _train_bar(enabled: bool):
-    """An on_call callback drawing a bar of training words, and its closer."""
-    if not enabled:
-        return None, lambda: None
-    from tqdm.auto import tqdm
-
-    state = {"bar": None, "seen": 0}
-
-    def on_call(train_state, position, record):
-        if state["bar"] is None:
-            state["bar"] = tqdm(total=record["words_total"], unit="word", unit_scale=True, desc="train",
-                                dynamic_ncols=True)
-        state["bar"].update(record["words"] - state["seen"])
-        state["seen"] = record["words"]
-
-    return on_call, lambda: state["bar"] is not None and state["bar"].close()
 
 
 def _bar(enabled: bool, total: int):
