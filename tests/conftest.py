@@ -54,3 +54,18 @@ def error(capsys, *argv) -> str:
     assert "Traceback" not in out + err
     assert err.startswith("sg-jax: error: ") and err.endswith("\n") and err.count("\n") == 1, err
     return err[len("sg-jax: error: "):-1]
+
+
+@pytest.fixture(scope="session")
+def royals():
+    """Six words on four axes (royal, adult, child, gender), each its kind plus or minus gender,
+    so x : y :: z : ? is exact by construction; listed in "frequency" order (girl the rarest)."""
+    from sg_jax.embeddings import Embeddings
+
+    e = np.eye(4, dtype=np.float32)
+    vectors = {
+        "king": e[0] + 0.5 * e[3], "queen": e[0] - 0.5 * e[3],
+        "man": e[1] + 0.5 * e[3], "woman": e[1] - 0.5 * e[3],
+        "boy": e[2] + 0.5 * e[3], "girl": e[2] - 0.5 * e[3],
+    }
+    return Embeddings(list(vectors), np.stack(list(vectors.values())))

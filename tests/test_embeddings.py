@@ -26,18 +26,6 @@ def fan() -> Embeddings:
     return Embeddings(list(ANGLES), at_angles(list(ANGLES.values())))
 
 
-@pytest.fixture(scope="module")
-def royals() -> Embeddings:
-    # axes: royal, adult, child, gender (+ male); every word is its kind plus or minus gender
-    e = np.eye(4, dtype=np.float32)
-    vectors = {
-        "king": e[0] + 0.5 * e[3], "queen": e[0] - 0.5 * e[3],
-        "man": e[1] + 0.5 * e[3], "woman": e[1] - 0.5 * e[3],
-        "boy": e[2] + 0.5 * e[3], "girl": e[2] - 0.5 * e[3],
-    }
-    return Embeddings(list(vectors), np.stack(list(vectors.values())))
-
-
 def cosd(deg: float) -> float:
     return math.cos(math.radians(deg))
 

@@ -193,19 +193,6 @@ def test_similarity_default_pairs_and_file(tmp_path):
 # ----------------------------------------------------------------------------- analogy scorer
 
 
-@pytest.fixture(scope="module")
-def family() -> Embeddings:
-    # axes: royal, adult, child, gender; each word is its kind +/- gender, so the answer to
-    # x:y :: z:? is exact by construction. Order = "frequency": girl is the rarest word.
-    e = np.eye(4, dtype=np.float32)
-    vectors = {
-        "king": e[0] + 0.5 * e[3], "queen": e[0] - 0.5 * e[3],
-        "man": e[1] + 0.5 * e[3], "woman": e[1] - 0.5 * e[3],
-        "boy": e[2] + 0.5 * e[3], "girl": e[2] - 0.5 * e[3],
-    }
-    return Embeddings(list(vectors), np.stack(list(vectors.values())))
-
-
 QUESTIONS = {
     "family": [
         ("man", "woman", "king", "queen"),     # right
@@ -224,38 +211,38 @@ QUESTIONS = {
 
 
 @pytest.mark.parametrize("method", ["add", "mul"])
-def test_analogy_exact_counts(family, method):
-    result = evaluate_analogies(family, QUESTIONS, method=method)
+def test_analogy_exact_counts(royals, method):
+    result = evaluate_analogies(royals, QUESTIONS, method=method)
     assert result == AnalogyResult(
         accuracy=5 / 7, correct=5, total=7, skipped=2,
         sections={"family": (3, 4), "young": (2, 3), "empty": (0, 0)}, method=method, name="analogies",
     )
 
 
-def test_analogy_lowercase_off_skips_cased_questions(family):
-    result = evaluate_analogies(family, QUESTIONS, lowercase=False)
+def test_analogy_lowercase_off_skips_cased_questions(royals):
+    result = evaluate_analogies(royals, QUESTIONS, lowercase=False)
     assert (result.correct, result.total, result.skipped) == (4, 6, 3)
     assert result.sections["young"] == (1, 2)
 
 
-def test_analogy_restrict_vocab_skips_rare_words(family):
+def test_analogy_restrict_vocab_skips_rare_words(royals):
     # without "girl" among the searched words, every question that mentions it is skipped,
     # and "king boy queen" can no longer reach girl: its best remaining answer is still wrong
-    result = evaluate_analogies(family, QUESTIONS, restrict_vocab=5)
+    result = evaluate_analogies(royals, QUESTIONS, restrict_vocab=5)
     assert (result.correct, result.total, result.skipped) == (3, 5, 4)
     assert result.sections == {"family": (3, 4), "young": (0, 1), "empty": (0, 0)}
-    assert evaluate_analogies(family, QUESTIONS, restrict_vocab=None).total == 7
+    assert evaluate_analogies(royals, QUESTIONS, restrict_vocab=None).total == 7
     with pytest.raises(ConfigError, match="restrict_vocab must be a positive integer"):
-        evaluate_analogies(family, QUESTIONS, restrict_vocab=0)
+        evaluate_analogies(royals, QUESTIONS, restrict_vocab=0)
     with pytest.raises(ConfigError, match="unknown analogy method 'cos'"):
-        evaluate_analogies(family, {"s": [("x", "y", "z", "w")]}, method="cos")
+        evaluate_analogies(royals, {"s": [("x", "y", "z", "w")]}, method="cos")
 
 
-def test_analogy_from_file_and_nothing_answerable(tmp_path, family):
+def test_analogy_from_file_and_nothing_answerable(tmp_path, royals):
     (tmp_path / "mine.txt").write_text(": s\nman woman king queen\n: t\nfoo bar baz qux\n", encoding="utf-8")
-    result = evaluate_analogies(family, tmp_path / "mine.txt")
+    result = evaluate_analogies(royals, tmp_path / "mine.txt")
     assert (result.correct, result.total, result.skipped, result.name) == (1, 1, 1, "mine")
-    none = evaluate_analogies(family, {"s": [("foo", "bar", "baz", "qux")]})
+    none = evaluate_analogies(royals, {"s": [("foo", "bar", "baz", "qux")]})
     assert math.isnan(none.accuracy) and (none.total, none.skipped) == (0, 1)
 
 
@@ -288,9 +275,9 @@ def test_agrees_with_gensim_on_the_bundled_sets():
 # ----------------------------------------------------------------------------- reporting
 
 
-def test_results_are_frozen_and_serialisable(family):
+def test_results_are_frozen_and_serialisable(royals):
     sim = SimilarityResult(0.5, 0.25, 10, 2, "ws")
-    ana = evaluate_analogies(family, QUESTIONS)
+    ana = evaluate_analogies(royals, QUESTIONS)
     with pytest.raises(AttributeError):
         sim.spearman = 1.0
     assert json.loads(json.dumps(sim.to_dict())) == {"spearman": 0.5, "pearson": 0.25, "n_pairs": 10,
@@ -299,9 +286,9 @@ def test_results_are_frozen_and_serialisable(family):
     assert d["sections"] == {"family": [3, 4], "young": [2, 3], "empty": [0, 0]} and d["skipped"] == 2
 
 
-def test_format_table(family):
+def test_format_table(royals):
     sim = SimilarityResult(0.65432, 0.61, 340, 13, "wordsim353")
-    ana = evaluate_analogies(family, QUESTIONS, method="mul")
+    ana = evaluate_analogies(royals, QUESTIONS, method="mul")
     table = format_table([sim, ana])
     lines = table.splitlines()
     assert lines[0].split() == ["similarity", "spearman", "pearson", "pairs", "oov"]
