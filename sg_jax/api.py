@@ -24,11 +24,11 @@ import numpy as np
 import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
-from sg_jax.corpus import EncodedCorpus, Vocab, encode_corpus
+from sg_jax.corpus import Vocab, encode_corpus
 from sg_jax.embeddings import Embeddings
 from sg_jax.errors import ConfigError
-from sg_jax.runs import (CHECKPOINT, Corpus, Progress, RunOutput, load_progress, read_checkpoint_meta, run_training,
-                         save_train_checkpoint, write_manifest)
+from sg_jax.runs import (CHECKPOINT, Corpus, Progress, RunOutput, corpus_identity, load_progress, read_checkpoint_meta,
+                         run_training, save_train_checkpoint, write_manifest)
 from sg_jax.train import Position, Schedule
 
 
@@ -99,7 +99,7 @@ class Model:
             raise ConfigError("the model does not know its corpus: pass the corpus to train_more")
         encoded = encode_corpus(source, self.vocab, lowercase=config.lowercase, errors=config.encoding_errors,
                                 normalize=config.normalize)
-        data = Corpus(self.vocab, encoded, None, _fingerprint(source, encoded), _name(source))
+        data = Corpus(self.vocab, encoded, None, *corpus_identity(source, encoded))
         start = Progress(self.progress.state, self.progress.position, list(self.progress.history),
                          Schedule(start_step=int(self.progress.state.step), start_epoch=self.config.epochs))
         output = run_training(config, source, out_dir, loaded=data, start=start, log=log, on_call=on_call,
@@ -108,19 +108,6 @@ class Model:
         return self
 
     _source: object = dataclasses.field(default=None, repr=False)
-
-
-def _fingerprint(source, encoded: EncodedCorpus) -> str:
-    from sg_jax.corpus import corpus_fingerprint
-    import hashlib
-
-    if isinstance(source, (str, Path, list, tuple)):
-        return corpus_fingerprint(source)
-    return hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()).hexdigest()
-
-
-def _name(source) -> str:
-    return source if isinstance(source, str) else str(source) if isinstance(source, Path) else "<in-memory corpus>"
 
 
 def _from_output(output: RunOutput, source) -> Model:

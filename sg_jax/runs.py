@@ -92,17 +92,23 @@ class RunOutput:
 
 def read_corpus(config: Config, corpus) -> Corpus:
     """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them)."""
-    rereadable = isinstance(corpus, (str, Path, list, tuple))
-    fingerprint = corpus_fingerprint(corpus) if rereadable else None
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
                                         lowercase=config.lowercase, errors=config.encoding_errors,
                                         normalize=config.normalize)
-    if fingerprint is None:  # a one-shot iterable: the fingerprint of what was read
+    check_trainable(vocab, encoded, config)
+    return Corpus(vocab, encoded, stats, *corpus_identity(corpus, encoded))
+
+
+def corpus_identity(source, encoded: EncodedCorpus) -> tuple[str, str]:
+    """(fingerprint, name) of a corpus: the sha256 of a file's bytes or of token lists, or, for a
+    one-shot iterable (which cannot be read again), of what was encoded from it."""
+    if isinstance(source, (str, Path, list, tuple)):
+        fingerprint = corpus_fingerprint(source)
+    else:
         fingerprint = hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()
                                      + np.ascontiguousarray(encoded.offsets).tobytes()).hexdigest()
-    check_trainable(vocab, encoded, config)
-    return Corpus(vocab, encoded, stats, fingerprint, corpus if isinstance(corpus, str) else
-                  str(corpus) if isinstance(corpus, Path) else "<in-memory corpus>")
+    name = source if isinstance(source, str) else str(source) if isinstance(source, Path) else "<in-memory corpus>"
+    return fingerprint, name
 
 
 def check_trainable(vocab: Vocab, encoded, config: Config) -> None:
