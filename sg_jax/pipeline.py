@@ -96,12 +96,15 @@ def make_batch(epoch: EpochData, step: jax.Array, key: jax.Array, *, batch_size:
 
     slots: context offsets looked at on each side (default `window`). A window longer than every
     sentence needs only (longest sentence - 1) slots: the pairs are the same, the memory is not.
+    window may be a traced integer when `slots` is given (runs of several windows trained together
+    share the widest run's slots; the offsets beyond a run's window are masked out).
     """
     T = epoch.ids.shape[0]
     i = step * batch_size + jnp.arange(batch_size)
     real = i < epoch.n
     p = epoch.order[jnp.minimum(i, T - 1)]
-    offs = jnp.asarray(window_offsets(min(window, slots or window)))
+    reach = slots if not isinstance(window, int) else min(window, slots or window)
+    offs = jnp.asarray(window_offsets(reach))
     if dynamic:  # word2vec: effective window b uniform in 1..window, per target
         b = jax.random.randint(key, (batch_size,), 1, window + 1)
     else:

@@ -273,20 +273,29 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
                    position=progress.position if progress is not None else Position(), until_epoch=until_epoch,
                    schedule=schedule, baseline=baseline, on_call=after_call)
     result.history = history
+    final = Progress(result.state, result.position, history, schedule)
+    finish_run(out if writer else None, result, final, config, data, keep_checkpoint=checkpoint is not None or resume,
+               write_vectors=write_vectors, binary=binary)
+    return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
+
+
+def finish_run(out: Path | None, result: TrainResult, final: Progress, config: Config, data: Corpus, *,
+               keep_checkpoint: bool = True, write_vectors: bool = True, binary: bool = False) -> None:
+    """Refuse non-finite vectors, then write a trained run's outputs into `out` (None: nothing is
+    written): config, checkpoint, vectors, metrics, and last the manifest."""
     vectors = result.vectors()
     if not np.all(np.isfinite(vectors)):
         raise DivergenceError(f"training diverged: the embeddings hold NaN or Inf after step "
                               f"{int(result.state.step)}; lower the learning rate (lr) or set clip_norm")
-    final = Progress(result.state, result.position, history, schedule)
-    if out is not None and writer:
-        _save(out, ckpt if (checkpoint is not None or resume) else None, final, config, data)
-        if write_vectors:
-            formats.save_word2vec_text(out / "vectors.txt", vocab.words, vectors)
-            if binary:
-                formats.save_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
-        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        write_manifest(out, config, data.fingerprint)
-    return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
+    if out is None:
+        return
+    _save(out, out / CHECKPOINT if keep_checkpoint else None, final, config, data)
+    if write_vectors:
+        formats.save_word2vec_text(out / "vectors.txt", data.vocab.words, vectors)
+        if binary:
+            formats.save_word2vec_binary(out / "vectors.bin", data.vocab.words, vectors)
+    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in final.history))
+    write_manifest(out, config, data.fingerprint)
 
 
 def _writes() -> bool:

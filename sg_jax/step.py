@@ -122,23 +122,29 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
 
 
 def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None = None,
-                   devices: int = 1):
+                   devices: int = 1, together: bool = False):
     """A jitted function running `config.steps_per_call` steps of one epoch chunk.
 
     run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch) -> (state, StepStats)
     Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged). With
     devices > 1, step s takes `devices` batches (batch s*n + d on device d), and every
     `sync_every` steps the replicas' changes are summed over the mesh (see sg_jax.mesh).
+
+    together=True: several runs at once (see `sg_jax.together`), each the run a single device
+    would train: run_steps(states, windows, epoch_data, tables, epoch_key, first_step,
+    steps_in_epoch), with the states stacked on a leading run axis, `windows` int32 [runs] (at
+    most `slots`), and StepStats per run. The runs are vmapped, and spread over `devices`
+    devices (the run axis sharded over the mesh, no communication between them).
     """
     S = config.steps_per_call
-    n = devices
+    n = 1 if together else devices
 
-    def one_step(state, epoch, tables, epoch_key, s, d):
+    def one_step(state, epoch, tables, epoch_key, s, d, window):
         step_key = jax.random.fold_in(epoch_key, s)
         if n > 1:  # each device draws its own window sizes and noise words
             step_key = jax.random.fold_in(step_key, d)
         k_window, k_sample = jax.random.split(step_key)
-        batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=config.window,
+        batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
                                     dynamic=config.dynamic_window, slots=slots)
         if config.pairs:
             batch = pipeline.as_pairs(batch)
@@ -146,7 +152,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
         return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
 
-    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S):
+    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S, window=config.window):
         def scan_body(state, i):
             s = first_step + i
 
@@ -155,13 +161,17 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
                 return state, zero, zero
 
             state, loss, count = jax.lax.cond(s < steps_in_epoch,
-                                              lambda st: one_step(st, epoch, tables, epoch_key, s, d), skip, state)
+                                              lambda st: one_step(st, epoch, tables, epoch_key, s, d, window), skip,
+                                              state)
             return state, (loss, count)
 
         return jax.lax.scan(scan_body, state, jnp.arange(count))
 
     def max_abs(params):
         return jnp.maximum(jnp.max(jnp.abs(params.w_in)), jnp.max(jnp.abs(params.w_out)))
+
+    if together:
+        return _together(local_steps, max_abs, n)
 
     if n == 1:
         @functools.partial(jax.jit, donate_argnums=(0,))
@@ -207,4 +217,27 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), max_abs(state.params))
 
     sharded = jax.shard_map(replica, mesh=mesh, in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
+    return jax.jit(sharded, donate_argnums=(0,))
+
+
+def _together(local_steps, max_abs, devices: int):
+    """The vmapped, jitted call for runs trained together (see make_run_steps)."""
+
+    def runs(states, windows, epoch, tables, epoch_key, first_step, steps_in_epoch):
+        def one(state, window):
+            state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0,
+                                                  window=window)
+            return state, StepStats(losses, counts, max_abs(state.params))
+
+        return jax.vmap(one)(states, windows)
+
+    if devices == 1:
+        return jax.jit(runs, donate_argnums=(0,))
+    from jax.sharding import PartitionSpec as P
+
+    from sg_jax.mesh import AXIS, make_mesh
+
+    run_axis = P(AXIS)
+    sharded = jax.shard_map(runs, mesh=make_mesh(devices), in_specs=(run_axis, run_axis) + (P(),) * 5,
+                            out_specs=(run_axis, run_axis), check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,))

@@ -96,7 +96,9 @@ class Plan(NamedTuple):
 
 
 def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
-              schedule: Schedule = Schedule()) -> Plan:
+              schedule: Schedule = Schedule(), together: int = 0) -> Plan:
+    """together=D > 0: the plan of runs trained together on D devices (`sg_jax.together`), each a
+    one-device run of `config`'s settings (the group's widest window and dimension)."""
     config.validate()
     n = config.devices or 1
     counts = np.asarray(counts)
@@ -115,7 +117,7 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
         per_epoch += math.ceil(expected / (B * n))
     total_steps = (config.epochs - schedule.start_epoch) * max(per_epoch, 1)
     optimizer = make_optimizer(config, total_steps, schedule.start_step)
-    run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=n)
+    run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=together or n, together=together > 0)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps,
                 schedule)
 
@@ -161,72 +163,125 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     base_key = np.asarray(state.key)  # a host copy: keys are made on each process's own device
     if mesh is not None:  # one copy on every device, once: the calls then move nothing
         state, tables = replicate(state, mesh), replicate(tables, mesh)
-    last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
-    chunk_words = [end - start for start, end in plan.chunks]
-    words_total = sum(chunk_words) * (last_epoch - position.epoch) - _words_before(position, chunk_words)
-    history: list[dict] = []
-    words_done, t0 = 0, time.perf_counter()
-    last_finite = None
-    lr_at = learning_rate_schedule(config, plan.total_steps, schedule.start_step)
-    resident: dict = {}
-    for epoch in range(position.epoch, last_epoch):
-        for c, (start, end) in enumerate(plan.chunks):
-            if epoch == position.epoch and c < position.chunk:
-                continue
-            first = position.step if (epoch == position.epoch and c == position.chunk) else 0
-            if c not in resident:  # a corpus in one chunk goes to the device once, not every epoch
-                dev = pipeline.to_device(ids, offsets, start, end, pad_to=max(chunk_words))
-                resident = {c: dev} if len(plan.chunks) == 1 else {}
-            else:
-                dev = resident[c]
-            key = jax.random.fold_in(base_key, epoch * len(plan.chunks) + c)
-            data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
-            steps = -(-int(data.n) // (plan.batch_size * n_dev))
-            if mesh is not None:
-                data = replicate(data, mesh)
-            epoch_key = jax.random.fold_in(key, 1)
-            if mesh is not None:
-                epoch_key = replicate(epoch_key, mesh)
-            for s0 in range(first, steps, config.steps_per_call):
-                state, stats = plan.run_steps(state, data, tables, epoch_key, s0, steps)
-                done = min(config.steps_per_call, steps - s0)
-                losses, counts_ = np.asarray(stats.losses)[:done], np.asarray(stats.examples)[:done]
-                n = float(counts_.sum())
-                if baseline is None and n:  # the first step's loss per example: the run's scale
-                    j = int(np.argmax(counts_ > 0))
-                    baseline = float(losses[j]) / float(counts_[j]) if np.isfinite(losses[j]) else None
-                problem = divergence(losses, counts_, float(stats.max_abs), baseline)
-                if problem:
-                    at, why = problem
-                    finite = [j for j in range(at) if counts_[j] > 0]
-                    if finite:
-                        last_finite = round(float(losses[finite[-1]]) / float(counts_[finite[-1]]), 6)
-                    raise DivergenceError(
-                        f"training diverged at step {int(state.step) - done + at + 1}: {why} (last finite loss "
-                        f"{last_finite if last_finite is not None else 'none'}); lower the learning rate "
-                        f"(lr, now {config.learning_rate}) or the batch size (batch_size, now {plan.batch_size}), "
-                        f"or set clip_norm")
-                seen = [j for j in range(done) if counts_[j] > 0]
-                if seen:  # the loss of the last step (a mean over its examples), for the divergence message
-                    last_finite = round(float(losses[seen[-1]]) / float(counts_[seen[-1]]), 6)
-                loss = float(losses.astype(np.float64).sum()) / n if n else float("nan")
-                # raw corpus words covered: the chunk's words in proportion to its steps
-                w = (chunk_words[c] * (s0 + done)) // max(steps, 1) - (chunk_words[c] * s0) // max(steps, 1)
-                words_done += w
-                pos = Position(epoch, c, s0 + done) if s0 + done < steps else _next(epoch, c, len(plan.chunks))
-                progress_in_epoch = (c + (s0 + done) / max(steps, 1)) / len(plan.chunks)
-                record = {"step": int(state.step), "epoch": epoch + progress_in_epoch, "loss": loss, "first_loss": baseline,
-                          "examples": n, "lr": float(lr_at(int(state.step))), "words": words_done,
-                          "words_total": words_total, "seconds": time.perf_counter() - t0}
-                history.append(record)
-                if on_call is not None:
-                    on_call(state, pos, record)
-            position = _next(epoch, c, len(plan.chunks))
+    calls = Calls(config, plan, ids, offsets, base_key, position, until_epoch, mesh, n_dev)
+    watch = Watch(config, plan, baseline, calls.words_total)
+    for call in calls:
+        state, stats = plan.run_steps(state, call.data, tables, call.epoch_key, call.first, call.steps)
+        record = watch.after_call(np.asarray(stats.losses), np.asarray(stats.examples), float(stats.max_abs),
+                                  int(state.step), call)
+        if on_call is not None:
+            on_call(state, call.next_position, record)
     jax.block_until_ready(state.params)
-    if history and not any(r["examples"] for r in history):
-        raise CorpusError(f"no training examples: subsampling (sample={config.sample}) and the window left no "
-                          f"(target, context) pair in {sum(chunk_words)} tokens; use sample 0 on a small corpus")
-    return TrainResult(state, config, tuple(words), history, time.perf_counter() - t0, words_done, position)
+    watch.check_examples(calls)
+    return TrainResult(state, config, tuple(words), watch.history, time.perf_counter() - watch.t0, watch.words_done,
+                       calls.position)
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One jitted call's place in the run: steps [first, first + steps_per_call) of a chunk."""
+
+    epoch: int
+    chunk: int
+    first: int
+    steps: int            # steps in this chunk's epoch
+    done: int             # steps this call takes
+    words: int            # raw corpus words this call covers
+    progress: float       # fraction of the epoch done after the call
+    next_position: Position
+    data: Any
+    epoch_key: Any
+
+
+class Calls:
+    """The jitted calls of a run from `position` to `until_epoch` (default config.epochs): each
+    epoch chunk's data is subsampled and ordered on the device, then cut into calls."""
+
+    def __init__(self, config: Config, plan: Plan, ids, offsets, base_key, position: Position,
+                 until_epoch: int | None = None, mesh=None, n_dev: int = 1):
+        self.config, self.plan, self.ids, self.offsets = config, plan, ids, offsets
+        self.base_key, self.position, self.mesh, self.n_dev = base_key, position, mesh, n_dev
+        self.last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
+        self.chunk_words = [end - start for start, end in plan.chunks]
+        self.words_total = (sum(self.chunk_words) * (self.last_epoch - position.epoch)
+                            - _words_before(position, self.chunk_words))
+
+    def __iter__(self):
+        plan, config, position = self.plan, self.config, self.position
+        n_chunks = len(plan.chunks)
+        resident: dict = {}
+        for epoch in range(position.epoch, self.last_epoch):
+            for c, (start, end) in enumerate(plan.chunks):
+                if epoch == position.epoch and c < position.chunk:
+                    continue
+                first = position.step if (epoch == position.epoch and c == position.chunk) else 0
+                if c not in resident:  # a corpus in one chunk goes to the device once, not every epoch
+                    dev = pipeline.to_device(self.ids, self.offsets, start, end, pad_to=max(self.chunk_words))
+                    resident = {c: dev} if n_chunks == 1 else {}
+                else:
+                    dev = resident[c]
+                key = jax.random.fold_in(self.base_key, epoch * n_chunks + c)
+                data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
+                steps = -(-int(data.n) // (plan.batch_size * self.n_dev))
+                epoch_key = jax.random.fold_in(key, 1)
+                if self.mesh is not None:
+                    data, epoch_key = replicate(data, self.mesh), replicate(epoch_key, self.mesh)
+                cw, per = self.chunk_words[c], max(steps, 1)
+                for s0 in range(first, steps, config.steps_per_call):
+                    done = min(config.steps_per_call, steps - s0)
+                    # raw corpus words covered: the chunk's words in proportion to its steps
+                    words = (cw * (s0 + done)) // per - (cw * s0) // per
+                    nxt = Position(epoch, c, s0 + done) if s0 + done < steps else _next(epoch, c, n_chunks)
+                    yield Call(epoch, c, s0, steps, done, words, (c + (s0 + done) / per) / n_chunks, nxt, data,
+                               epoch_key)
+                self.position = _next(epoch, c, n_chunks)
+
+
+class Watch:
+    """One run's per-call bookkeeping: the divergence checks and the history records."""
+
+    def __init__(self, config: Config, plan: Plan, baseline: float | None, words_total: int):
+        self.config, self.plan, self.baseline, self.words_total = config, plan, baseline, words_total
+        self.lr_at = learning_rate_schedule(config, plan.total_steps, plan.schedule.start_step)
+        self.history: list[dict] = []
+        self.words_done, self.t0 = 0, time.perf_counter()
+        self.last_finite = None
+
+    def after_call(self, losses: np.ndarray, examples: np.ndarray, max_abs: float, step: int, call: Call) -> dict:
+        """The record of a call (raises DivergenceError if the call shows a blown-up run)."""
+        done = call.done
+        losses, counts_ = losses[:done], examples[:done]
+        n = float(counts_.sum())
+        if self.baseline is None and n:  # the first step's loss per example: the run's scale
+            j = int(np.argmax(counts_ > 0))
+            self.baseline = float(losses[j]) / float(counts_[j]) if np.isfinite(losses[j]) else None
+        problem = divergence(losses, counts_, max_abs, self.baseline)
+        if problem:
+            at, why = problem
+            finite = [j for j in range(at) if counts_[j] > 0]
+            if finite:
+                self.last_finite = round(float(losses[finite[-1]]) / float(counts_[finite[-1]]), 6)
+            raise DivergenceError(
+                f"training diverged at step {step - done + at + 1}: {why} (last finite loss "
+                f"{self.last_finite if self.last_finite is not None else 'none'}); lower the learning rate "
+                f"(lr, now {self.config.learning_rate}) or the batch size (batch_size, now {self.plan.batch_size}), "
+                f"or set clip_norm")
+        seen = [j for j in range(done) if counts_[j] > 0]
+        if seen:  # the loss of the last step (a mean over its examples), for the divergence message
+            self.last_finite = round(float(losses[seen[-1]]) / float(counts_[seen[-1]]), 6)
+        loss = float(losses.astype(np.float64).sum()) / n if n else float("nan")
+        self.words_done += call.words
+        record = {"step": step, "epoch": call.epoch + call.progress, "loss": loss, "first_loss": self.baseline,
+                  "examples": n, "lr": float(self.lr_at(step)), "words": self.words_done,
+                  "words_total": self.words_total, "seconds": time.perf_counter() - self.t0}
+        self.history.append(record)
+        return record
+
+    def check_examples(self, calls: Calls) -> None:
+        if self.history and not any(r["examples"] for r in self.history):
+            raise CorpusError(f"no training examples: subsampling (sample={self.config.sample}) and the window left "
+                              f"no (target, context) pair in {sum(calls.chunk_words)} tokens; use sample 0 on a "
+                              f"small corpus")
 
 
 def _words_before(position: Position, chunk_words: list[int]) -> int:

@@ -61,11 +61,12 @@ def _flag_text(argv, name: str) -> str | None:
 
 
 def _requested_devices(argv) -> int | None:
-    """Devices this process should make, read before JAX starts: --devices (default 1; None for
-    'all': one per core), split over the processes of a multi-process run."""
+    """Devices this process should make, read before JAX starts: --devices (default 1, and all for
+    a sweep; None for 'all': one per core), split over the processes of a multi-process run."""
     text = _flag_text(argv, "--devices")
+    default = None if argv[:1] == ["sweep"] else 1  # a study spreads its runs over every core
     try:
-        devices = 1 if text is None else None if text.lower() in ("all", "none") else max(1, int(text))
+        devices = default if text is None else None if text.lower() in ("all", "none") else max(1, int(text))
         processes = max(1, int(_flag_text(argv, "--num-processes") or 1))
     except ValueError:
         return 1  # the parser will refuse it

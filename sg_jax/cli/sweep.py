@@ -62,12 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--restrict-vocab", type=_positive_int, default=DEFAULT_RESTRICT_VOCAB,
                    help=f"analogies search the N most frequent words (default {DEFAULT_RESTRICT_VOCAB})")
     g.add_argument("--save-vectors", action="store_true", help="also write DIR/w*_d*_s*/vectors.txt")
+    g.add_argument("--together", type=_positive_int, default=None,
+                   help="train up to K runs together as one compiled program, spread over the devices "
+                        "(default: one per device; 1 trains one run at a time, each over all --devices)")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     parser.add_argument("--corpus", default="default",
                         help="a text file, 'default' (bundled Brown corpus), 'toy:groups' or 'toy:seeds'")
     add_config_arguments(parser, exclude=("window", "dim"))
     # Unset means "take it from the preset": the preset fills these in main().
-    parser.set_defaults(epochs=None, min_count=None, share_negatives=None, seed=None)
+    # A study uses every device by default: its runs are spread over them (see --together).
+    parser.set_defaults(epochs=None, min_count=None, share_negatives=None, seed=None, devices=None)
 
 
 def _csv(values) -> str:
@@ -86,7 +90,7 @@ def sweep_from_args(args) -> Sweep:
     dims = args.dims or preset.dims
     base = config_from_args(args, window=windows[0], dim=dims[0], seed=seeds[0])
     return Sweep(base=base, windows=tuple(windows), dims=tuple(dims), seeds=tuple(seeds), corpus=args.corpus,
-                 restrict_vocab=args.restrict_vocab, save_vectors=args.save_vectors)
+                 restrict_vocab=args.restrict_vocab, save_vectors=args.save_vectors, together=args.together)
 
 
 def main(args) -> int:

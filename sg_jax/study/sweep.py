@@ -3,7 +3,9 @@
     sg-jax sweep --corpus default --windows 1,2,3,5,8 --dims 25,50,100,200 --seeds 0 --out runs/sweep
 
 trains one model per (window, dimension, seed), scores it on WordSim-353 and the Google analogies,
-and leaves in the output directory
+and leaves in the output directory the files below. The runs are trained in groups (`--together
+K`, by default one run per device), each group one compiled program spread over the devices
+(`sg_jax.together`); `--together 1` trains one run at a time, each data-parallel over the devices.
 
     runs.jsonl      one JSON object per finished run (schema below), appended as each run ends
     summary.csv     per (window, dimension): each score with its bootstrap interval over the
@@ -26,11 +28,13 @@ run recorded in the directory.
 Record schema (`SCHEMA_VERSION`): run_id, window, dim, seed (int); config (every `Config` field);
 corpus {source, fingerprint, lowercase, encoding_errors, vocab_size, tokens, sentences};
 evaluation {restrict_vocab, method}; code_version {sg_jax, git}; device {platform, kind, count,
-jax}; loss_curve {step, epoch, words, loss} (lists, one entry per jitted call); final_loss;
+jax, used (the study's devices), together (runs trained together at most)}; trained_with (the
+run ids of its group, when runs were trained together); loss_curve {step, epoch, words, loss} (lists, one entry per jitted call); final_loss;
 wordsim353 {spearman, pearson, n_pairs, n_oov, items {scored, cosine, human}}; analogy {accuracy,
 correct, total, skipped, semantic, syntactic, sections, items {answered, hits}}; wall_seconds, train_seconds, eval_seconds, words, words_per_second
 (training words per second after the first jitted call, which includes compilation);
-started_at, finished_at (UTC, ISO 8601). Undefined numbers (a correlation over no pairs) are null.
+started_at, finished_at (UTC, ISO 8601). A run trained together counts its wall time from its
+group's start. Undefined numbers (a correlation over no pairs) are null.
 The items are what the report's bootstrap intervals resample (`SimilarityResult.items_dict`,
 `AnalogyResult.items_dict`): which pairs and questions were scored (packed bits), each scored
 pair's cosine (4 decimals) and human score, and which answered questions were right.
@@ -85,6 +89,7 @@ class Sweep:
     restrict_vocab: int = DEFAULT_RESTRICT_VOCAB
     method: str = "add"
     save_vectors: bool = False
+    together: int | None = None  # runs trained together (None: one per device; 1: one run at a time)
 
     def grid(self) -> list[tuple[int, int, int]]:
         return [(w, d, s) for w in self.windows for d in self.dims for s in self.seeds]
@@ -124,9 +129,12 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
-    # the device count is part of the study (results depend on it): record the resolved count
-    sweep = dataclasses.replace(sweep, base=dataclasses.replace(sweep.base,
-                                                                devices=resolve_devices(sweep.base.devices)))
+    # the device count is part of the study (results depend on it): record the resolved count.
+    # Runs trained together are one-device runs spread over the devices.
+    devices = resolve_devices(sweep.base.devices)
+    together = resolve_together(sweep.together, devices)
+    sweep = dataclasses.replace(sweep, together=together, base=dataclasses.replace(
+        sweep.base, devices=1 if together > 1 else devices))
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / RUNS_FILE
     records = _first_of_each(read_runs(runs_path, log=log), log)
@@ -149,16 +157,23 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
                   "tokens": int(encoded.n_tokens), "sentences": int(encoded.n_sentences)}
         log(f"corpus {sweep.corpus}: {len(vocab):,} words (min_count={base.min_count}), "
             f"{encoded.n_tokens:,} tokens; {len(todo)} run(s) to do, {len(sweep.grid()) - len(todo)} already done")
-        provenance = {"code_version": code_version(), "device": device_info()}
+        provenance = {"code_version": code_version(), "device": {**device_info(), "used": devices,
+                                                                  "together": together}}
         total_words = sum(int(encoded.n_tokens) * sweep.config(*point).epochs for point in todo)
         study = StudyProgress(total_words, len(todo), enabled=progress, log=log)
         try:
-            for point in todo:
-                record = train_and_evaluate(sweep, point, data, corpus, provenance, out, progress=study)
-                append_run(runs_path, record)
-                records.append(record)
-                new.append(record)
-                study.run_done(describe_run(record))
+            if together == 1:
+                batches = ([train_and_evaluate(sweep, point, data, corpus, provenance, out, progress=study)]
+                           for point in todo)
+            else:
+                batches = train_together_and_evaluate(sweep, todo, data, corpus, provenance, out, devices,
+                                                      progress=study)
+            for batch in batches:
+                for record in batch:
+                    append_run(runs_path, record)
+                    records.append(record)
+                    new.append(record)
+                    study.run_done(describe_run(record))
         finally:
             study.close()
     else:
@@ -173,32 +188,74 @@ def _record_head(sweep: Sweep, window: int, dim: int, seed: int, corpus: dict) -
             "evaluation": {"restrict_vocab": sweep.restrict_vocab, "method": sweep.method}}
 
 
+def resolve_together(together: int | None, devices: int) -> int:
+    """Runs trained together: `together`, or by default one per device (measured fastest on a
+    2-core CPU: benchmarks/README.md). Refused below 1."""
+    if together is None:
+        return devices
+    if together < 1:
+        raise ConfigError(f"together must be >= 1, got {together}")
+    return together
+
+
 def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict, out: Path, *,
                        progress: StudyProgress | None = None) -> dict:
     """One run through the one run path (`sg_jax.runs.run_training`: checkpointed, so an
     interrupted sweep resumes mid-run), then scored; returns its record (not yet appended).
     `progress` is told the training words as they are done."""
-    from sg_jax.embeddings import Embeddings
-    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
     from sg_jax.runs import CheckpointPolicy, run_training
 
     window, dim, seed = point
     config = sweep.config(window, dim, seed)
-    record = _record_head(sweep, window, dim, seed, corpus)
-    record.update(provenance)
     started, t0 = _now(), time.perf_counter()
     seen = {"words": 0}
+    name = run_id(*point)
 
     def on_call(state, position, rec):
         if progress is not None:
-            progress.advance(rec["words"] - seen["words"], rec["loss"], record["run_id"])
+            progress.advance(rec["words"] - seen["words"], rec["loss"], name)
         seen["words"] = rec["words"]
 
-    run_dir = out / record["run_id"]
-    output = run_training(config, sweep.corpus, run_dir, resume=True, loaded=data, on_call=on_call,
+    output = run_training(config, sweep.corpus, out / name, resume=True, loaded=data, on_call=on_call,
                           checkpoint=CheckpointPolicy(every_seconds=60.0), log=lambda s: None,
                           write_vectors=sweep.save_vectors)
-    result = output.result
+    return evaluate_run(sweep, point, data, corpus, provenance, output.result, started, t0)
+
+
+def train_together_and_evaluate(sweep: Sweep, todo, data, corpus: dict, provenance: dict, out: Path, devices: int, *,
+                                progress: StudyProgress | None = None):
+    """The runs `todo` in groups trained together (`sg_jax.together`), spread over `devices`:
+    yields the records of each group as it ends (a group is checkpointed, so an interrupted sweep
+    resumes it mid-run)."""
+    from sg_jax.together import plan_groups, run_together
+
+    configs = [sweep.config(*point) for point in todo]
+    for group in plan_groups(configs, sweep.together):
+        points = [todo[i] for i in group]
+        names = [run_id(*p) for p in points]
+        seen = [0] * len(group)
+        started, t0 = _now(), time.perf_counter()
+
+        def on_call(j, words, loss, seen=seen, names=names):
+            if progress is not None:
+                progress.advance(words - seen[j], loss, names[j])
+            seen[j] = words
+
+        outputs = run_together([configs[i] for i in group], [out / n for n in names], data, devices=devices,
+                               names=names, write_vectors=sweep.save_vectors, on_call=on_call)
+        extra = {"trained_with": names}
+        yield [evaluate_run(sweep, p, data, corpus, {**provenance, **extra}, o.result, started, t0)
+               for p, o in zip(points, outputs)]
+
+
+def evaluate_run(sweep: Sweep, point, data, corpus: dict, provenance: dict, result, started: str, t0: float) -> dict:
+    """Score a trained run and return its record; its wall time counts from t0 (perf_counter)."""
+    from sg_jax.embeddings import Embeddings
+    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
+
+    window, dim, seed = point
+    record = _record_head(sweep, window, dim, seed, corpus)
+    record.update(provenance)
     vectors = result.vectors()
     t1 = time.perf_counter()
     emb = Embeddings(data.vocab.words, vectors)
