@@ -24,7 +24,7 @@ MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PR
 # (0.1.0 trained on one device); any other missing field means a damaged file
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
-                "sync_combine": None}
+                "sync_combine": "sum"}  # before the option, several devices summed
 
 
 def _objectives() -> tuple[str, ...]:
@@ -139,9 +139,11 @@ class Config:
         "makes every core a device). Recorded with the run: a run resumes on the same count",
         check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|all")
     sync_combine: str = option(
-        "sum", "with several devices: how a row's changes from the replicas combine at a sync: sum (one large "
-        "step over all the devices' batches) or mean (averaged over the replicas that touched the row, so "
-        "a frequent row never moves further than one replica moved it)", choices=("sum", "mean"))
+        "cap", "with several devices: how a row's changes from the replicas combine at a sync: cap (summed, "
+        "but a row moves at most twice as far as the furthest one replica moved it: the sum on 2 devices, "
+        "stable on 4 and 8), sum (one large step over all the devices' batches; diverges on 4 devices) or "
+        "mean (averaged over the replicas that touched the row; stable but loses quality)",
+        choices=("cap", "sum", "mean"))
     sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
                              "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,

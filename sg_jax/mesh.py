@@ -7,7 +7,9 @@ the replicas' changes since the last sync are summed over the mesh (one all-redu
 and added to the tables every replica started from. For SGD this is the update
 of one large step whose batch is the union of the devices' batches, split into per-device
 sequences of small steps (the deltas are summed, not averaged: averaging would divide every
-example's step by n). See docs/devices.md for the design and its measurements.
+example's step by n). By default a row's sum is capped at twice the longest change one replica
+made to it (`sync_combine="cap"`), which stops frequent rows overshooting n-fold on 4 or more
+devices. See docs/devices.md for the design and its measurements.
 
 On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this

@@ -31,6 +31,12 @@ from sg_jax.model import Params, init_params
 from sg_jax.objectives import Objective, get_spec
 
 
+# sync_combine="cap": a row's combined change is at most this many times the largest change one
+# replica made to it. 2 makes "cap" equal "sum" on 2 devices (|d1 + d2| <= 2 max |di|); 2.5 and 3
+# diverged on 4 devices (docs/devices.md)
+CAP_FACTOR = 2.0
+
+
 class TrainState(NamedTuple):
     params: Params
     opt_state: Any
@@ -190,14 +196,23 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
     k = math.gcd(S, config.sync_every)  # syncs at fixed steps of every call
 
     def combine(old, new):
-        """The tables after a sync: the replicas' changes summed, or (sync_combine="mean") averaged
-        over the replicas that touched each row."""
+        """The tables after a sync: the replicas' changes summed (sum), averaged over the replicas
+        that touched each row (mean), or summed with each row's sum capped at CAP_FACTOR times the
+        largest change one replica made to it (cap). See docs/devices.md for the measurements."""
         delta = new - old
         total = jax.lax.psum(delta, AXIS)
         if config.sync_combine == "sum":
             return old + total
-        touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
-        return old + total / jnp.maximum(touched, 1.0)[:, None]
+        if config.sync_combine == "mean":
+            touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
+            return old + total / jnp.maximum(touched, 1.0)[:, None]
+        # cap: replicas that moved a frequent row the same way (each converging on the same point
+        # from the same start) would overshoot n-fold; noise-like or single-replica changes pass
+        largest = jax.lax.pmax(jnp.linalg.norm(delta, axis=-1), AXIS)
+        norm = jnp.linalg.norm(total, axis=-1)
+        limit = CAP_FACTOR * largest
+        scale = jnp.where(norm > limit, limit / jnp.where(norm > 0, norm, 1.0), 1.0)
+        return old + total * scale[:, None]
 
     def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)

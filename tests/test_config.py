@@ -82,6 +82,9 @@ def test_unknown_or_mistyped_fields_in_a_saved_config_are_refused():
     older = {k: v for k, v in Config().to_dict().items() if k not in ("noise_power", "devices")}
     # fields added since 0.1.0 take their defaults in an older file (which trained on one device)
     assert Config.from_dict(older) == Config(devices=1)
+    # a run saved before sync_combine existed summed the replicas' changes: it resumes summing
+    before_combine = {k: v for k, v in Config(devices=2).to_dict().items() if k != "sync_combine"}
+    assert Config.from_dict(before_combine) == Config(devices=2, sync_combine="sum")
     with pytest.raises(FormatError, match="lacks the field dim"):
         Config.from_dict({k: v for k, v in Config().to_dict().items() if k != "dim"})
 

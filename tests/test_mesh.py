@@ -1,6 +1,7 @@
 """Data-parallel training on a device mesh, on simulated host CPU devices in subprocesses (the
 device count must be set before JAX starts): determinism, exact resume, the recorded device
-count, the summed-delta update checked against single-device steps, and bad device counts."""
+count, the combined replica changes (sum, mean, cap) checked against single-device steps, cap
+keeping 4 devices stable where sum diverges, and bad device counts."""
 
 from __future__ import annotations
 
@@ -76,13 +77,15 @@ def test_bad_device_counts_are_one_line_errors(corpus, tmp_path, value, message)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("combine", ["sum", "mean"])
-def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine):
-    """One jitted call of one step on 2 devices equals: each device's batch stepped alone from
-    the same tables (on one device, with the same keys), and the two changes added (sum) or
-    averaged over the replicas that changed each row (mean)."""
+@pytest.mark.parametrize("combine,devices", [("sum", 2), ("mean", 2), ("cap", 4)])
+def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
+    """One jitted call of one step on n devices equals: each device's batch stepped alone from
+    the same tables (on one device, with the same keys), and the changes added (sum), averaged
+    over the replicas that changed each row (mean), or added with each row's sum scaled down to
+    twice the largest single replica's change where it is longer (cap: 4 devices, as 2 devices
+    never exceed it)."""
     python("""
-        COMBINE = %r
+        COMBINE, N = %r, %d
         import dataclasses
         import jax, jax.numpy as jnp, numpy as np
         from sg_jax import pipeline
@@ -93,7 +96,7 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine):
         from sg_jax.train import make_plan
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)
-        config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=2, seed=3, init="normal",
+        config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=N, seed=3, init="normal",
                         sync_combine=COMBINE)
         plan = make_plan(config, vocab.counts, enc.ids, enc.offsets)
         state = init_state(config, len(vocab), plan.optimizer)
@@ -102,13 +105,12 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine):
         data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
         epoch_key = jax.random.fold_in(key, 1)
         start = jax.tree.map(np.asarray, state.params)
-        mesh = make_mesh(2)
+        mesh = make_mesh(N)
         new, stats = plan.run_steps(replicate(state, mesh), replicate(data, mesh), replicate(plan.tables, mesh),
                                     epoch_key, 0, 100)
-        total = [np.zeros_like(t) for t in start]
-        touched = [np.zeros(len(t)) for t in start]
+        deltas = [[] for _ in start]
         examples = 0.0
-        for d in range(2):
+        for d in range(N):
             k_window, k_sample = jax.random.split(jax.random.fold_in(jax.random.fold_in(epoch_key, 0), d))
             batch = pipeline.make_batch(data, d, k_window, batch_size=plan.batch_size, window=config.window,
                                         dynamic=True)
@@ -116,17 +118,56 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine):
             fresh = init_state(config, len(vocab), plan.optimizer)
             moved, _ = sparse_update(fresh, plan.obj, plan.optimizer, batch, aux, plan.tables)
             for t, (a, b) in enumerate(zip(moved.params, start)):
-                total[t] += np.asarray(a) - b
-                touched[t] += np.any(np.asarray(a) != b, axis=1)
+                deltas[t].append(np.asarray(a, np.float64) - b)
             examples += float(jnp.sum(batch.mask))
-        for got, s, delta, n in zip(new.params, start, total, touched):
-            want = s + (delta if COMBINE == "sum" else delta / np.maximum(n, 1)[:, None])
+        capped = 0
+        for got, s, ds in zip(new.params, start, deltas):
+            ds = np.stack(ds)                                   # [replicas, rows, dim]
+            total = ds.sum(axis=0)
+            if COMBINE == "sum":
+                want = s + total
+            elif COMBINE == "mean":
+                touched = np.any(ds != 0, axis=2).sum(axis=0)
+                want = s + total / np.maximum(touched, 1)[:, None]
+            else:
+                limit = 2 * np.linalg.norm(ds, axis=2).max(axis=0)
+                norm = np.linalg.norm(total, axis=1)
+                over = norm > limit * (1 + 1e-4)                # clearly capped rows (no rounding ties)
+                capped += int(over.sum())
+                scale = np.where(norm > limit, limit / np.where(norm > 0, norm, 1), 1)
+                want = s + total * scale[:, None]
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-7)
-        assert max(n.max() for n in touched) == 2  # some row was changed by both replicas
+        if COMBINE == "cap":
+            assert capped > 0  # the rule changed some row
+        assert max(np.any(d != 0, axis=2).sum(axis=0).max() for d in map(np.stack, deltas)) >= 2
         assert float(stats.examples[0]) == examples, (np.asarray(stats.examples), examples)
-        assert np.abs(total[0]).max() > 0
+        assert np.abs(deltas[0][0]).max() > 0
         print("ok")
-    """ % combine, 2)
+    """ % (combine, devices), devices)
+
+
+def test_cap_keeps_four_devices_stable_where_sum_diverges(tmp_path, zipf_text):
+    """A small Zipf corpus at a high learning rate: on 4 devices the summed changes of the frequent
+    rows overshoot (a DivergenceError, or a loss that has blown up), the capped ones train."""
+    path = tmp_path / "zipf.txt"
+    zipf_text(path, n_tokens=20_000, vocab=300)
+    python("""
+        import sg_jax
+        from sg_jax.errors import DivergenceError
+
+        def final_loss(combine):
+            try:
+                model = sg_jax.train_model(%r, devices=4, sync_combine=combine, dim=16, epochs=2, min_count=1,
+                                           batch_size=256, lr=0.07, steps_per_call=16, seed=5)
+            except DivergenceError:
+                return float("inf")
+            return model.history[-1]["loss"]
+
+        capped, summed = final_loss("cap"), final_loss("sum")
+        assert capped < 4.0, capped
+        assert summed > 2 * capped, (summed, capped)
+        print("ok")
+    """ % str(path), 4)
 
 
 def _free_port() -> int:
