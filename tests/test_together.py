@@ -29,14 +29,14 @@ from sg_jax.together import Member, plan_groups, run_together, train_together
 from sg_jax.train import train
 
 TOL = 2e-5
-BASE = Config(epochs=2, batch_size=32, min_count=1, steps_per_call=16, seed=5, dim=8, window=3)
+BASE = Config(epochs=1, batch_size=32, min_count=1, steps_per_call=16, seed=5, dim=8, window=3)
 GRID = [(1, 8), (3, 12), (2, 5)]  # (window, dim): the group pads to window 3, dim 12
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, zipf_text) -> Path:
     path = tmp_path_factory.mktemp("together") / "corpus.txt"
-    zipf_text(path, n_tokens=12_000, vocab=250)
+    zipf_text(path, n_tokens=10_000, vocab=250)
     return path
 
 
@@ -115,7 +115,7 @@ def test_groups_cover_every_run_once_and_respect_the_rules():
 def test_a_group_resumes_from_its_runs_checkpoints(data, corpus, tmp_path):
     """Runs interrupted after one epoch (their checkpoints) finish together as they would have
     alone; runs standing at different places train in separate groups."""
-    configs = [dataclasses.replace(BASE, window=w, dim=d) for w, d in GRID]
+    configs = [dataclasses.replace(BASE, window=w, dim=d, epochs=2) for w, d in GRID]
     dirs = [tmp_path / f"run{i}" for i in range(len(configs))]
     for c, d in zip(configs[:2], dirs[:2]):  # two runs stopped after epoch 1, the third not started
         run_training(c, str(corpus), d, until_epoch=1, loaded=data, log=lambda s: None)
@@ -154,7 +154,7 @@ def test_runs_spread_over_two_devices_equal_the_runs_alone(corpus):
         from sg_jax.runs import read_corpus
         from sg_jax.together import Member, train_together
         from sg_jax.train import train
-        base = Config(epochs=2, batch_size=32, min_count=1, steps_per_call=16, seed=5, dim=8, window=3)
+        base = Config(epochs=1, batch_size=32, min_count=1, steps_per_call=16, seed=5, dim=8, window=3)
         data = read_corpus(base, {str(corpus)!r})
         v, e = data.vocab, data.encoded
         configs = [dataclasses.replace(base, window=w, dim=d) for w, d in {GRID!r}]
