@@ -24,7 +24,7 @@ MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PR
 # (0.1.0 trained on one device); any other missing field means a damaged file
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
-                "sync_combine": "sum"}  # before the option, several devices summed
+                "sync_combine": "sum", "window_layout": None}  # before the option, several devices summed
 
 
 def _objectives() -> tuple[str, ...]:
@@ -83,6 +83,11 @@ class Config:
     window: int = option(5, "max context offset", check=lambda v: 1 <= v <= MAX_WINDOW,
                          rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")
     dynamic_window: bool = option(True, "word2vec's reduced window: b ~ U{1..window} per target", group="model")
+    window_layout: str = option(
+        "padded", "how a step lays out the dynamic window's contexts: padded (2 x window slots per target, "
+        "about half of them masked padding) or packed (one sub-batch per drawn window b with 2b slots: no "
+        "window padding; the step's windows are dealt without replacement, exactly batch/window of each)",
+        choices=("padded", "packed"), group="model")
     negative: int = option(5, "noise words per prediction (ns, nce)", check=lambda v: 1 <= v <= 10_000,
                            rule=lambda v: "must be >= 1" if v < 1 else "must be <= 10,000", group="model")
     share_negatives: str = option(
@@ -191,6 +196,16 @@ class Config:
             problem = field_problem(f, value)
             if problem:
                 raise ConfigError(problem)
+        if self.window_layout == "packed":
+            from sg_jax.objectives import get_spec
+
+            clash = next((c for c, bad in (("dynamic_window=False", not self.dynamic_window),
+                                           ("shuffle=False", not self.shuffle), ("pairs=True", self.pairs),
+                                           (f"objective={self.objective} (it scores every output row)",
+                                            get_spec(self.objective).max_predictions is not None)) if bad), None)
+            if clash:
+                raise ConfigError(f"window_layout=packed needs the dynamic window, shuffled targets, target groups "
+                                  f"and a sampled objective; got {clash}")
         return self
 
     def to_dict(self) -> dict:

@@ -116,6 +116,36 @@ def make_batch(epoch: EpochData, step: jax.Array, key: jax.Array, *, batch_size:
     return Batch(epoch.ids[p], epoch.ids[qc], mask)
 
 
+def make_packed_batches(epoch: EpochData, step: jax.Array, key: jax.Array, *, batch_size: int, window: int,
+                        slots: int | None = None) -> tuple[Batch, ...]:
+    """The step's targets in `window` sub-batches without window padding: sub-batch b (1..window)
+    holds about batch_size / window targets whose dynamic window is b, with 2b context slots, so
+    the step gathers and scatters the contexts a target can have (B (window + 1) slots instead of
+    2 B window).
+
+    Each target's window is still uniform over 1..window: the targets arrive in a random order
+    (the epoch is shuffled) and a random permutation per step deals them to the sub-batches, so
+    the windows are drawn without replacement within a step (exactly B / window of each) instead
+    of independently.
+    """
+    T = epoch.ids.shape[0]
+    reach = min(window, slots or window)
+    deal = jax.random.permutation(key, batch_size)
+    bounds = np.linspace(0, batch_size, window + 1).round().astype(int)
+    batches = []
+    for b in range(1, window + 1):
+        j = deal[bounds[b - 1]:bounds[b]]
+        i = step * batch_size + j
+        real = i < epoch.n
+        p = epoch.order[jnp.minimum(i, T - 1)]
+        offs = jnp.asarray(window_offsets(min(b, reach)))
+        q = p[:, None] + offs[None, :]
+        qc = jnp.clip(q, 0, T - 1)
+        mask = real[:, None] & (q >= 0) & (q < T) & (epoch.sent[qc] == epoch.sent[p][:, None])
+        batches.append(Batch(epoch.ids[p], epoch.ids[qc], mask))
+    return tuple(batches)
+
+
 def as_pairs(batch: Batch) -> Batch:
     """The same (target, context) pairs as a batch of one context each (C = 1)."""
     B, C = batch.contexts.shape

@@ -94,11 +94,21 @@ def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransfo
 
 
 def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables):
-    """One optimizer step on the rows the batch touches. Returns (state, summed loss)."""
-    in_idx, out_idx = obj.indices(batch, aux, tables)
+    """One optimizer step on the rows the batch touches. Returns (state, summed loss).
+
+    batch (and aux) may be a tuple of sub-batches (and their draws) of different shapes: their
+    rows are gathered in one gather and updated in one scatter per table, and their losses summed.
+    """
+    if isinstance(batch, Batch):
+        in_idx, out_idx = obj.indices(batch, aux, tables)
+
+        def loss_of(rows):
+            return obj.loss_rows(rows[0], rows[1], batch, aux, tables)
+    else:
+        in_idx, out_idx, loss_of = _joined(obj, batch, aux, tables)
     w_in, w_out = state.params
     rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
-    loss, grads = jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+    loss, grads = jax.value_and_grad(loss_of)(rows)
     indices = Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
         # padding slots read real rows with a zero gradient: mark them (an index past the table is
@@ -107,6 +117,31 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
                            for g, i in zip(grads, indices)))
     params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices)
     return TrainState(params, opt_state, state.step + 1, state.key), loss
+
+
+def _joined(obj: Objective, batches, auxes, tables):
+    """(in indices, out indices, loss of the rows) of several sub-batches as one: their indices
+    flattened and concatenated, so that a step gathers and scatters each table once."""
+    parts = [obj.indices(b, a, tables) for b, a in zip(batches, auxes)]
+    if any(o is None for _, o in parts):
+        raise ValueError("sub-batches need an objective that gathers its output rows")
+    shapes = [(i.shape, o.shape) for i, o in parts]
+
+    def cut(flat, which):
+        out, start = [], 0
+        for shape in shapes:
+            n = math.prod(shape[which])
+            out.append(flat[start:start + n].reshape(shape[which] + flat.shape[1:]))
+            start += n
+        return out
+
+    def loss_of(rows):
+        r_in, r_out = cut(rows[0], 0), cut(rows[1], 1)
+        return sum(obj.loss_rows(i, o, b, a, tables) for i, o, b, a in zip(r_in, r_out, batches, auxes))
+
+    in_idx = jnp.concatenate([i.reshape(-1) for i, _ in parts])
+    out_idx = jnp.concatenate([o.reshape(-1) for _, o in parts])
+    return in_idx, out_idx, loss_of
 
 
 def _keeps_row_state(optimizer, state: TrainState) -> bool:
@@ -150,13 +185,20 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         if n > 1:  # each device draws its own window sizes and noise words
             step_key = jax.random.fold_in(step_key, d)
         k_window, k_sample = jax.random.split(step_key)
-        batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
-                                    dynamic=config.dynamic_window, slots=slots)
-        if config.pairs:
-            batch = pipeline.as_pairs(batch)
-        aux = obj.sample(k_sample, batch, tables)
+        if config.window_layout == "packed":  # one sub-batch per dynamic window b (the window is static)
+            batch = pipeline.make_packed_batches(epoch, s * n + d, k_window, batch_size=batch_size,
+                                                 window=config.window, slots=slots)
+            aux = tuple(obj.sample(k, b, tables) for k, b in zip(jax.random.split(k_sample, len(batch)), batch))
+            examples = sum(n_examples(obj.form, b) for b in batch)
+        else:
+            batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
+                                        dynamic=config.dynamic_window, slots=slots)
+            if config.pairs:
+                batch = pipeline.as_pairs(batch)
+            aux = obj.sample(k_sample, batch, tables)
+            examples = n_examples(obj.form, batch)
         state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
-        return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
+        return state, loss, examples.astype(loss.dtype)
 
     def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S, window=config.window):
         def scan_body(state, i):

@@ -114,7 +114,12 @@ def reproduce_command(records: Sequence[dict], out: Path) -> str:
     csv_of = lambda key: ",".join(str(v) for v in sorted({r[key] for r in records}))  # noqa: E731
     parts = ["sg-jax sweep", f"--corpus {corpus.get('source', 'default')}", f"--windows {csv_of('window')}",
              f"--dims {csv_of('dim')}", f"--seeds {csv_of('seed')}", f"--epochs {config.epochs}",
-             *config_to_argv(config, exclude=("window", "dim", "seed", "epochs"))]
+             *config_to_argv(config, exclude=("window", "dim", "seed", "epochs", "devices"))]
+    # how the study used its devices: its runs trained together spread over them, or (records from
+    # before grouping) one at a time, each over config.devices
+    device = first.get("device") or {}
+    used, together = device.get("used", config.devices), device.get("together", 1)
+    parts += [f"--devices {used}", f"--together {together}"]
     if evaluation.get("restrict_vocab") != DEFAULT_RESTRICT_VOCAB:
         parts.append(f"--restrict-vocab {evaluation['restrict_vocab']}")
     parts.append(f"--out {out}")
