@@ -92,15 +92,41 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
     in_idx, out_idx = obj.indices(batch, aux, tables)
     w_in, w_out = state.params
     rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
-    loss, grads = jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+    loss, grads = row_gradients(obj, rows, batch, aux, tables)
     indices = Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
-        # padding slots read real rows with a zero gradient: mark them (an index past the table is
-        # ignored) so that a lazy optimizer does not count them as touched and decay their moments
-        indices = Params(*(i if i is None else jnp.where(jnp.any(g != 0, axis=-1), i, jnp.iinfo(i.dtype).max)
-                           for g, i in zip(grads, indices)))
+        indices = mark_padding(grads, indices)
     params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices)
     return TrainState(params, opt_state, state.step + 1, state.key), loss
+
+
+def row_gradients(obj: Objective, rows, batch: Batch, aux, tables):
+    """(summed loss, (dloss/d in_rows, dloss/d out_rows)) at the gathered rows (in_rows, out_rows)."""
+    return jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+
+
+def mark_padding(grads, indices) -> Params:
+    """The indices with every slot whose gradient row is zero moved past the table's end.
+
+    Padding slots read real rows with a zero gradient: marked (an index past the table is
+    ignored), a lazy optimizer does not count them as touched and decay their moments."""
+    return Params(*(i if i is None else jnp.where(jnp.any(g != 0, axis=-1), i, jnp.iinfo(i.dtype).max)
+                    for g, i in zip(grads, indices)))
+
+
+def step_batch(config: Config, obj: Objective, epoch, tables, epoch_key, s, d, n: int, batch_size: int,
+               slots: int | None, window):
+    """(batch, aux) of step s on device d of n: batch s*n + d of the epoch's visiting order, drawn
+    with fold_in(fold_in(epoch_key, s), d) (fold_in(epoch_key, s) on one device)."""
+    step_key = jax.random.fold_in(epoch_key, s)
+    if n > 1:  # each device draws its own window sizes and noise words
+        step_key = jax.random.fold_in(step_key, d)
+    k_window, k_sample = jax.random.split(step_key)
+    batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
+                                dynamic=config.dynamic_window, slots=slots)
+    if config.pairs:
+        batch = pipeline.as_pairs(batch)
+    return batch, obj.sample(k_sample, batch, tables)
 
 
 def _keeps_row_state(optimizer, state: TrainState) -> bool:
@@ -140,15 +166,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
     n = 1 if together else devices
 
     def one_step(state, epoch, tables, epoch_key, s, d, window):
-        step_key = jax.random.fold_in(epoch_key, s)
-        if n > 1:  # each device draws its own window sizes and noise words
-            step_key = jax.random.fold_in(step_key, d)
-        k_window, k_sample = jax.random.split(step_key)
-        batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
-                                    dynamic=config.dynamic_window, slots=slots)
-        if config.pairs:
-            batch = pipeline.as_pairs(batch)
-        aux = obj.sample(k_sample, batch, tables)
+        batch, aux = step_batch(config, obj, epoch, tables, epoch_key, s, d, n, batch_size, slots, window)
         state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
         return state, loss, n_examples(obj.form, batch).astype(loss.dtype)
 
