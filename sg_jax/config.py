@@ -24,7 +24,7 @@ MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PR
 # (0.1.0 trained on one device); any other missing field means a damaged file
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
-                "sync_combine": None}
+                "sync_combine": None, "shard_tables": None}
 
 
 def _objectives() -> tuple[str, ...]:
@@ -144,6 +144,10 @@ class Config:
         "a frequent row never moves further than one replica moved it)", choices=("sum", "mean"))
     sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
                              "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
+    shard_tables: bool = option(
+        False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
+        "(each holds 1/N of them) instead of a copy on each, for vocabularies too large for one device; every "
+        "step is then synchronous (as sync_every 1 with sync_combine sum), so sync_every does not apply")
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 
@@ -189,7 +193,24 @@ class Config:
             problem = field_problem(f, value)
             if problem:
                 raise ConfigError(problem)
+        problem = self.combination_problem()
+        if problem:
+            raise ConfigError(problem)
         return self
+
+    def combination_problem(self) -> str | None:
+        """The message for options that cannot be used together, or None."""
+        if self.shard_tables:
+            if self.clip_norm is not None:
+                return ("clip_norm cannot be used with shard_tables: its global gradient norm would need every "
+                        "device's rows (drop one of the two)")
+            if self.objective == "softmax":
+                return ("objective softmax cannot be used with shard_tables: the exact softmax reads and updates "
+                        "every row of W' at every step (use ns, hs or nce, or drop shard_tables)")
+            if self.sync_combine != "sum":
+                return (f"sync_combine {self.sync_combine} cannot be used with shard_tables: sharded tables take "
+                        f"one synchronous step over all the devices' batches (sync_combine sum)")
+        return None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
