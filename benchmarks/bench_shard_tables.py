@@ -13,6 +13,8 @@ large      8 devices, a generated Zipf corpus over V = 2,000,000 words, dim 300,
 compare    8 devices, V = 200,000, dim 300: the replicated layout synced every step
            (sync_every 1, sync_combine sum) and the sharded one from the same state: each step's
            loss and the final tables, with the largest differences, and the memory per device.
+fetch      (run on its own: --parts fetch) 8 devices, V = 200,000, sharded: words/s with each
+           collective that can deliver the fetched rows.
 bundled    2 devices, the bundled Brown corpus, default settings, 1 epoch: words/s of the
            replicated layout (sync_every 8, the default, and 1) against --shard-tables, with each
            of the collectives that can deliver the fetched rows (psum_scatter, all_to_all, psum).
@@ -97,6 +99,8 @@ if kind in ("large", "compare"):
                   steps_per_call=args["steps_per_call"], optimizer=args["optimizer"], lr=args["lr"])
     out = {"kind": kind, "V": len(vocab), "tokens": args["tokens"], "corpus_seconds": gen_s, "config": base.to_dict()}
     if kind == "large":
+        sharded.FETCH = args.get("fetch") or sharded.FETCH
+        out["fetch"] = sharded.FETCH
         config = dataclasses.replace(base, shard_tables=True)
         t = time.perf_counter()
         state, losses, examples, records, plan = drive(config, vocab, enc, args["steps"], True)
@@ -249,6 +253,12 @@ def main(argv=None) -> int:
                              "tokens": args.compare_tokens, "steps": args.compare_steps})
         print(json.dumps({k: v for k, v in compare.items() if k not in ("records", "config", "loss_per_example")}),
               flush=True)
+    fetches = []
+    if "fetch" in parts:
+        for fetch in ("psum_scatter", "all_to_all", "psum"):
+            fetches.append(run_child({**common_spec, "kind": "large", "vocab": args.compare_vocab, "fetch": fetch,
+                                      "tokens": args.compare_tokens, "steps": args.compare_steps}))
+            print(json.dumps({k: fetches[-1].get(k) for k in ("fetch", "words_per_second", "error")}), flush=True)
     if "bundled" in parts:
         for shard, fetch, sync_every in ((False, None, 8), (False, None, 1), (True, "psum_scatter", 1),
                                          (True, "all_to_all", 1), (True, "psum", 1)):
@@ -256,9 +266,15 @@ def main(argv=None) -> int:
                                       "sync_every": sync_every}))
             print(json.dumps(bundled[-1]), flush=True)
     markdown = report(large, compare, bundled)
+    if fetches:
+        markdown += "\n".join(["", f"## The collective that delivers the fetched rows: V = {args.compare_vocab:,}, dim "
+                               f"{args.dim}, {args.devices} devices, {args.compare_steps} steps", "",
+                               common.markdown_table(["fetch", "words/s (steady)"],
+                                                     [[f.get("fetch"), round(f["words_per_second"]) if "error" not in f
+                                                       else f["error"][:80]] for f in fetches]), ""])
     print(markdown)
     if args.out:
-        record = {"args": vars(args), "large": large, "compare": compare, "bundled": bundled,
+        record = {"args": vars(args), "large": large, "compare": compare, "bundled": bundled, "fetch": fetches,
                   "machine": common.machine(), "command": common.command_line()}
         common.write_outputs(args.out, record, markdown + "\n" + common.machine_markdown(record["machine"]))
     return 0
