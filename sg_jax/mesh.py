@@ -7,7 +7,8 @@ the replicas' changes since the last sync are summed over the mesh (one all-redu
 and added to the tables every replica started from. For SGD this is the update
 of one large step whose batch is the union of the devices' batches, split into per-device
 sequences of small steps (the deltas are summed, not averaged: averaging would divide every
-example's step by n). See docs/devices.md for the design and its measurements.
+example's step by n). See docs/devices.md for the design and its measurements. With
+`shard_tables` each device holds 1/n of the tables' rows instead of a copy (`sg_jax.sharded`).
 
 On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this

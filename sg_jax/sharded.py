@@ -129,8 +129,8 @@ def host_template(config: Config, vocab_size: int) -> TrainState:
 
 def check_processes() -> None:
     if jax.process_count() > 1:
-        raise ConfigError("shard_tables cannot be used with several processes yet: its checkpoints gather the "
-                          "tables on one host (drop shard_tables, or train in one process)")
+        raise ConfigError(f"shard_tables cannot be used with num_processes {jax.process_count()} yet: its "
+                          f"checkpoints gather the tables on one host (drop shard_tables, or train in one process)")
 
 
 def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None,
