@@ -24,7 +24,8 @@ MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PR
 # (0.1.0 trained on one device); any other missing field means a damaged file
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
-                "sync_combine": "sum", "window_layout": None}  # before the option, several devices summed
+                "sync_combine": "sum",  # before the option, several devices summed
+                "window_layout": None, "shard_tables": None}
 
 
 def _objectives() -> tuple[str, ...]:
@@ -151,6 +152,10 @@ class Config:
         choices=("cap", "sum", "mean"))
     sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
                              "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
+    shard_tables: bool = option(
+        False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
+        "(each holds 1/N of them) instead of a copy on each, for vocabularies too large for one device; every "
+        "step is then synchronous (as sync_every 1 with sync_combine sum), so sync_every does not apply")
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 
@@ -196,6 +201,27 @@ class Config:
             problem = field_problem(f, value)
             if problem:
                 raise ConfigError(problem)
+        problem = self.combination_problem()
+        if problem:
+            raise ConfigError(problem)
+        return self
+
+    def combination_problem(self) -> str | None:
+        """The message for options that cannot be used together, or None."""
+        if self.shard_tables:
+            if self.clip_norm is not None:
+                return ("clip_norm cannot be used with shard_tables: its global gradient norm would need every "
+                        "device's rows (drop one of the two)")
+            if self.objective == "softmax":
+                return ("objective softmax cannot be used with shard_tables: the exact softmax reads and updates "
+                        "every row of W' at every step (use ns, hs or nce, or drop shard_tables)")
+            if self.window_layout == "packed":
+                return ("window_layout packed cannot be used with shard_tables: the sharded step fetches the rows "
+                        "of one padded batch (use window_layout padded, or drop shard_tables)")
+            if self.sync_combine == "mean":
+                return ("sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous "
+                        "step over all the devices' batches (the sum; cap, which limits replicas' diverging "
+                        "copies, has nothing to limit there)")
         if self.window_layout == "packed":
             from sg_jax.objectives import get_spec
 
@@ -204,9 +230,9 @@ class Config:
                                            (f"objective={self.objective} (it scores every output row)",
                                             get_spec(self.objective).max_predictions is not None)) if bad), None)
             if clash:
-                raise ConfigError(f"window_layout=packed needs the dynamic window, shuffled targets, target groups "
-                                  f"and a sampled objective; got {clash}")
-        return self
+                return (f"window_layout=packed needs the dynamic window, shuffled targets, target groups and a "
+                        f"sampled objective; got {clash}")
+        return None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -9,7 +9,9 @@ of one large step whose batch is the union of the devices' batches, split into p
 sequences of small steps (the deltas are summed, not averaged: averaging would divide every
 example's step by n). By default a row's sum is capped at twice the longest change one replica
 made to it (`sync_combine="cap"`), which stops frequent rows overshooting n-fold on 4 or more
-devices. See docs/devices.md for the design and its measurements.
+devices. See docs/devices.md for the design and its measurements. With `shard_tables` each
+device holds 1/n of the tables' rows instead of a copy, and every step is one synchronous step
+over all the devices' batches (`sg_jax.sharded`).
 
 On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this

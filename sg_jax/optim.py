@@ -298,6 +298,36 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
       linear in the gradient (SGD, scales, schedules); pass True for a stateless nonlinear one.
     """
     tx = optax.with_extra_args_support(tx)
+    found = sparse_row_updates(tx, params, opt_state, row_grads, indices, sum_duplicates=sum_duplicates)
+
+    def put_state(t, old, new):
+        if t < 0 or found.touched[t] is None:
+            return new
+        return old.at[found.touched[t]].set(new, mode="drop")
+
+    opt_state = jax.tree.map(put_state, found.tags, opt_state, found.row_state)
+    treedef = jax.tree.structure(params)
+    new = [w + u if r is None else w.at[r].add(u, mode="drop")
+           for w, u, r in zip(treedef.flatten_up_to(params), found.updates, found.touched)]
+    return treedef.unflatten(new), opt_state
+
+
+class RowUpdates(NamedTuple):
+    """What a sparse step writes, before it is written (see `sparse_row_updates`)."""
+
+    touched: list     # per table (flattened params order): int rows [M] the updates go to; None for a dense table
+    updates: list     # per table: the update rows [M, ...] (the whole table's update for a dense one)
+    row_state: Any    # opt_state, each per-row leaf replaced by the new state of its table's touched rows
+    tags: Any         # row_state_tables(tx, opt_state, params)
+
+
+def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *,
+                       sum_duplicates: bool | None = None) -> RowUpdates:
+    """sparse_step's work short of writing it into the tables and the state: `sparse_step` is
+    this followed by a scatter-add of `updates` at `touched` and a scatter of the row state. A
+    caller that combines several batches' updates (the sharded step, `sg_jax.sharded`) takes
+    them from here. Rows at or past a table's end (padding) are dropped by the scatters."""
+    tx = optax.with_extra_args_support(tx)
     treedef = jax.tree.structure(params)
     tables = treedef.flatten_up_to(params)
     grads = treedef.flatten_up_to(row_grads)
@@ -313,9 +343,7 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
         # word2vec's step: one scatter-add of the row updates per table, repeats and all
         rows = [w if i is None else w[i] for w, i in zip(tables, idx)]
         updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=indices)
-        new = [w + u if i is None else w.at[i].add(u)
-               for w, u, i in zip(tables, treedef.flatten_up_to(updates), idx)]
-        return treedef.unflatten(new), opt_state
+        return RowUpdates(idx, treedef.flatten_up_to(updates), opt_state, tags)
 
     # per table: (rows touched, their summed gradients, occurrences); a dense table as it is
     summed = [(None, g, None) if i is None else _sum_rows(g, i, w.shape[0]) for w, g, i in zip(tables, grads, idx)]
@@ -328,13 +356,4 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
     rows = [gather(w, r) for w, r in zip(tables, touched)]
     updates, row_state = tx.update(treedef.unflatten(sums), row_state, treedef.unflatten(rows),
                                    indices=treedef.unflatten(touched), counts=treedef.unflatten(counts))
-
-    def put_state(t, old, new):
-        if t < 0 or touched[t] is None:
-            return new
-        return old.at[touched[t]].set(new, mode="drop")
-
-    opt_state = jax.tree.map(put_state, tags, opt_state, row_state)
-    new = [w + u if r is None else w.at[r].add(u, mode="drop")
-           for w, u, r in zip(tables, treedef.flatten_up_to(updates), touched)]
-    return treedef.unflatten(new), opt_state
+    return RowUpdates(touched, treedef.flatten_up_to(updates), row_state, tags)

@@ -33,6 +33,7 @@ import numpy as np
 
 import sg_jax.checkpoint as ckpt_io
 import sg_jax.formats as formats
+import sg_jax.sharded as sharded
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
@@ -128,7 +129,10 @@ def save_train_checkpoint(path, progress: Progress, config: Config, vocab: Vocab
     meta = {"kind": CHECKPOINT_KIND, "config": config.to_dict(), "position": dataclasses.asdict(progress.position),
             "schedule": dataclasses.asdict(progress.schedule), "vocab": vocab.to_dict(),
             "corpus_fingerprint": fingerprint, "corpus_source": source, "history": progress.history}
-    ckpt_io.save_checkpoint(path, progress.state, meta)
+    state = progress.state
+    if config.shard_tables:  # the devices' padded shards, gathered: the replicated layout's form
+        state = sharded.host_state(state, config, len(vocab))
+    ckpt_io.save_checkpoint(path, state, meta)
 
 
 def read_checkpoint_meta(path) -> tuple[Config, Vocab, dict]:
@@ -190,7 +194,10 @@ def load_progress(path, config: Config, vocab: Vocab, fingerprint: str) -> tuple
     if theirs is not None and theirs != fingerprint:
         raise ConfigError(f"cannot resume {path}: it was trained on a different corpus "
                           f"(sha256 {theirs[:16]}…, now {fingerprint[:16]}…)")
-    template = init_state(saved, len(vocab), make_optimizer(saved, 1))
+    if saved.shard_tables:  # read to the host, to be re-sharded: never the whole tables on one device
+        template = sharded.host_template(saved, len(vocab))
+    else:
+        template = init_state(saved, len(vocab), make_optimizer(saved, 1))
     state, _ = ckpt_io.load_checkpoint(path, template=template)
     history = list(meta.get("history", []))
     if extend:

@@ -111,10 +111,7 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
     loss, grads = jax.value_and_grad(loss_of)(rows)
     indices = Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
-        # padding slots read real rows with a zero gradient: mark them (an index past the table is
-        # ignored) so that a lazy optimizer does not count them as touched and decay their moments
-        indices = Params(*(i if i is None else jnp.where(jnp.any(g != 0, axis=-1), i, jnp.iinfo(i.dtype).max)
-                           for g, i in zip(grads, indices)))
+        indices = mark_padding(grads, indices)
     params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices)
     return TrainState(params, opt_state, state.step + 1, state.key), loss
 
@@ -142,6 +139,48 @@ def _joined(obj: Objective, batches, auxes, tables):
     in_idx = jnp.concatenate([i.reshape(-1) for i, _ in parts])
     out_idx = jnp.concatenate([o.reshape(-1) for _, o in parts])
     return in_idx, out_idx, loss_of
+
+
+def row_gradients(obj: Objective, rows, batch: Batch, aux, tables):
+    """(summed loss, (dloss/d in_rows, dloss/d out_rows)) at the gathered rows (in_rows, out_rows)."""
+    return jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
+
+
+def mark_padding(grads, indices) -> Params:
+    """The indices with every slot whose gradient row is zero moved past the table's end.
+
+    Padding slots read real rows with a zero gradient: marked (an index past the table is
+    ignored), a lazy optimizer does not count them as touched and decay their moments."""
+    return Params(*(i if i is None else jnp.where(jnp.any(g != 0, axis=-1), i, jnp.iinfo(i.dtype).max)
+                    for g, i in zip(grads, indices)))
+
+
+def step_batch(config: Config, obj: Objective, epoch, tables, epoch_key, s, d, n: int, batch_size: int,
+               slots: int | None, window):
+    """(batch, aux) of step s on device d of n: batch s*n + d of the epoch's visiting order, drawn
+    with fold_in(fold_in(epoch_key, s), d) (fold_in(epoch_key, s) on one device); with the packed
+    window layout, a tuple of sub-batches and their draws."""
+    step_key = jax.random.fold_in(epoch_key, s)
+    if n > 1:  # each device draws its own window sizes and noise words
+        step_key = jax.random.fold_in(step_key, d)
+    k_window, k_sample = jax.random.split(step_key)
+    if config.window_layout == "packed":  # one sub-batch per dynamic window b (the window is static)
+        batches = pipeline.make_packed_batches(epoch, s * n + d, k_window, batch_size=batch_size,
+                                               window=config.window, slots=slots)
+        keys = jax.random.split(k_sample, len(batches))
+        return batches, tuple(obj.sample(k, b, tables) for k, b in zip(keys, batches))
+    batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
+                                dynamic=config.dynamic_window, slots=slots)
+    if config.pairs:
+        batch = pipeline.as_pairs(batch)
+    return batch, obj.sample(k_sample, batch, tables)
+
+
+def batch_examples(obj: Objective, batch) -> jax.Array:
+    """What the loss of a batch (or of its packed sub-batches) sums over."""
+    if isinstance(batch, Batch):
+        return n_examples(obj.form, batch)
+    return sum(n_examples(obj.form, b) for b in batch)
 
 
 def _keeps_row_state(optimizer, state: TrainState) -> bool:
@@ -181,22 +220,8 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
     n = 1 if together else devices
 
     def one_step(state, epoch, tables, epoch_key, s, d, window):
-        step_key = jax.random.fold_in(epoch_key, s)
-        if n > 1:  # each device draws its own window sizes and noise words
-            step_key = jax.random.fold_in(step_key, d)
-        k_window, k_sample = jax.random.split(step_key)
-        if config.window_layout == "packed":  # one sub-batch per dynamic window b (the window is static)
-            batch = pipeline.make_packed_batches(epoch, s * n + d, k_window, batch_size=batch_size,
-                                                 window=config.window, slots=slots)
-            aux = tuple(obj.sample(k, b, tables) for k, b in zip(jax.random.split(k_sample, len(batch)), batch))
-            examples = sum(n_examples(obj.form, b) for b in batch)
-        else:
-            batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
-                                        dynamic=config.dynamic_window, slots=slots)
-            if config.pairs:
-                batch = pipeline.as_pairs(batch)
-            aux = obj.sample(k_sample, batch, tables)
-            examples = n_examples(obj.form, batch)
+        batch, aux = step_batch(config, obj, epoch, tables, epoch_key, s, d, n, batch_size, slots, window)
+        examples = batch_examples(obj, batch)
         state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
         return state, loss, examples.astype(loss.dtype)
 

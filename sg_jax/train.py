@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 import sg_jax.pipeline as pipeline
+import sg_jax.sharded as sharded
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
 from sg_jax.mesh import make_mesh, replicate, resolve_devices
@@ -93,6 +94,7 @@ class Plan(NamedTuple):
     total_steps: int          # optimizer steps the schedule in force spans
     run_steps: Any
     schedule: Schedule
+    layout: Any = None        # sg_jax.sharded.Layout of a run with tables sharded by row, else None
 
 
 def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
@@ -117,9 +119,14 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
         per_epoch += math.ceil(expected / (B * n))
     total_steps = (config.epochs - schedule.start_epoch) * max(per_epoch, 1)
     optimizer = make_optimizer(config, total_steps, schedule.start_step)
-    run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=together or n, together=together > 0)
+    layout = None
+    if config.shard_tables and n > 1 and not together:
+        layout = sharded.Layout(config, counts.size, optimizer, make_mesh(n))
+        run_steps = sharded.make_sharded_run_steps(config, obj, optimizer, B, slots, layout)
+    else:
+        run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=together or n, together=together > 0)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps,
-                schedule)
+                schedule, layout)
 
 
 def divergence(losses: np.ndarray, examples: np.ndarray, max_abs: float,
@@ -151,18 +158,24 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     can be split into several invocations with results identical to one.
     schedule: the learning-rate decay in force (see `Schedule`).
     baseline: the loss per example of the run's first step (None: taken from this invocation's).
-    on_call(state, position, record): called after every jitted call.
+    on_call(state, position, record): called after every jitted call. With tables sharded by row
+    (config.shard_tables), that state is the devices' padded shards (`sharded.host_state` gives
+    the saved form) and the result's state is gathered to the host, unpadded.
     """
     config = dataclasses.replace(config, devices=resolve_devices(config.devices))
     plan = make_plan(config, counts, ids, offsets, schedule)
-    n_dev = config.devices
+    n_dev, layout = config.devices, plan.layout
     mesh = make_mesh(n_dev) if n_dev > 1 else None
-    if state is None:
+    if layout is not None:  # each device holds its block of rows, never the whole tables
+        sharded.check_processes()
+        state = layout.init() if state is None else layout.shard(state)
+    elif state is None:
         state = init_state(config, len(words), plan.optimizer)
     tables = plan.tables
     base_key = np.asarray(state.key)  # a host copy: keys are made on each process's own device
     if mesh is not None:  # one copy on every device, once: the calls then move nothing
-        state, tables = replicate(state, mesh), replicate(tables, mesh)
+        state = state if layout is not None else replicate(state, mesh)
+        tables = replicate(tables, mesh)
     calls = Calls(config, plan, ids, offsets, base_key, position, until_epoch, mesh, n_dev)
     watch = Watch(config, plan, baseline, calls.words_total)
     for call in calls:
@@ -172,6 +185,8 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
         if on_call is not None:
             on_call(state, call.next_position, record)
     jax.block_until_ready(state.params)
+    if layout is not None:
+        state = sharded.host_state(state, config, len(words))
     watch.check_examples(calls)
     return TrainResult(state, config, tuple(words), watch.history, time.perf_counter() - watch.t0, watch.words_done,
                        calls.position)
