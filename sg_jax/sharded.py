@@ -47,7 +47,7 @@ from sg_jax.mesh import AXIS
 from sg_jax.model import Params
 from sg_jax.objectives import Objective
 from sg_jax.step import (StepStats, TrainState, init_state, make_optimizer, mark_padding, row_gradients,
-                         step_batch)
+                         scan_steps, step_batch)
 
 FETCHES = ("psum_scatter", "all_to_all", "psum")  # ways to deliver the fetched rows (see fetch_rows)
 FETCH = "psum_scatter"  # the one used (the fastest measured: docs/devices.md); the results are the same
@@ -201,18 +201,8 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
     def device(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
 
-        def body(state, i):
-            s = first_step + i
-
-            def skip(state):
-                zero = jnp.zeros((), state.params.w_in.dtype)
-                return state, zero, zero
-
-            state, loss, count = jax.lax.cond(s < steps_in_epoch,
-                                              lambda st: one_step(st, epoch, tables, epoch_key, s, d), skip, state)
-            return state, (loss, count)
-
-        state, (losses, counts) = jax.lax.scan(body, state, jnp.arange(S))
+        state, (losses, counts) = scan_steps(lambda st, s: one_step(st, epoch, tables, epoch_key, s, d), state,
+                                             first_step, steps_in_epoch, S)
         big = jnp.maximum(jnp.max(jnp.abs(state.params.w_in)), jnp.max(jnp.abs(state.params.w_out)))
         return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), jax.lax.pmax(big, AXIS))
 

@@ -226,19 +226,8 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
         return state, loss, examples.astype(loss.dtype)
 
     def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S, window=config.window):
-        def scan_body(state, i):
-            s = first_step + i
-
-            def skip(state):
-                zero = jnp.zeros((), state.params.w_in.dtype)
-                return state, zero, zero
-
-            state, loss, count = jax.lax.cond(s < steps_in_epoch,
-                                              lambda st: one_step(st, epoch, tables, epoch_key, s, d, window), skip,
-                                              state)
-            return state, (loss, count)
-
-        return jax.lax.scan(scan_body, state, jnp.arange(count))
+        return scan_steps(lambda st, s: one_step(st, epoch, tables, epoch_key, s, d, window), state, first_step,
+                          steps_in_epoch, count)
 
     def max_abs(params):
         return jnp.maximum(jnp.max(jnp.abs(params.w_in)), jnp.max(jnp.abs(params.w_out)))
@@ -300,6 +289,23 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
 
     sharded = jax.shard_map(replica, mesh=mesh, in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,))
+
+
+def scan_steps(step_fn, state: TrainState, first_step, steps_in_epoch, count: int):
+    """`count` steps from first_step in one lax.scan: step_fn(state, s) -> (state, loss, examples);
+    steps at or beyond steps_in_epoch are skipped (the state passes through, loss and examples 0).
+    Returns (state, (losses [count], examples [count]))."""
+    def body(state, i):
+        s = first_step + i
+
+        def skip(state):
+            zero = jnp.zeros((), state.params.w_in.dtype)
+            return state, zero, zero
+
+        state, loss, examples = jax.lax.cond(s < steps_in_epoch, lambda st: step_fn(st, s), skip, state)
+        return state, (loss, examples)
+
+    return jax.lax.scan(body, state, jnp.arange(count))
 
 
 def _together(local_steps, max_abs, devices: int):

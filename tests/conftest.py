@@ -1,12 +1,30 @@
 """Shared fixtures and helpers: `x64` turns on float64 for one test (derivation checks need it);
 `default_jax_types` keeps 32-bit types for a module; `zipf_text` writes a generated corpus file;
-`run` and `error` drive the CLI in-process and check its one-line errors."""
+`run` and `error` drive the CLI in-process and check its one-line errors.
 
+The suite shares one persistent XLA compilation cache, in a temporary directory removed at the
+end, with the subprocesses it starts (through the environment): many tests build the same
+training step again (a new closure each time, so jit's in-memory cache misses), and compiling
+is most of their time. A cached executable is the compiled program itself: results do not change.
+"""
+
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import jax
-import numpy as np
-import pytest
+_CACHE = tempfile.mkdtemp(prefix="sg_jax_test_xla_cache_")
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+import jax  # noqa: E402  (after the cache settings, which JAX reads when it starts)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

@@ -398,8 +398,9 @@ def _interrupt_sweep(out: Path, after: float) -> tuple[int, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONFAULTHANDLER="1")
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "sg_jax.cli", "sweep", "--corpus", "toy:groups",
-                             # long enough (about 20 runs of 20 epochs) that no interrupt comes after the end
-                             "--windows", "1,2,3,4,5", "--dims", "4,8,16,32", "--epochs", "20", "--out", str(out)],
+                             # long enough (20 runs of 1,000 epochs, at least 50 s even with the runs trained
+                             # together on every core) that no interrupt comes after the end
+                             "--windows", "1,2,3,4,5", "--dims", "4,8,16,32", "--epochs", "1000", "--out", str(out)],
                             env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
     output, start, sent, closed = b"", time.monotonic(), False, False
