@@ -397,14 +397,16 @@ def _interrupt_sweep(out: Path, after: float) -> tuple[int, str]:
 
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONFAULTHANDLER="1")
     master, slave = pty.openpty()
+    # A shell that starts the suite in the background makes it ignore SIGINT, and an ignored signal
+    # stays ignored across exec: with a handler installed here instead, the sweep starts with the
+    # default disposition, as from a terminal (a handler does not survive exec).
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     proc = subprocess.Popen([sys.executable, "-m", "sg_jax.cli", "sweep", "--corpus", "toy:groups",
                              # long enough (20 runs of 1,000 epochs, at least 50 s even with the runs trained
                              # together on every core) that no interrupt comes after the end
                              "--windows", "1,2,3,4,5", "--dims", "4,8,16,32", "--epochs", "1000", "--out", str(out)],
-                            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                            # a shell that starts the suite in the background makes it ignore SIGINT,
-                            # and children inherit that: give the sweep the disposition a terminal gives
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    signal.signal(signal.SIGINT, ignored)
     os.close(slave)
     output, start, sent, closed = b"", time.monotonic(), False, False
     try:
