@@ -64,12 +64,10 @@ def windows_pad_exactly(config: Config) -> bool:
     if config.pairs or config.window_layout == "packed":  # packed sub-batches have the window's shapes
         return False
     from sg_jax.architectures import Batch
-    from sg_jax.objectives import make_objective
+    from sg_jax.objectives import get_spec, make_objective
 
     obj = make_objective(config)
     counts = np.arange(8, 0, -1, dtype=np.int64) * 10
-    from sg_jax.objectives import get_spec
-
     tables = get_spec(config.objective).tables(counts, config)
 
     def shapes(slots):
@@ -91,9 +89,12 @@ def plan_groups(configs: Sequence[Config], size: int) -> list[list[int]]:
     if size < 1:
         raise ConfigError(f"together must be >= 1, got {size}")
     by_key: dict[tuple, list[int]] = {}
+    pads: dict[str, bool] = {}  # windows_pad_exactly depends only on the group key: trace it once per key
     for i, c in enumerate(configs):
-        key = (group_key(c),) + (() if windows_pad_exactly(c) else (c.window,))
-        by_key.setdefault(key, []).append(i)
+        shared = group_key(c)
+        if shared not in pads:
+            pads[shared] = windows_pad_exactly(c)
+        by_key.setdefault((shared,) + (() if pads[shared] else (c.window,)), []).append(i)
     groups = []
     for members in by_key.values():
         left = sorted(members, key=lambda i: (-run_cost(configs[i]), i))
