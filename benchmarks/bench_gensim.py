@@ -54,6 +54,8 @@ ROWS = {
     "sg_jax-sg-ns-target-packed-all-devices": ("sg_jax", "sg", "ns", "target",
                                                {"window_layout": "packed", "devices": None}),
     "sg_jax-sg-ns-batch": ("sg_jax", "sg", "ns", "batch", {}),
+    "sg_jax-sg-ns-pool-span": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span"}),
+    "sg_jax-sg-ns-pool-span-all-devices": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span", "devices": None}),
     "gensim-sg-ns": ("gensim", "sg", "ns", None, {}),
     "sg_jax-cbow-ns": ("sg_jax", "cbow", "ns", "none", {}),
     "sg_jax-cbow-ns-sum": ("sg_jax", "cbow", "ns", "none", {"cbow_update": "sum"}),

@@ -25,7 +25,8 @@ MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PR
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
                 "sync_combine": "sum",  # before the option, several devices summed
-                "window_layout": None, "shard_tables": None}
+                "window_layout": None, "shard_tables": None,
+                "noise_pool": None, "span_length": None}
 
 
 def _objectives() -> tuple[str, ...]:
@@ -87,13 +88,25 @@ class Config:
     window_layout: str = option(
         "padded", "how a step lays out the dynamic window's contexts: padded (2 x window slots per target, "
         "about half of them masked padding) or packed (one sub-batch per drawn window b with 2b slots: no "
-        "window padding; the step's windows are dealt without replacement, exactly batch/window of each)",
-        choices=("padded", "packed"), group="model")
+        "window padding; the step's windows are dealt without replacement, exactly batch/window of each) or "
+        "span (a step's targets are runs of span_length consecutive tokens, as word2vec reads them: each "
+        "position's row is read once, and each position is scored once against the noise pool; shuffle "
+        "orders the spans; needs skip-gram in word2vec's form with share_negatives pool)",
+        choices=("padded", "packed", "span"), group="model")
+    span_length: int = option(64, "share_negatives pool: targets sharing one pool (consecutive in a batch); "
+                              "window_layout span: consecutive tokens read as one span (a step takes "
+                              "batch_size / span_length spans from random places of the epoch)",
+                              check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
     negative: int = option(5, "noise words per prediction (ns, nce)", check=lambda v: 1 <= v <= 10_000,
                            rule=lambda v: "must be >= 1" if v < 1 else "must be <= 10,000", group="model")
     share_negatives: str = option(
-        "target", "draw noise words per pair (none, as word2vec), per target group (target), or per batch",
-        choices=("none", "target", "batch"), group="model")
+        "target", "draw noise words per pair (none, as word2vec), per target group (target), per batch (batch: "
+        "k words shared by every prediction, which diverges at word2vec's rates), or as pools (pool: "
+        "noise_pool words shared by each group of span_length targets, each weighted k/noise_pool: the "
+        "expected gradient of k words per pair, scored as matrix products)", choices=("none", "target", "batch", "pool"), group="model")
+    noise_pool: int = option(64, "share_negatives pool: noise words drawn for each group of span_length targets",
+                             check=lambda v: 1 <= v <= 100_000, rule=lambda v: "must be >= 1" if v < 1 else
+                             "must be <= 100,000", group="model")
     noise_power: float = option(0.75, "exponent of the noise distribution count^power (ns, nce)",
                                 check=lambda v: 0 <= v <= 10 and math.isfinite(v), rule="must be in [0, 10]",
                                 group="model")
@@ -215,9 +228,9 @@ class Config:
             if self.objective == "softmax":
                 return ("objective softmax cannot be used with shard_tables: the exact softmax reads and updates "
                         "every row of W' at every step (use ns, hs or nce, or drop shard_tables)")
-            if self.window_layout == "packed":
-                return ("window_layout packed cannot be used with shard_tables: the sharded step fetches the rows "
-                        "of one padded batch (use window_layout padded, or drop shard_tables)")
+            if self.window_layout != "padded":
+                return (f"window_layout {self.window_layout} cannot be used with shard_tables: the sharded step "
+                        "fetches the rows of one padded batch (use window_layout padded, or drop shard_tables)")
             if self.sync_combine == "mean":
                 return ("sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous "
                         "step over all the devices' batches (the sum; cap, which limits replicas' diverging "
@@ -232,6 +245,15 @@ class Config:
             if clash:
                 return (f"window_layout=packed needs the dynamic window, shuffled targets, target groups and a "
                         f"sampled objective; got {clash}")
+        if self.window_layout == "span":
+            from sg_jax.objectives import make_objective
+
+            if self.pairs or make_objective(self).span is None:
+                got = "pairs=True" if self.pairs else (
+                    f"arch={self.arch}, objective={self.objective}, sg_form={self.resolved_sg_form}, "
+                    f"share_negatives={self.share_negatives}")
+                return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
+                        f"objective, share_negatives pool and target groups; got {got}")
         return None
 
     def to_dict(self) -> dict:

@@ -162,10 +162,11 @@ def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contex
         for name in names:
             spec = get_spec(name)
             params, b, counts = random_problem(vocab_size, dim, contexts, batch, objective=name, seed=seed)
-            shares = ("none", "target", "batch") if "share_negatives" in spec.options else (None,)
+            shares = ("none", "target", "batch", "pool") if "share_negatives" in spec.options else (None,)
             for share in shares:
+                # pools of 2k + 1 noise words (a weight k / (2k + 1), not 1), one per 2 targets
                 options = types.SimpleNamespace(negative=negative, share_negatives=share or "none", noise_power=0.75,
-                                                cbow_update="mean")
+                                                noise_pool=2 * negative + 1, span_length=2, cbow_update="mean")
                 tables = spec.tables(counts, options)
                 obj = get_objective(arch, name, sg_form=sg_form, **vars(options))
                 aux = obj.sample(jax.random.PRNGKey(seed), b, tables)

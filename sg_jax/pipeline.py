@@ -67,9 +67,13 @@ def to_device(ids: np.ndarray, offsets: np.ndarray, start: int, end: int, pad_to
     return DeviceCorpus(jnp.asarray(chunk_ids), jnp.asarray(sent))
 
 
-@functools.partial(jax.jit, static_argnames=("shuffle",))
-def prepare_epoch(key: jax.Array, corpus: DeviceCorpus, keep_prob: jax.Array, shuffle: bool) -> EpochData:
-    """Subsample, compact and order one epoch's tokens (one jitted call, O(T log T))."""
+@functools.partial(jax.jit, static_argnames=("shuffle", "span"))
+def prepare_epoch(key: jax.Array, corpus: DeviceCorpus, keep_prob: jax.Array, shuffle: bool,
+                  span: int = 0) -> EpochData:
+    """Subsample, compact and order one epoch's tokens (one jitted call, O(T log T)).
+
+    span = L > 0 (the span layout, `sg_jax.span`): `order` orders the epoch's spans of L
+    consecutive kept tokens instead of its tokens (the first ceil(n / L) entries are real)."""
     T = corpus.ids.shape[0]
     k_keep, k_order = jax.random.split(key)
     keep = (jax.random.uniform(k_keep, (T,)) < keep_prob[corpus.ids]) & (corpus.sent >= 0)
@@ -78,6 +82,8 @@ def prepare_epoch(key: jax.Array, corpus: DeviceCorpus, keep_prob: jax.Array, sh
     real = jnp.arange(T) < n
     ids = jnp.where(real, corpus.ids[pos], 0)
     sent = jnp.where(real, corpus.sent[pos], -1)
+    if span:
+        real = jnp.arange(T) < (n + span - 1) // span
     if shuffle:
         order = jnp.argsort(jnp.where(real, jax.random.uniform(k_order, (T,)), 2.0)).astype(jnp.int32)
     else:

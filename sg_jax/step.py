@@ -25,6 +25,7 @@ import optax
 
 import sg_jax.optim as optim
 import sg_jax.pipeline as pipeline
+import sg_jax.span as span_layout
 from sg_jax.architectures import Batch, n_examples
 from sg_jax.config import Config
 from sg_jax.model import Params, init_params
@@ -98,12 +99,19 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
 
     batch (and aux) may be a tuple of sub-batches (and their draws) of different shapes: their
     rows are gathered in one gather and updated in one scatter per table, and their losses summed.
+    It may be a span (`sg_jax.span.SpanBatch`), scored by the objective's span loss.
     """
     if isinstance(batch, Batch):
         in_idx, out_idx = obj.indices(batch, aux, tables)
 
         def loss_of(rows):
             return obj.loss_rows(rows[0], rows[1], batch, aux, tables)
+    elif isinstance(batch, span_layout.SpanBatch):
+        span_indices, span_loss = obj.span
+        in_idx, out_idx = span_indices(batch, aux, tables)
+
+        def loss_of(rows):
+            return span_loss(rows[0], rows[1], batch, aux, tables)
     else:
         in_idx, out_idx, loss_of = _joined(obj, batch, aux, tables)
     w_in, w_out = state.params
@@ -159,11 +167,17 @@ def step_batch(config: Config, obj: Objective, epoch, tables, epoch_key, s, d, n
                slots: int | None, window):
     """(batch, aux) of step s on device d of n: batch s*n + d of the epoch's visiting order, drawn
     with fold_in(fold_in(epoch_key, s), d) (fold_in(epoch_key, s) on one device); with the packed
-    window layout, a tuple of sub-batches and their draws."""
+    window layout, a tuple of sub-batches and their draws; with the span layout, the spans of
+    step s*n + d."""
     step_key = jax.random.fold_in(epoch_key, s)
     if n > 1:  # each device draws its own window sizes and noise words
         step_key = jax.random.fold_in(step_key, d)
     k_window, k_sample = jax.random.split(step_key)
+    if config.window_layout == "span":  # runs of consecutive targets, each position's row read once
+        span = span_layout.make_span_batch(epoch, s * n + d, k_window, batch_size=batch_size,
+                                           length=config.span_length, window=window,
+                                           dynamic=config.dynamic_window, slots=slots)
+        return span, obj.sample(k_sample, span_layout.as_batch(span), tables)
     if config.window_layout == "packed":  # one sub-batch per dynamic window b (the window is static)
         batches = pipeline.make_packed_batches(epoch, s * n + d, k_window, batch_size=batch_size,
                                                window=config.window, slots=slots)
@@ -180,6 +194,8 @@ def batch_examples(obj: Objective, batch) -> jax.Array:
     """What the loss of a batch (or of its packed sub-batches) sums over."""
     if isinstance(batch, Batch):
         return n_examples(obj.form, batch)
+    if isinstance(batch, span_layout.SpanBatch):
+        return span_layout.examples(batch)
     return sum(n_examples(obj.form, b) for b in batch)
 
 
@@ -194,6 +210,9 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     each row would otherwise receive dozens of summed gradients per step and diverge. An
     objective with a memory bound (the exact softmax's [B, V] scores) caps it further."""
     batch = min(config.batch_size, max(vocab_size, 16))
+    if config.window_layout == "span":  # whole spans
+        G, L = span_layout.spans_per_step(batch, config.span_length)
+        batch = G * L
     bound = get_spec(config.objective).max_predictions
     if bound is None:
         return batch

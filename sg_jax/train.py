@@ -26,6 +26,7 @@ import optax
 
 import sg_jax.pipeline as pipeline
 import sg_jax.sharded as sharded
+import sg_jax.span as span_layout
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
 from sg_jax.mesh import make_mesh, replicate, resolve_devices
@@ -236,7 +237,7 @@ class Calls:
                 else:
                     dev = resident[c]
                 key = jax.random.fold_in(self.base_key, epoch * n_chunks + c)
-                data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
+                data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle, span_layout.epoch_unit(config, plan.batch_size))
                 steps = -(-int(data.n) // (plan.batch_size * self.n_dev))
                 epoch_key = jax.random.fold_in(key, 1)
                 if self.mesh is not None:

@@ -54,16 +54,21 @@ def test_two_devices_are_deterministic_and_recorded(corpus, tmp_path):
     assert (tmp_path / "one" / "vectors.txt").read_bytes() != (tmp_path / "a" / "vectors.txt").read_bytes()
 
 
-def test_resume_on_a_mesh_is_exact_and_another_count_is_refused(corpus, tmp_path):
-    whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *ARGS, "--devices", "2")
+SPAN = ["--window-layout", "span", "--share-negatives", "pool", "--span-length", "8", "--noise-pool", "16"]
+
+
+@pytest.mark.parametrize("layout", [[], SPAN], ids=["padded", "span"])
+def test_resume_on_a_mesh_is_exact_and_another_count_is_refused(corpus, tmp_path, layout):
+    args = [*ARGS, *layout]
+    whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *args, "--devices", "2")
     assert whole.returncode == 0, whole.stderr
-    first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *ARGS, "--devices", "2",
+    first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--devices", "2",
                 "--stop-after-epoch", "1", "--checkpoint-every-steps", "7")
     assert first.returncode == 0, first.stderr
-    other = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *ARGS, "--devices", "1", "--resume")
+    other = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--devices", "1", "--resume")
     assert other.returncode == 2
     assert other.stderr.count("\n") == 1 and "devices=2 (now 1)" in other.stderr
-    rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *ARGS, "--devices", "2", "--resume")
+    rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--devices", "2", "--resume")
     assert rest.returncode == 0, rest.stderr
     assert (tmp_path / "split" / "vectors.txt").read_bytes() == (tmp_path / "whole" / "vectors.txt").read_bytes()
 

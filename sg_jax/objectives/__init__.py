@@ -31,7 +31,8 @@ def make_objective(config) -> Objective:
 
 def get_objective(arch: str = "sg", name: str = "ns", *, sg_form: str = "target", **options) -> Objective:
     """The Objective for an architecture and an objective name, with keyword options (negative=,
-    share_negatives= or share=, noise_power=, cbow_update=) for direct use in tests and notebooks.
+    share_negatives= or share=, noise_pool=, noise_power=, cbow_update=) for direct use in tests and
+    notebooks.
 
     sg_form (skip-gram only): "target" (the textbook's form) or "context" (word2vec's)."""
     if sg_form not in ("target", "context"):

@@ -45,6 +45,9 @@ class Objective(NamedTuple):
     indices: Callable[[Batch, Any, Any], tuple[jax.Array, jax.Array | None]]
     loss_rows: Callable[[jax.Array, jax.Array, Batch, Any, Any], jax.Array]
     closed_form: Callable[[Params, Batch, Any, Any], Params] | None = None  # hand-derived dE/dParams
+    # the same loss over a span batch (sg_jax.span), when the objective can score one:
+    # (indices(span, aux, tables) -> (in_idx, out_idx), loss(in_rows, out_rows, span, aux, tables))
+    span: tuple[Callable, Callable] | None = None
 
 
 def _no_tables(counts: np.ndarray, options) -> None:

@@ -17,7 +17,16 @@ Sharing of noise words (`share_negatives`):
   "target" k noise words shared by the predictions of one target group (Ji et al. 2016 share
            noise within a window): fewer rows to move, the same expected gradient;
   "batch"  k noise words shared by the whole batch: the scores become one [B, N] x [N, k]
-           matrix product.
+           matrix product. Every prediction of the batch adds its full gradient to the same k
+           rows, so a step moves each of them by the sum of thousands of gradients: it diverges
+           at word2vec's learning rate on a batch of 1,024 targets.
+  "pool"   a pool of K = noise_pool noise words shared by each group of span_length targets
+           (consecutive in the batch; a span of the span layout), every prediction of the group
+           scoring all K of them with weight k/K. Each term is then k/K times an unbiased draw, so
+           the expected gradient is that of k per-pair noise words, and a pooled row receives
+           (k/K) x (the group's predictions) gradients, not the whole batch's: the scores are
+           matrix products (a group's hidden vectors times its pool) without the overshoot of
+           "batch".
 
 The hand derivation (sigma the logistic function), positive word w and noise words n_i:
 
@@ -37,13 +46,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import sg_jax.span as span_layout
 from sg_jax.architectures import Batch, hidden_and_predictions, input_indices, predicted_words
 from sg_jax.errors import ConfigError
 from sg_jax.model import Params
 from sg_jax.objectives.base import Objective, ObjectiveSpec, register, sampled_grads, sigmoid
 
 DEFAULT_TABLE_SIZE = 10_000_000
-SHARING = ("none", "target", "batch")
+SHARING = ("none", "target", "batch", "pool")
+DEFAULT_POOL = 64
+DEFAULT_GROUP = 64
 
 
 def noise_table(counts, power: float = 0.75, size: int | None = None) -> np.ndarray:
@@ -76,14 +88,24 @@ def sample_negatives(key: jax.Array, table: jax.Array, shape) -> jax.Array:
     return table[slots]
 
 
-def _options(options) -> tuple[int, str]:
+def _options(options) -> tuple[int, str, int]:
+    """(k, sharing, noise words drawn per draw site): the pool's K for "pool", else k."""
     k = getattr(options, "negative", 5)
     share = getattr(options, "share_negatives", "none")
     if k < 1:
         raise ConfigError(f"negative must be >= 1, got {k}")
     if share not in SHARING:
         raise ConfigError(f"unknown negative sharing {share!r}; choose one of {', '.join(SHARING)}")
-    return k, share
+    pool = getattr(options, "noise_pool", DEFAULT_POOL)
+    if share == "pool" and pool < 1:
+        raise ConfigError(f"noise_pool must be >= 1, got {pool}")
+    return k, share, pool if share == "pool" else k
+
+
+def noise_weight(options) -> float:
+    """The weight of one noise term: k/K for a pool of K, 1 otherwise."""
+    k, share, drawn = _options(options)
+    return k / drawn
 
 
 def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Callable | None = None,
@@ -93,14 +115,24 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
     noise(tables) -> the unigram table to draw from; shift(tables) -> float [V] subtracted from
     every score (None: no shift); skip_hits: mask out a noise word equal to the predicted word.
     """
-    k, share = _options(options)
+    k, share, drawn = _options(options)
+    scale = k / drawn          # the pool's weight k/K on every noise term (1 otherwise)
+    group = getattr(options, "span_length", DEFAULT_GROUP)   # targets sharing one pool
     cbow_update = getattr(options, "cbow_update", "mean")
 
     def sample(key, batch: Batch, tables):
         B, C = batch.contexts.shape
         H, P = {"target": (1, C), "context": (C, 1), "cbow": (1, 1)}[form]
-        shape = {"none": (B, H, P, k), "target": (B, k), "batch": (k,)}[share]
+        shape = {"none": (B, H, P, k), "target": (B, k), "batch": (k,), "pool": (-(-B // group), drawn)}[share]
         return sample_negatives(key, noise(tables), shape)
+
+    def per_target(negs, B):
+        """int [B, k or K]: the noise words target b's predictions share (shared modes)."""
+        if share == "target":
+            return negs
+        if share == "pool":
+            return jnp.repeat(negs, group, axis=0)[:B]
+        return jnp.broadcast_to(negs, (B, drawn))
 
     def indices(batch: Batch, negs, tables):
         out_idx = jnp.concatenate([predicted_words(form, batch).reshape(-1), negs.reshape(-1)])
@@ -110,9 +142,9 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         """[B, P, k] (shared) or [B, H, P, k] (per pair): 1 where a noise term counts."""
         if share == "none":
             return (negs != predicted[:, None, :, None]).astype(dtype) if skip_hits else 1.0
-        noise_ids = negs if share == "target" else jnp.broadcast_to(negs, (predicted.shape[0], k))
+        noise_ids = per_target(negs, predicted.shape[0])
         if not skip_hits:
-            return jnp.ones((*predicted.shape, k), dtype)
+            return jnp.ones((*predicted.shape, drawn), dtype)
         return (noise_ids[:, None, :] != predicted[:, :, None]).astype(dtype)
 
     def shifted(scores, ids, tables):
@@ -131,14 +163,18 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
             w_neg = weight[..., None] * hits(negs, predicted, h.dtype)
         else:
             # noise word j of group b serves every prediction of the group (except one equal to it)
-            noise_ids = negs if share == "target" else jnp.broadcast_to(negs, (B, k))
+            noise_ids = per_target(negs, B)
             if share == "target":
                 s_neg = jnp.einsum("bhn,bkn->bhk", h, neg_rows.reshape(B, k, -1))
+            elif share == "pool":  # each group of targets times its own pool
+                G = negs.shape[0]
+                hg = jnp.pad(h, ((0, G * group - B), (0, 0), (0, 0))).reshape(G, group, H, -1)
+                s_neg = jnp.einsum("glhn,gkn->glhk", hg, neg_rows.reshape(G, drawn, -1)).reshape(G * group, H, drawn)[:B]
             else:
                 s_neg = jnp.einsum("bhn,kn->bhk", h, neg_rows)
             s_neg = shifted(s_neg, noise_ids[:, None, :], tables)
             w_neg = jnp.einsum("bhp,bpk->bhk", weight, hits(negs, predicted, h.dtype))
-        return loss + jnp.sum(w_neg * jax.nn.softplus(s_neg))
+        return loss + scale * jnp.sum(w_neg * jax.nn.softplus(s_neg))
 
     def closed_form(params: Params, batch: Batch, negs, tables) -> Params:
         """e_w = sigma(s_w) - 1, e_n = sigma(s_n) on the (shifted) scores; see the module docstring."""
@@ -155,13 +191,47 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
             # hidden vector i touches only its own noise rows: spread into a block layout
             err_blocks = jnp.einsum("bhpk,hg->bhgpk", err_neg, jnp.eye(H, dtype=h.dtype)).reshape(B, H, H * P * k)
             return sampled_grads(form, params, batch, h, rows, jnp.concatenate([e_pos, err_blocks], axis=2))
-        noise_ids = negs if share == "target" else jnp.broadcast_to(negs, (B, k))
-        valid = jnp.einsum("bhp,bpk->bhk", weight, hits(negs, predicted, h.dtype))
+        noise_ids = per_target(negs, B)
+        valid = scale * jnp.einsum("bhp,bpk->bhk", weight, hits(negs, predicted, h.dtype))
         s_neg = shifted(jnp.einsum("bhn,bkn->bhk", h, params.w_out[noise_ids]), noise_ids[:, None, :], tables)
         rows = jnp.concatenate([predicted, noise_ids], axis=1)
         return sampled_grads(form, params, batch, h, rows, jnp.concatenate([e_pos, valid * sigmoid(s_neg)], axis=2))
 
-    return Objective(name, form, sample, indices, loss_rows, closed_form)
+    def span_indices(span, negs, tables):
+        return span.ids.reshape(-1), jnp.concatenate([span_layout.targets(span), negs.reshape(-1)])
+
+    def span_loss(x_rows, out_rows, span, negs, tables):
+        """loss_rows over spans (sg_jax.span): x_rows [G (L + 2R), N] the rows of the spans'
+        positions, out_rows [G L + G K, N] the targets' then the spans' pools' output rows.
+
+        Each span's positions are scored against its targets and its pool in two matrix products,
+        [L + 2R, N] x [N, L] and [L + 2R, N] x [N, K]: a pair's score is the entry (its context's
+        position, its target), weighted by the band of the span's pairs (`span.band`), and a noise
+        word's score depends on the context's row alone, so it is weighted by the pairs that use
+        the position as a context (the padded layout scores it once per pair)."""
+        G, L, C = span.mask.shape
+        R, B, b = C // 2, G * L, span_layout.block_size(L)
+        J = L // b
+        t = span_layout.targets(span).reshape(G * J, b)
+        x = x_rows.reshape(G, L + C, -1)
+        # the pair scores block by block: b targets against their b + 2R positions
+        pairs = span_layout.band(span.mask.astype(x_rows.dtype).reshape(G * J, b, C))    # [G J, b + 2R, b]
+        s_pos = jnp.einsum("gjpn,gjln->gjpl", span_layout.blocks(x, R, L), out_rows[:B].reshape(G, J, b, -1))
+        s_pos = shifted(s_pos.reshape(G * J, b + C, b), t[:, None, :], tables)
+        loss = jnp.sum(pairs * jax.nn.softplus(-s_pos))
+        # uses[g, p, k]: the pairs with context p whose target is not noise word k of the span's pool
+        uses = jnp.sum(pairs, axis=2, keepdims=True)                                    # [G J, b + 2R, 1]
+        if skip_hits:
+            pool = jnp.repeat(negs, J, axis=0)                                           # [G J, K]
+            uses = uses - jnp.einsum("qpl,qlk->qpk", pairs, (t[:, :, None] == pool[:, None, :]).astype(x_rows.dtype))
+        else:
+            uses = jnp.broadcast_to(uses, (G * J, b + C, drawn))
+        uses = span_layout.unblock(uses.reshape(G, J, b + C, drawn), R, L)                # [G, L + 2R, K]
+        s_neg = jnp.einsum("gpn,gkn->gpk", x, out_rows[B:].reshape(G, drawn, -1))
+        return loss + scale * jnp.sum(uses * jax.nn.softplus(shifted(s_neg, negs[:, None, :], tables)))
+
+    spans = (span_indices, span_loss) if (form == "context" and share == "pool") else None
+    return Objective(name, form, sample, indices, loss_rows, closed_form, spans)
 
 
 def make(form: str, options=None) -> Objective:
@@ -174,4 +244,4 @@ def tables(counts, options=None):
 
 SPEC = register(ObjectiveSpec(
     name="ns", summary="negative sampling (word2vec's -negative k)", make=make, tables=tables,
-    options=("negative", "share_negatives", "noise_power")))
+    options=("negative", "share_negatives", "noise_pool", "span_length", "noise_power")))

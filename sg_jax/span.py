@@ -1,0 +1,150 @@
+"""The span layout: a step's targets are one contiguous span of the epoch's kept tokens.
+
+word2vec and gensim walk the corpus in order; the padded layout instead visits the targets of an
+epoch in a random order, so a step gathers a separate row of W for every (target, context slot):
+B x 2 x window rows, about half of them padding. When a step's B targets are the consecutive
+positions start .. start + B - 1, their contexts all lie in start - R .. start + B + R - 1 (R the
+context slots per side), so the step gathers each position's row once, B + 2R rows, and forms the
+(target, offset) pairs as shifted slices of them. Their gradients flow back through the slices, so
+the scatter also touches B + 2R rows.
+
+With a pool of noise words shared by the step (`share_negatives pool`, see
+`sg_jax.objectives.negative`) and word2vec's form (each context's vector predicts the target),
+a noise word's score depends on the context's row only, not on the target: the step scores every
+position once against the pool, one [B + 2R, N] x [N, K] matrix product, and weights the terms by
+how many of the step's pairs use that position as a context. The loss is exactly the padded
+layout's over the same pairs and noise words (`as_batch` gives that batch; tests compare the two in
+float64).
+
+The dynamic window, sentence boundaries and the end of the epoch are masks, as in the padded
+layout. `shuffle` visits the epoch's spans (not its targets) in a random order; without it the
+spans come in corpus order, as in word2vec.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sg_jax.architectures import Batch
+
+
+class SpanBatch(NamedTuple):
+    ids: jax.Array    # int32 [G, L + 2R] words at positions start_g - R .. start_g + L + R - 1 of each span
+    mask: jax.Array   # bool  [G, L, 2R]  target l of span g and its context at offset offsets(R)[c] form a pair
+
+
+def offsets(reach: int) -> list[int]:
+    """The 2R context offsets -R..-1, 1..R (the padded layout's order)."""
+    return [*range(-reach, 0), *range(1, reach + 1)]
+
+
+def reach_of(span: SpanBatch) -> int:
+    return span.mask.shape[-1] // 2
+
+
+def targets(span: SpanBatch) -> jax.Array:
+    """int32 [G * L]: the spans' target words, span after span."""
+    L, R = span.mask.shape[1], reach_of(span)
+    return span.ids[:, R:R + L].reshape(-1)
+
+
+def contexts(rows: jax.Array, reach: int, length: int) -> jax.Array:
+    """[G, L, 2R, ...]: the rows (or ids) of every (target, offset) context, as shifted slices of
+    the spans' rows [G, L + 2R, ...]."""
+    return jnp.stack([rows[:, reach + o: reach + o + length] for o in offsets(reach)], axis=2)
+
+
+# targets per block of the pair scores: a block's [BLOCK + 2R] positions times its [BLOCK] targets, so
+# a target's scores cost BLOCK + 2R dot products (most of them outside the window and weighted 0)
+BLOCK = 16
+
+
+def block_size(length: int) -> int:
+    return BLOCK if length % BLOCK == 0 else length
+
+
+def blocks(rows: jax.Array, reach: int, length: int) -> jax.Array:
+    """[G, J, b + 2R, ...]: the spans' rows [G, L + 2R, ...] cut into J = L / b overlapping blocks
+    of b = block_size(L) targets and their 2R neighbours."""
+    b = block_size(length)
+    return jnp.stack([rows[:, j * b: j * b + b + 2 * reach] for j in range(length // b)], axis=1)
+
+
+def unblock(values: jax.Array, reach: int, length: int) -> jax.Array:
+    """[G, L + 2R, ...]: per-block values [G, J, b + 2R, ...] summed back onto the spans'
+    positions (the transpose of `blocks`)."""
+    G, J, w = values.shape[:3]
+    b = w - 2 * reach
+    total = jnp.zeros((G, length + 2 * reach, *values.shape[3:]), values.dtype)
+    for j in range(J):
+        total = total.at[:, j * b: j * b + w].add(values[:, j])
+    return total
+
+
+def band(pair_weights: jax.Array) -> jax.Array:
+    """[G, L + 2R, L]: pair_weights [G, L, 2R] placed at (context position, target): entry
+    (g, l + R + o_c, l) holds pair_weights[g, l, c], every other entry is 0. With it a span's pair
+    scores are one product of its position rows with its target rows."""
+    L, C = pair_weights.shape[1:]
+    R = C // 2
+    place = np.zeros((C, L + C, L), np.float32)       # place[c, l + R + o_c, l] = 1
+    for c, o in enumerate(offsets(R)):
+        place[c, np.arange(L) + R + o, np.arange(L)] = 1.0
+    return jnp.einsum("glc,cpl->gpl", pair_weights, jnp.asarray(place, pair_weights.dtype))
+
+
+def as_batch(span: SpanBatch) -> Batch:
+    """The same pairs in the padded layout: targets [G L], contexts [G L, 2R], mask [G L, 2R]."""
+    G, L, C = span.mask.shape
+    ctx = contexts(span.ids, reach_of(span), L)
+    return Batch(targets(span), ctx.reshape(G * L, C), span.mask.reshape(G * L, C))
+
+
+def spans_per_step(batch_size: int, length: int) -> tuple[int, int]:
+    """(G, L): a step of batch_size targets as G spans of L = min(length, batch_size) targets
+    (batch_size is a multiple of L: see step.effective_batch_size)."""
+    L = min(length, batch_size)
+    return max(1, batch_size // L), L
+
+
+def epoch_unit(config, batch_size: int) -> int:
+    """`pipeline.prepare_epoch`'s span argument for a config: its span length L with the span
+    layout, else 0 (the epoch orders its tokens)."""
+    return spans_per_step(batch_size, config.span_length)[1] if config.window_layout == "span" else 0
+
+
+def make_span_batch(epoch, step: jax.Array, key: jax.Array, *, batch_size: int, length: int, window,
+                    dynamic: bool, slots: int | None = None) -> SpanBatch:
+    """Step `step`'s G = batch_size / L spans: spans epoch.order[step * G + g] of the epoch's kept
+    tokens (span i holds positions i L .. i L + L - 1; `pipeline.prepare_epoch` orders them), each
+    target with word2vec's dynamic window b ~ U{1..window} (drawn from `key` as the padded layout
+    draws it) and its contexts within the same sentence.
+
+    slots and a traced `window` as in `pipeline.make_batch`."""
+    T = epoch.ids.shape[0]
+    G, L = spans_per_step(batch_size, length)
+    R = slots if not isinstance(window, int) else min(window, slots or window)
+    first = epoch.order[jnp.minimum(step * G + jnp.arange(G), T - 1)] * L                   # [G]
+    pos = first[:, None] - R + jnp.arange(L + 2 * R)[None, :]                                # [G, L + 2R]
+    inside = (pos >= 0) & (pos < T)
+    pc = jnp.clip(pos, 0, T - 1)
+    sent = jnp.where(inside, epoch.sent[pc], -1)
+    if dynamic:
+        b = jax.random.randint(key, (G * L,), 1, window + 1)
+    else:
+        b = jnp.full((G * L,), window)
+    b = b.reshape(G, L)
+    offs = jnp.asarray(offsets(R), jnp.int32)
+    t_sent = sent[:, R:R + L]
+    real = (pos[:, R:R + L] < epoch.n) & (t_sent >= 0)
+    mask = (real[..., None] & (jnp.abs(offs) <= b[..., None]) & (contexts(sent, R, L) == t_sent[..., None]))
+    return SpanBatch(epoch.ids[pc], mask)
+
+
+def examples(span: SpanBatch) -> jax.Array:
+    """The (target, context) pairs the span's loss sums over."""
+    return jnp.sum(span.mask)

@@ -1,0 +1,216 @@
+"""The span layout (window_layout="span") and the shared noise pool (share_negatives="pool").
+
+The span layout reads each position's row once and scores each position once against the pool; it
+must be the padded layout's loss over the same pairs and noise words. Checked against the padded
+batch builder (same targets, same window draws), against a numpy enumeration of an epoch's pairs,
+against the padded layout's loss and gradients in float64, and end to end (determinism, resume,
+several devices, runs trained together).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sg_jax import cli, pipeline
+from sg_jax import span as span_layout
+from sg_jax.config import Config
+from sg_jax.errors import ConfigError
+from sg_jax.objectives import get_objective, get_spec, make_objective
+from sg_jax.step import init_state, make_optimizer, sparse_update
+from sg_jax.train import train
+
+LENGTHS = [9, 1, 4, 12, 2, 7, 30, 3, 17, 5]
+V = 30
+
+
+def _device_corpus(seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, sum(LENGTHS)).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(LENGTHS)]).astype(np.int64)
+    return ids, offsets, pipeline.to_device(ids, offsets, 0, len(ids))
+
+
+@pytest.mark.parametrize("window,dynamic", [(1, True), (3, True), (4, False)])
+def test_one_whole_span_is_the_padded_batch_of_the_same_targets(window, dynamic):
+    """Unshuffled, with one span per step, step s holds the targets of the padded layout's batch s,
+    with the same window draws (the same key): the same targets, contexts and mask."""
+    _, _, dev = _device_corpus()
+    keep = jnp.full(V, 0.9)
+    B = 16
+    by_span = pipeline.prepare_epoch(jax.random.PRNGKey(4), dev, keep, False, span=B)
+    by_token = pipeline.prepare_epoch(jax.random.PRNGKey(4), dev, keep, False)
+    assert int(by_span.n) == int(by_token.n)
+    for s in range(-(-int(by_span.n) // B)):
+        key = jax.random.PRNGKey(10 + s)
+        got = span_layout.as_batch(span_layout.make_span_batch(by_span, s, key, batch_size=B, length=B, window=window,
+                                                               dynamic=dynamic))
+        want = pipeline.make_batch(by_token, s, key, batch_size=B, window=window, dynamic=dynamic)
+        np.testing.assert_array_equal(np.asarray(got.mask), np.asarray(want.mask))
+        np.testing.assert_array_equal(np.asarray(got.targets)[np.asarray(want.mask).any(1)],
+                                      np.asarray(want.targets)[np.asarray(want.mask).any(1)])
+        m = np.asarray(want.mask)
+        np.testing.assert_array_equal(np.asarray(got.contexts)[m], np.asarray(want.contexts)[m])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_an_epoch_of_spans_holds_every_pair_once(shuffle):
+    """Over an epoch (fixed window, several spans per step, the last ones partial), the spans hold
+    each in-sentence (target, context) pair of the kept tokens exactly once: compared with a numpy
+    enumeration."""
+    _, _, dev = _device_corpus(1)
+    keep = jnp.full(V, 0.8)
+    B, L, window = 12, 4, 2
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(2), dev, keep, shuffle, span=L)
+    ids, sent, order, n = (np.asarray(x) for x in data)
+    spans = -(-int(n) // L)
+    assert sorted(order[:spans].tolist()) == list(range(spans))
+    assert (order[:spans].tolist() == list(range(spans))) != shuffle
+    want = collections.Counter((ids[p], ids[q]) for p in range(n) for q in range(p - window, p + window + 1)
+                               if q != p and 0 <= q < n and sent[q] == sent[p])
+    got = collections.Counter()
+    for s in range(-(-int(n) // B)):
+        b = span_layout.as_batch(span_layout.make_span_batch(data, s, jax.random.PRNGKey(s), batch_size=B, length=L,
+                                                             window=window, dynamic=False))
+        t, c, m = map(np.asarray, b)
+        got.update((t[i], c[i, j]) for i, j in zip(*np.nonzero(m)))
+    assert got == want and sum(want.values()) > 100
+
+
+def test_steps_of_span_layout_come_in_whole_spans():
+    from sg_jax.step import effective_batch_size
+
+    config = Config(window_layout="span", share_negatives="pool", span_length=48, batch_size=1000)
+    assert effective_batch_size(config, 10_000) == 960   # 20 spans of 48
+    assert effective_batch_size(dataclasses.replace(config, span_length=2000), 10_000) == 1000  # one span
+
+
+@pytest.mark.parametrize("objective", ["ns", "nce"])
+@pytest.mark.parametrize("pool,length", [(1, 5), (7, 5), (7, 32)])
+def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, pool, length, x64):
+    """Loss and gradients of the span step (pair scores block by block, each position scored once
+    against its span's pool, weighted by its pairs) equal the generic loss over the padded batch of
+    the same pairs, in float64, with the dynamic window, sentence ends and the epoch's end in the
+    spans; spans of 32 are scored in two blocks of 16."""
+    ids, _, dev = _device_corpus(2)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(3), dev, jnp.full(V, 0.9), True, span=length)
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 100, V)
+    obj = get_objective("sg", objective, sg_form="context", negative=3, share_negatives="pool", noise_pool=pool,
+                        span_length=length)
+    tables = get_spec(objective).tables(counts, Config(objective=objective, negative=3))
+    w_in, w_out = (jnp.asarray(rng.normal(size=(V, 4))) for _ in range(2))
+    B = 3 * length if length < 16 else 2 * length
+    last = -(-int(data.n) // B) - 1
+    for step in (0, last):
+        span = span_layout.make_span_batch(data, step, jax.random.PRNGKey(step), batch_size=B, length=length,
+                                           window=3, dynamic=True)
+        batch = span_layout.as_batch(span)
+        negs = obj.sample(jax.random.PRNGKey(9), batch, tables)
+
+        def padded(w_in, w_out):
+            i, o = obj.indices(batch, negs, tables)
+            return obj.loss_rows(w_in[i], w_out[o], batch, negs, tables)
+
+        def spans(w_in, w_out):
+            i, o = obj.span[0](span, negs, tables)
+            return obj.span[1](w_in[i], w_out[o], span, negs, tables)
+
+        want, want_grads = jax.value_and_grad(padded, (0, 1))(w_in, w_out)
+        got, got_grads = jax.value_and_grad(spans, (0, 1))(w_in, w_out)
+        assert float(want) > 0
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-13)
+        for g, w in zip(got_grads, want_grads):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=0, atol=1e-12)
+    assert int(batch.mask.sum()) < batch.mask.size  # the last step is partial: its padding took part
+
+
+def test_a_pooled_noise_term_weighs_k_over_the_pool(x64):
+    """share_negatives pool with a pool of K is the 'batch' sharing of the same K words with each
+    noise term scaled by k/K: the noise part of both losses (the loss minus its positive part,
+    computed here directly), compared."""
+    from sg_jax import gradcheck
+
+    params, batch, counts = gradcheck.random_problem(13, 4, 4, 6, objective="ns", seed=1)
+    pool = get_objective("sg", "ns", sg_form="context", negative=2, share_negatives="pool", noise_pool=8)
+    full = get_objective("sg", "ns", sg_form="context", negative=8, share_negatives="batch")
+    tables = get_spec("ns").tables(counts)
+    negs = pool.sample(jax.random.PRNGKey(0), batch, tables)
+    assert negs.shape == (1, 8)  # one pool: 6 targets in groups of 64
+    i, o = pool.indices(batch, negs, tables)
+    scores = jnp.einsum("bcn,bn->bc", params.w_in[batch.contexts], params.w_out[batch.targets])
+    positive = jnp.sum(batch.mask * jax.nn.softplus(-scores))
+    noise_pool = pool.loss_rows(params.w_in[i], params.w_out[o], batch, negs, tables) - positive
+    noise_full = full.loss_rows(params.w_in[i], params.w_out[o], batch, negs[0], tables) - positive
+    assert float(noise_full) > 0
+    np.testing.assert_allclose(float(noise_pool), 2 / 8 * float(noise_full), rtol=1e-12)
+
+
+def test_a_span_step_equals_the_padded_step_on_the_same_pairs(x64):
+    """One optimizer step (gather, gradient, Adagrad, scatter) over a span equals the step over its
+    padded batch: the span's rows are read and written once per position, with the same result."""
+    config = Config(dim=5, window=2, batch_size=10, min_count=1, dtype="float64", optimizer="adagrad",
+                    share_negatives="pool", noise_pool=6, window_layout="span", span_length=5)
+    ids, _, dev = _device_corpus(3)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(1), dev, jnp.ones(V), True, span=5)
+    counts = np.bincount(ids, minlength=V) + 1
+    obj = make_objective(config)
+    tables = get_spec("ns").tables(counts, config)
+    opt = make_optimizer(config, 100)
+    state = init_state(dataclasses.replace(config, init="normal"), V, opt)
+    span = span_layout.make_span_batch(data, 1, jax.random.PRNGKey(7), batch_size=10, length=5, window=2,
+                                       dynamic=True)
+    batch = span_layout.as_batch(span)
+    negs = obj.sample(jax.random.PRNGKey(8), batch, tables)
+    update = jax.jit(lambda st, b: sparse_update(st, obj, opt, b, negs, tables))
+    by_span, loss_span = update(state, span)
+    by_batch, loss_batch = update(state, batch)
+    np.testing.assert_allclose(float(loss_span), float(loss_batch), rtol=1e-12)
+    for a, b in zip(jax.tree.leaves(by_span), jax.tree.leaves(by_batch)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
+    assert not np.allclose(np.asarray(by_span.params.w_in), np.asarray(state.params.w_in))
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    from sg_jax.synthetic import zipf_corpus
+
+    return zipf_corpus(8_000, 200, seed=3)
+
+
+SPAN = Config(window_layout="span", share_negatives="pool", noise_pool=16, span_length=8, epochs=2, batch_size=32,
+              min_count=1, dim=8, steps_per_call=16)
+
+
+def test_span_training_learns_and_is_deterministic(corpus):
+    v, e = corpus
+    a, b = (train(SPAN, v.words, v.counts, e.ids, e.offsets) for _ in range(2))
+    assert np.array_equal(a.vectors(), b.vectors())
+    assert a.history[-1]["loss"] < 0.9 * a.history[0]["loss"]
+    padded = train(dataclasses.replace(SPAN, window_layout="padded"), v.words, v.counts, e.ids, e.offsets)
+    # the same pairs in an epoch, whatever their order
+    assert sum(r["examples"] for r in a.history) == pytest.approx(sum(r["examples"] for r in padded.history), rel=0.03)
+    other = train(dataclasses.replace(SPAN, seed=1), v.words, v.counts, e.ids, e.offsets)
+    assert not np.array_equal(a.vectors(), other.vectors())
+
+
+@pytest.mark.parametrize("flags, clash", [(["--share-negatives", "target"], "share_negatives=target"),
+                                          (["--objective", "hs"], "objective=hs"),
+                                          (["--sg-form", "target"], "sg_form=target"),
+                                          (["--arch", "cbow"], "arch=cbow"),
+                                          (["--pairs"], "pairs=True")])
+def test_span_with_a_clashing_option_is_a_one_line_error(flags, clash, capsys, tmp_path):
+    args = ["train", "--corpus", "toy:groups", "--out", str(tmp_path / "run"), "--window-layout", "span", "--quiet"]
+    if "--share-negatives" not in flags:
+        args += ["--share-negatives", "pool"]
+    assert cli.main(args + flags) == 2
+    assert not (tmp_path / "run").exists()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and clash in err and "window_layout=span" in err
+    with pytest.raises(ConfigError, match="shard_tables"):
+        Config(window_layout="span", share_negatives="pool", shard_tables=True).validate()
