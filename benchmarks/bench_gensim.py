@@ -206,7 +206,7 @@ def run_worker(row: str, args) -> dict:
 
 
 def summarize(runs: list[dict]) -> dict:
-    """Median over repeats of each number; the spread of train s."""
+    """Median over repeats of each number; the spread of train s and of the scores."""
     s = {"row": runs[0]["row"], "repeats": len(runs)}
     if any("diverged" in r for r in runs):
         s["diverged"] = next(r["diverged"] for r in runs if "diverged" in r)
@@ -215,6 +215,10 @@ def summarize(runs: list[dict]) -> dict:
     for k in keys:
         vals = [r[k] for r in runs if r.get(k) is not None and not (isinstance(r[k], float) and math.isnan(r[k]))]
         s[k] = common.median(vals) if vals else None
+    for k in ("ws353", "analogy"):
+        vals = [r[k] for r in runs if r.get(k) is not None]
+        if len(vals) > 1:
+            s[f"{k}_min"], s[f"{k}_max"] = min(vals), max(vals)
     times = [r["train_s"] for r in runs if r.get("train_s")]
     if len(times) > 1:
         s["train_s_min"], s["train_s_max"] = min(times), max(times)
@@ -253,9 +257,12 @@ def markdown(record: dict) -> str:
         t = s["train_s"]
         if "train_s_min" in s:
             t = f"{t:.1f} ({s['train_s_min']:.1f}–{s['train_s_max']:.1f})"
+        ws, an = s["ws353"], None if s["analogy"] is None else 100 * s["analogy"]
+        if "ws353_min" in s:
+            ws = f"{ws:.3f} ({s['ws353_min']:.3f}–{s['ws353_max']:.3f})"
+            an = f"{an:.2f} ({100 * s['analogy_min']:.2f}–{100 * s['analogy_max']:.2f})"
         rows.append([row, t, s["cpu_s"], s["setup_s"], s["raw_wps"], s["eff_wps"], s["pairs_ps"], s["first_call_extra_s"],
-                     common.mib(s["peak_rss"]), common.mib(s["base_rss"]), s["ws353"],
-                     None if s["analogy"] is None else 100 * s["analogy"], s["vocab_size"], s["max_loadavg"]])
+                     common.mib(s["peak_rss"]), common.mib(s["base_rss"]), ws, an, s["vocab_size"], s["max_loadavg"]])
     parts = [f"Command: `{record['command']}`", "",
              f"Corpus: {record['corpus']} — {int(record['raw_tokens']):,} tokens, epochs {record['args']['epochs']}; "
              f"hyperparameters: dim {record['args']['dim']}, window {record['args']['window']}, "
@@ -263,6 +270,7 @@ def markdown(record: dict) -> str:
              f"min_count {record['args']['min_count']}, alpha {record['args']['alpha']} → "
              f"{record['args']['min_alpha']}, gensim workers {record['args']['workers']}.", "",
              common.markdown_table(header, rows), "",
+             f"Seeds: {'repeat r uses seed ' + str(record['args']['seed']) + ' + r (scores: median, min–max over seeds)' if record['args'].get('vary_seed') else 'every repeat uses seed ' + str(record['args']['seed'])}.", "",
              "train s: median over repeats (min–max); pairs/s: sg_jax skip-gram (target, context) pairs trained "
              "per second; CPU s: process CPU time during training (both cores "
              "count); load: the highest 1-minute load average seen around the row's runs (other processes "
@@ -300,6 +308,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gensim worker threads")
     p.add_argument("--restrict-vocab", type=int, default=300_000, help="analogy search space (both trainers)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vary-seed", action="store_true",
+                   help="repeat r trains with seed SEED + r (both trainers), so the medians of the scores are over "
+                        "seeds, not one seed's run repeated")
     p.add_argument("--out", help="write OUT.json and OUT.md (atomically)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -319,7 +330,8 @@ def main(argv=None) -> int:
         for rep in range(args.repeats):
             for row in rows:
                 result = Path(tmp) / f"{row}.{rep}.json"
-                cmd = [sys.executable, os.path.abspath(__file__), *worker_args(args),
+                seeded = argparse.Namespace(**{**vars(args), "seed": args.seed + rep}) if args.vary_seed else args
+                cmd = [sys.executable, os.path.abspath(__file__), *worker_args(seeded),
                        "--worker", row, "--result", str(result)]
                 t = time.perf_counter()
                 proc = subprocess.run(cmd)

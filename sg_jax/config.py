@@ -25,7 +25,8 @@ MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PR
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
                 "sync_combine": "sum",  # before the option, several devices summed
-                "window_layout": None, "shard_tables": None,
+                "window_layout": "padded",  # before the option, every step was padded
+                "shard_tables": None,
                 "noise_pool": None, "span_length": None}
 
 
@@ -86,13 +87,13 @@ class Config:
                          rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")
     dynamic_window: bool = option(True, "word2vec's reduced window: b ~ U{1..window} per target", group="model")
     window_layout: str = option(
-        "padded", "how a step lays out the dynamic window's contexts: padded (2 x window slots per target, "
-        "about half of them masked padding) or packed (one sub-batch per drawn window b with 2b slots: no "
-        "window padding; the step's windows are dealt without replacement, exactly batch/window of each) or "
+        "auto", "how a step lays out the dynamic window's contexts: padded (2 x window slots per target, "
+        "about half of them masked padding), packed (one sub-batch per drawn window b with 2b slots: no "
+        "window padding; the step's windows are dealt without replacement, exactly batch/window of each), "
         "span (a step's targets are runs of span_length consecutive tokens, as word2vec reads them: each "
-        "position's row is read once, and each position is scored once against the noise pool; shuffle "
-        "orders the spans; needs skip-gram in word2vec's form with share_negatives pool)",
-        choices=("padded", "packed", "span"), group="model")
+        "position's row is read once, and scored once against its span's noise pool; shuffle orders the "
+        "spans; needs skip-gram in word2vec's form, ns or nce, and share_negatives pool) or auto (span where "
+        "it applies, else padded)", choices=("auto", "padded", "packed", "span"), group="model")
     span_length: int = option(64, "share_negatives pool: targets sharing one pool (consecutive in a batch); "
                               "window_layout span: consecutive tokens read as one span (a step takes "
                               "batch_size / span_length spans from random places of the epoch)",
@@ -100,10 +101,11 @@ class Config:
     negative: int = option(5, "noise words per prediction (ns, nce)", check=lambda v: 1 <= v <= 10_000,
                            rule=lambda v: "must be >= 1" if v < 1 else "must be <= 10,000", group="model")
     share_negatives: str = option(
-        "target", "draw noise words per pair (none, as word2vec), per target group (target), per batch (batch: "
-        "k words shared by every prediction, which diverges at word2vec's rates), or as pools (pool: "
+        "auto", "draw noise words per pair (none, as word2vec), per target group (target), per batch (batch: "
+        "k words shared by every prediction, which diverges at word2vec's rates), as pools (pool: "
         "noise_pool words shared by each group of span_length targets, each weighted k/noise_pool: the "
-        "expected gradient of k words per pair, scored as matrix products)", choices=("none", "target", "batch", "pool"), group="model")
+        "expected gradient of k words per pair, scored as matrix products), or auto (pool with the span "
+        "layout, else target)", choices=("auto", "none", "target", "batch", "pool"), group="model")
     noise_pool: int = option(64, "share_negatives pool: noise words drawn for each group of span_length targets",
                              check=lambda v: 1 <= v <= 100_000, rule=lambda v: "must be >= 1" if v < 1 else
                              "must be <= 100,000", group="model")
@@ -190,6 +192,31 @@ class Config:
         return get_architecture(self.arch).form(self.resolved_sg_form)
 
     @property
+    def layout(self) -> str:
+        """window_layout with "auto" resolved: span where the objective can score spans (skip-gram in
+        word2vec's form with ns or nce, pooled noise, target groups, tables not sharded), else padded."""
+        if self.window_layout != "auto":
+            return self.window_layout
+        if self.pairs or self.shard_tables or self.share_negatives not in ("auto", "pool"):
+            return "padded"
+        from sg_jax.objectives import get_spec
+
+        spec = get_spec(self.objective)
+        if "share_negatives" not in spec.options:
+            return "padded"
+        import types
+
+        pooled = types.SimpleNamespace(**{**self.to_dict(), "share_negatives": "pool"})
+        return "span" if spec.make(self.form, pooled).span is not None else "padded"
+
+    @property
+    def sharing(self) -> str:
+        """share_negatives with "auto" resolved: pool with the span layout, else target."""
+        if self.share_negatives != "auto":
+            return self.share_negatives
+        return "pool" if self.layout == "span" else "target"
+
+    @property
     def resolved_dup_cap(self) -> float | None:
         if self.dup_cap is not None:
             return self.dup_cap
@@ -228,14 +255,14 @@ class Config:
             if self.objective == "softmax":
                 return ("objective softmax cannot be used with shard_tables: the exact softmax reads and updates "
                         "every row of W' at every step (use ns, hs or nce, or drop shard_tables)")
-            if self.window_layout != "padded":
-                return (f"window_layout {self.window_layout} cannot be used with shard_tables: the sharded step "
+            if self.layout != "padded":
+                return (f"window_layout {self.layout} cannot be used with shard_tables: the sharded step "
                         "fetches the rows of one padded batch (use window_layout padded, or drop shard_tables)")
             if self.sync_combine == "mean":
                 return ("sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous "
                         "step over all the devices' batches (the sum; cap, which limits replicas' diverging "
                         "copies, has nothing to limit there)")
-        if self.window_layout == "packed":
+        if self.layout == "packed":
             from sg_jax.objectives import get_spec
 
             clash = next((c for c, bad in (("dynamic_window=False", not self.dynamic_window),
@@ -245,13 +272,13 @@ class Config:
             if clash:
                 return (f"window_layout=packed needs the dynamic window, shuffled targets, target groups and a "
                         f"sampled objective; got {clash}")
-        if self.window_layout == "span":
+        if self.layout == "span":
             from sg_jax.objectives import make_objective
 
             if self.pairs or make_objective(self).span is None:
                 got = "pairs=True" if self.pairs else (
                     f"arch={self.arch}, objective={self.objective}, sg_form={self.resolved_sg_form}, "
-                    f"share_negatives={self.share_negatives}")
+                    f"share_negatives={self.sharing}")
                 return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
                         f"objective, share_negatives pool and target groups; got {got}")
         return None

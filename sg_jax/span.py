@@ -114,7 +114,7 @@ def spans_per_step(batch_size: int, length: int) -> tuple[int, int]:
 def epoch_unit(config, batch_size: int) -> int:
     """`pipeline.prepare_epoch`'s span argument for a config: its span length L with the span
     layout, else 0 (the epoch orders its tokens)."""
-    return spans_per_step(batch_size, config.span_length)[1] if config.window_layout == "span" else 0
+    return spans_per_step(batch_size, config.span_length)[1] if config.layout == "span" else 0
 
 
 def make_span_batch(epoch, step: jax.Array, key: jax.Array, *, batch_size: int, length: int, window,

@@ -173,12 +173,12 @@ def step_batch(config: Config, obj: Objective, epoch, tables, epoch_key, s, d, n
     if n > 1:  # each device draws its own window sizes and noise words
         step_key = jax.random.fold_in(step_key, d)
     k_window, k_sample = jax.random.split(step_key)
-    if config.window_layout == "span":  # runs of consecutive targets, each position's row read once
+    if config.layout == "span":  # runs of consecutive targets, each position's row read once
         span = span_layout.make_span_batch(epoch, s * n + d, k_window, batch_size=batch_size,
                                            length=config.span_length, window=window,
                                            dynamic=config.dynamic_window, slots=slots)
         return span, obj.sample(k_sample, span_layout.as_batch(span), tables)
-    if config.window_layout == "packed":  # one sub-batch per dynamic window b (the window is static)
+    if config.layout == "packed":  # one sub-batch per dynamic window b (the window is static)
         batches = pipeline.make_packed_batches(epoch, s * n + d, k_window, batch_size=batch_size,
                                                window=config.window, slots=slots)
         keys = jax.random.split(k_sample, len(batches))
@@ -210,7 +210,7 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     each row would otherwise receive dozens of summed gradients per step and diverge. An
     objective with a memory bound (the exact softmax's [B, V] scores) caps it further."""
     batch = min(config.batch_size, max(vocab_size, 16))
-    if config.window_layout == "span":  # whole spans
+    if config.layout == "span":  # whole spans
         G, L = span_layout.spans_per_step(batch, config.span_length)
         batch = G * L
     bound = get_spec(config.objective).max_predictions

@@ -61,7 +61,7 @@ def group_key(config: Config) -> str:
 def windows_pad_exactly(config: Config) -> bool:
     """Whether runs of different windows draw the same random numbers when padded to a common
     slot count (their objective's draws do not depend on the number of context slots)."""
-    if config.pairs or config.window_layout == "packed":  # packed sub-batches have the window's shapes
+    if config.pairs or config.layout == "packed":  # packed sub-batches have the window's shapes
         return False
     from sg_jax.architectures import Batch
     from sg_jax.objectives import get_spec, make_objective

@@ -102,7 +102,7 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)
         config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=N, seed=3, init="normal",
-                        sync_combine=COMBINE)
+                        sync_combine=COMBINE, window_layout="padded", share_negatives="target")
         plan = make_plan(config, vocab.counts, enc.ids, enc.offsets)
         state = init_state(config, len(vocab), plan.optimizer)
         dev = pipeline.to_device(enc.ids, enc.offsets, 0, len(enc.ids))

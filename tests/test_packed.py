@@ -95,7 +95,8 @@ def test_the_dealt_windows_are_uniform_for_every_target():
 def test_a_step_over_sub_batches_equals_the_step_over_them_padded(objective):
     """The joined gather/scatter of sub-batches of different widths is the padded step's: lay the
     same targets, contexts and noise words out padded to 2 x window and compare the updates."""
-    config = Config(objective=objective, dim=6, window=3, batch_size=12, min_count=1, dtype="float64")
+    config = Config(objective=objective, dim=6, window=3, batch_size=12, min_count=1, dtype="float64",
+                    share_negatives="target")
     corpus, data = _epoch()
     counts = np.bincount(corpus.ids, minlength=30) + 1  # every word seen
     obj = make_objective(config)

@@ -66,7 +66,8 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
         report = {"V": V}
         for optimizer, objective in (("sgd", "hs"), ("adagrad", "ns")):
             config = Config(dim=8, window=3, epochs=2, batch_size=32, min_count=1, steps_per_call=16, seed=5,
-                            devices=N, sync_every=1, sync_combine="sum", optimizer=optimizer, objective=objective)
+                            devices=N, sync_every=1, sync_combine="sum", optimizer=optimizer, objective=objective,
+                            window_layout="padded")  # the layout sharded tables use
             shapes = []
 
             def look(state, position, record):

@@ -79,7 +79,8 @@ def test_jsonl_schema(done):
         assert record["schema"] == records.SCHEMA_VERSION
         config = Config(**record["config"])  # the full config: every field, nothing else
         assert (config.window, config.dim, config.seed) == (record["window"], record["dim"], record["seed"])
-        assert (config.epochs, config.objective, config.share_negatives) == (1, "ns", "target")
+        assert (config.epochs, config.objective, config.share_negatives) == (1, "ns", "auto")
+        assert (config.layout, config.sharing) == ("span", "pool")  # what the study trained
         corpus = record["corpus"]
         assert corpus["source"] == "toy:groups" and re.fullmatch(r"[0-9a-f]{64}", corpus["fingerprint"])
         assert corpus["vocab_size"] == 43 and corpus["tokens"] > 10_000
@@ -281,7 +282,7 @@ def test_a_different_study_is_refused(done, tmp_path, capsys):
 
 
 def _sweep(**grid) -> sweep.Sweep:
-    base = Config(objective="ns", share_negatives="target", epochs=1, min_count=5)
+    base = Config(objective="ns", epochs=1, min_count=5)  # the command's defaults
     return sweep.Sweep(base=base, corpus="toy:groups", **grid)
 
 
@@ -317,7 +318,8 @@ def test_presets_and_explicit_options():
     parser = cli.build_parser()
     default = cli_sweep.sweep_from_args(parser.parse_args(["sweep"]))
     assert (default.windows, default.dims, default.seeds) == ((1, 2, 3, 5, 8), (25, 50, 100, 200), (0,))
-    assert default.base.objective == "ns" and default.base.share_negatives == "target"
+    assert default.base.objective == "ns" and default.base.share_negatives == "auto"
+    assert (default.base.layout, default.base.sharing) == ("span", "pool")
     assert default.base.epochs == sweep.PRESETS["default"].epochs and default.corpus == "default"
     paper = cli_sweep.sweep_from_args(parser.parse_args(["sweep", "--preset", "paper"]))
     assert len(paper.grid()) == 6 * 5 * 3 and paper.base.epochs == 5 and paper.base.min_count == 5

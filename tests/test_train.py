@@ -148,21 +148,22 @@ def test_splitting_a_corpus_into_chunks_still_visits_every_word():
     assert len(pipeline.chunk_bounds(enc.offsets, 500)) > 1
 
 
-def test_steps_compile_once_across_calls():
+@pytest.mark.parametrize("layout,builder", [("padded", "make_batch"), ("span", "make_span_batch")])
+def test_steps_compile_once_across_calls(layout, builder, monkeypatch):
+    from sg_jax import span
+
     vocab, enc, _ = load_corpus("toy:groups", min_count=1)
-    config = Config(dim=8, epochs=2, sample=0.0, batch_size=16, steps_per_call=4)
+    config = Config(dim=8, epochs=2, sample=0.0, batch_size=16, steps_per_call=4, window_layout=layout)
     traces = []
-    real = pipeline.make_batch
+    module = span if layout == "span" else pipeline
+    real = getattr(module, builder)
 
     def counting(*a, **k):
         traces.append(1)
         return real(*a, **k)
 
-    pipeline.make_batch = counting
-    try:
-        result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets)
-    finally:
-        pipeline.make_batch = real
+    monkeypatch.setattr(module, builder, counting)
+    result = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets)
     assert len(result.history) > 10
     assert len(traces) == 1
 

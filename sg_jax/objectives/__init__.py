@@ -26,6 +26,8 @@ def make_objective(config) -> Objective:
     """The Objective a Config trains: its objective bound to its architecture's form."""
     spec = get_spec(config.objective)
     form = get_architecture(config.arch).form(config.resolved_sg_form)
+    if getattr(config, "share_negatives", None) == "auto":  # the objective reads the resolved sharing
+        config = types.SimpleNamespace(**{**config.to_dict(), "share_negatives": config.sharing})
     return spec.make(form, config)
 
 

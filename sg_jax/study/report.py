@@ -138,8 +138,7 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
     devices = sorted({f"{r['device']['platform']} ({r['device']['kind']}), jax {r['device']['jax']}"
                       for r in records})
     total = sum(r["wall_seconds"] for r in records)
-    objective = {"ns": f"negative sampling, {config['negative']} noise words "
-                       f"(shared {'per ' + config['share_negatives'] if config['share_negatives'] != 'none' else 'by nothing: fresh per pair'})",
+    objective = {"ns": f"negative sampling, {config['negative']} noise words ({_sharing(config)})",
                  "hs": "hierarchical softmax", "softmax": "exact softmax"}[config["objective"]]
     lines = [
         "# How window size and embedding dimension shape the embeddings",
@@ -239,3 +238,16 @@ def _findings_lines(records, rows) -> list[str]:
     for metric, sentences in found.items():
         lines += [f"* {sentence}" for sentence in sentences]
     return lines + [""]
+
+
+def _sharing(config: dict) -> str:
+    """How a study's runs drew their noise words, in words (the resolved share_negatives)."""
+    from sg_jax.config import Config
+
+    resolved = Config.from_dict(config, where="the study's config")
+    sharing = resolved.sharing
+    if sharing == "pool":
+        return (f"pools of {resolved.noise_pool} shared by each span of {resolved.span_length} targets, each "
+                f"weighted {resolved.negative}/{resolved.noise_pool}; {resolved.layout} layout")
+    return {"none": "fresh per pair", "target": "shared per target", "batch": "shared per batch"}[sharing]
+

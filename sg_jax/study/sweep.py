@@ -66,7 +66,7 @@ class Preset:
     seeds: tuple[int, ...]
     epochs: int
     min_count: int = 5
-    share_negatives: str = "target"
+    share_negatives: str = "auto"   # the command's default: pools with the span layout (skip-gram, ns)
 
 
 PRESETS = {
