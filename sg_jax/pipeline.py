@@ -82,9 +82,11 @@ def prepare_epoch(key: jax.Array, corpus: DeviceCorpus, keep_prob: jax.Array, sh
     real = jnp.arange(T) < n
     ids = jnp.where(real, corpus.ids[pos], 0)
     sent = jnp.where(real, corpus.sent[pos], -1)
-    if span:
-        real = jnp.arange(T) < (n + span - 1) // span
-    if shuffle:
+    if span and shuffle:  # order the ceil(T / L) spans only; the entries after them are never real
+        S = -(-T // span)
+        spans = jnp.argsort(jnp.where(jnp.arange(S) < (n + span - 1) // span, jax.random.uniform(k_order, (S,)), 2.0))
+        order = jnp.concatenate([spans.astype(jnp.int32), jnp.arange(S, T, dtype=jnp.int32)])
+    elif shuffle:
         order = jnp.argsort(jnp.where(real, jax.random.uniform(k_order, (T,)), 2.0)).astype(jnp.int32)
     else:
         order = jnp.arange(T, dtype=jnp.int32)
