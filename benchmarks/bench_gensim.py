@@ -47,13 +47,14 @@ import common
 # sharing option. sg_jax rows train on one device unless they say otherwise ("devices": None is
 # every device: every core, made a JAX device before JAX starts).
 ROWS = {
-    "sg_jax-sg-ns-none": ("sg_jax", "sg", "ns", "none", {}),
-    "sg_jax-sg-ns-target": ("sg_jax", "sg", "ns", "target", {}),
-    "sg_jax-sg-ns-target-all-devices": ("sg_jax", "sg", "ns", "target", {"devices": None}),
+    "sg_jax-sg-ns-none": ("sg_jax", "sg", "ns", "none", {"window_layout": "padded"}),
+    "sg_jax-sg-ns-target": ("sg_jax", "sg", "ns", "target", {"window_layout": "padded"}),
+    "sg_jax-sg-ns-target-all-devices": ("sg_jax", "sg", "ns", "target", {"window_layout": "padded", "devices": None}),
+    "sg_jax-sg-ns-target-span": ("sg_jax", "sg", "ns", "target", {"window_layout": "span"}),
     "sg_jax-sg-ns-target-packed": ("sg_jax", "sg", "ns", "target", {"window_layout": "packed"}),
     "sg_jax-sg-ns-target-packed-all-devices": ("sg_jax", "sg", "ns", "target",
                                                {"window_layout": "packed", "devices": None}),
-    "sg_jax-sg-ns-batch": ("sg_jax", "sg", "ns", "batch", {}),
+    "sg_jax-sg-ns-batch": ("sg_jax", "sg", "ns", "batch", {"window_layout": "padded"}),
     "sg_jax-sg-ns-pool-span": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span"}),
     "sg_jax-sg-ns-pool-span-all-devices": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span", "devices": None}),
     "gensim-sg-ns": ("gensim", "sg", "ns", None, {}),

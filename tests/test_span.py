@@ -91,8 +91,9 @@ def test_steps_of_span_layout_come_in_whole_spans():
 
 
 @pytest.mark.parametrize("objective", ["ns", "nce"])
-@pytest.mark.parametrize("pool,length", [(1, 5), (7, 5), (7, 32)])
-def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, pool, length, x64):
+@pytest.mark.parametrize("share,pool,length", [("pool", 1, 5), ("pool", 7, 5), ("pool", 7, 32), ("target", 0, 5),
+                                               ("target", 0, 32)])
+def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, pool, length, x64):
     """Loss and gradients of the span step (pair scores block by block, each position scored once
     against its span's pool, weighted by its pairs) equal the generic loss over the padded batch of
     the same pairs, in float64, with the dynamic window, sentence ends and the epoch's end in the
@@ -101,7 +102,7 @@ def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, pool, l
     data = pipeline.prepare_epoch(jax.random.PRNGKey(3), dev, jnp.full(V, 0.9), True, span=length)
     rng = np.random.default_rng(0)
     counts = rng.integers(1, 100, V)
-    obj = get_objective("sg", objective, sg_form="context", negative=3, share_negatives="pool", noise_pool=pool,
+    obj = get_objective("sg", objective, sg_form="context", negative=3, share_negatives=share, noise_pool=pool or 1,
                         span_length=length)
     tables = get_spec(objective).tables(counts, Config(objective=objective, negative=3))
     w_in, w_out = (jnp.asarray(rng.normal(size=(V, 4))) for _ in range(2))
@@ -199,7 +200,8 @@ def test_span_training_learns_and_is_deterministic(corpus):
     assert not np.array_equal(a.vectors(), other.vectors())
 
 
-@pytest.mark.parametrize("flags, clash", [(["--share-negatives", "target"], "share_negatives=target"),
+@pytest.mark.parametrize("flags, clash", [(["--share-negatives", "none"], "share_negatives=none"),
+                                          (["--share-negatives", "batch"], "share_negatives=batch"),
                                           (["--objective", "hs"], "objective=hs"),
                                           (["--sg-form", "target"], "sg_form=target"),
                                           (["--arch", "cbow"], "arch=cbow"),

@@ -230,7 +230,30 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         s_neg = jnp.einsum("gpn,gkn->gpk", x, out_rows[B:].reshape(G, drawn, -1))
         return loss + scale * jnp.sum(uses * jax.nn.softplus(shifted(s_neg, negs[:, None, :], tables)))
 
-    spans = (span_indices, span_loss) if (form == "context" and share == "pool") else None
+    def span_loss_per_target(x_rows, out_rows, span, negs, tables):
+        """span_loss with k noise words per target (share "target"): a block's b + 2R positions
+        times the output rows of its b targets' k noise words each, one [b + 2R, N] x [N, b k]
+        product, each score weighted by the pair (position, target) it belongs to."""
+        G, L, C = span.mask.shape
+        R, B, b = C // 2, G * L, span_layout.block_size(L)
+        J = L // b
+        t = span_layout.targets(span).reshape(G * J, b)
+        x_blocks = span_layout.blocks(x_rows.reshape(G, L + C, -1), R, L).reshape(G * J, b + C, -1)
+        pairs = span_layout.band(span.mask.astype(x_rows.dtype).reshape(G * J, b, C))    # [G J, b + 2R, b]
+        s_pos = jnp.einsum("qpn,qln->qpl", x_blocks, out_rows[:B].reshape(G * J, b, -1))
+        loss = jnp.sum(pairs * jax.nn.softplus(-shifted(s_pos, t[:, None, :], tables)))
+        noise = negs.reshape(G * J, b, k)
+        hit = (noise != t[:, :, None]).astype(x_rows.dtype) if skip_hits else jnp.ones((G * J, b, k), x_rows.dtype)
+        weight = (pairs[:, :, :, None] * hit[:, None, :, :]).reshape(G * J, b + C, b * k)
+        s_neg = jnp.einsum("qpn,qmn->qpm", x_blocks, out_rows[B:].reshape(G * J, b * k, -1))
+        s_neg = shifted(s_neg, noise.reshape(G * J, 1, b * k), tables)
+        return loss + jnp.sum(weight * jax.nn.softplus(s_neg))
+
+    spans = None
+    if form == "context" and share == "pool":
+        spans = (span_indices, span_loss)
+    elif form == "context" and share == "target":
+        spans = (span_indices, span_loss_per_target)
     return Objective(name, form, sample, indices, loss_rows, closed_form, spans)
 
 
