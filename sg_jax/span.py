@@ -1,19 +1,20 @@
-"""The span layout: a step's targets are one contiguous span of the epoch's kept tokens.
+"""The span layout: a step's targets are runs (spans) of consecutive kept tokens.
 
 word2vec and gensim walk the corpus in order; the padded layout instead visits the targets of an
 epoch in a random order, so a step gathers a separate row of W for every (target, context slot):
-B x 2 x window rows, about half of them padding. When a step's B targets are the consecutive
-positions start .. start + B - 1, their contexts all lie in start - R .. start + B + R - 1 (R the
-context slots per side), so the step gathers each position's row once, B + 2R rows, and forms the
-(target, offset) pairs as shifted slices of them. Their gradients flow back through the slices, so
-the scatter also touches B + 2R rows.
+B x 2 x window rows, about half of them padding. When L targets are the consecutive positions
+start .. start + L - 1, their contexts all lie in start - R .. start + L + R - 1 (R the context
+slots per side), so the step gathers each position's row once, L + 2R rows per span, and its
+gradients are scattered once per position too. A step takes G = B / L spans (`span_length`, 64)
+from random places of the epoch: one long run of text per step would repeat a document's words
+in one summed step.
 
-With a pool of noise words shared by the step (`share_negatives pool`, see
-`sg_jax.objectives.negative`) and word2vec's form (each context's vector predicts the target),
-a noise word's score depends on the context's row only, not on the target: the step scores every
-position once against the pool, one [B + 2R, N] x [N, K] matrix product, and weights the terms by
-how many of the step's pairs use that position as a context. The loss is exactly the padded
-layout's over the same pairs and noise words (`as_batch` gives that batch; tests compare the two in
+The objective scores a span (`Objective.span`; negative sampling and NCE in word2vec's form,
+see `sg_jax.objectives.negative`) as matrix products: the pair scores block by block (`blocks`:
+b = 16 targets against their b + 2R positions, the window's pairs a band of the product, `band`),
+and with pooled noise (`share_negatives pool`) each position once against its span's pool, since
+a noise word's score depends on the context's row alone. The loss is exactly the padded layout's
+over the same pairs and noise words (`as_batch` gives that batch; tests compare the two in
 float64).
 
 The dynamic window, sentence boundaries and the end of the epoch are masks, as in the padded
