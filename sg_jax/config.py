@@ -27,7 +27,8 @@ ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "en
                 "sync_combine": "sum",  # before the option, several devices summed
                 "window_layout": "padded",  # before the option, every step was padded
                 "shard_tables": None,
-                "noise_pool": None, "span_length": None}
+                "noise_pool": None, "span_length": None,
+                "split_batch": False}  # before the option, each device took batch_size targets
 
 
 def _objectives() -> tuple[str, ...]:
@@ -165,6 +166,11 @@ class Config:
         "stable on 4 and 8), sum (one large step over all the devices' batches; diverges on 4 devices) or "
         "mean (averaged over the replicas that touched the row; stable but loses quality)",
         choices=("cap", "sum", "mean"))
+    split_batch: bool = option(
+        True, "with several devices: batch_size is the step's batch, split over the devices (each takes "
+        "batch_size / N targets), so the summed step, whose overshoot on frequent words grows with the batch, "
+        "stays that of one device; --no-split-batch gives each device batch_size targets (an N-fold step: "
+        "faster per step, but 4 and more devices lose quality)")
     sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
                              "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
     shard_tables: bool = option(

@@ -204,12 +204,16 @@ def _keeps_row_state(optimizer, state: TrainState) -> bool:
     return any(t >= 0 for t in jax.tree.leaves(tags))
 
 
-def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None) -> int:
-    """Targets per step. A step applies the *sum* of the gradients of every occurrence of a row,
-    so a batch never holds more targets than the vocabulary has words: with a tiny vocabulary
-    each row would otherwise receive dozens of summed gradients per step and diverge. An
-    objective with a memory bound (the exact softmax's [B, V] scores) caps it further."""
+def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None, devices: int = 1) -> int:
+    """Targets per step on each device. A step applies the *sum* of the gradients of every
+    occurrence of a row, so a batch never holds more targets than the vocabulary has words: with
+    a tiny vocabulary each row would otherwise receive dozens of summed gradients per step and
+    diverge. With `devices` data-parallel devices and `split_batch`, the step's batch is split
+    over them, so the summed step does not grow with the device count. An objective with a
+    memory bound (the exact softmax's [B, V] scores) caps it further."""
     batch = min(config.batch_size, max(vocab_size, 16))
+    if devices > 1 and config.split_batch:
+        batch = max(1, batch // devices)
     if config.layout == "span":  # whole spans
         G, L = span_layout.spans_per_step(batch, config.span_length)
         batch = G * L

@@ -111,7 +111,7 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
     chunks = pipeline.chunk_bounds(offsets, config.chunk_tokens)
     # no context lies further away than the longest sentence allows
     slots = max(1, min(config.window, int(np.diff(np.asarray(offsets)).max(initial=2)) - 1))
-    B = effective_batch_size(config, counts.size, slots)
+    B = effective_batch_size(config, counts.size, slots, devices=1 if together else n)
     # word2vec decays the rate by words processed; a step visits B kept words per device, so the decay runs
     # over the expected number of steps (expected kept tokens = sum of keep probabilities).
     per_epoch = 0

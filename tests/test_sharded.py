@@ -88,8 +88,9 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
             for x, y in zip(jax.tree.leaves(rep.state), jax.tree.leaves(sh.state)):
                 x, y = np.asarray(x), np.asarray(y)
                 assert x.shape == y.shape and x.dtype == y.dtype
-                if x.dtype.kind == "f":  # Adagrad's sums grow large: compare them relatively
-                    np.testing.assert_allclose(y, x, atol=VECTOR_ATOL, rtol=1e-6)
+                if x.dtype.kind == "f":  # Adagrad's sums grow to a few hundred: compare them relatively
+                    # (float32 sums in two orders over several hundred steps: measured up to 1.3e-6)
+                    np.testing.assert_allclose(y, x, atol=VECTOR_ATOL, rtol=1e-5)
                 else:
                     np.testing.assert_array_equal(y, x)
             rows = {V, V - 1} if objective == "hs" else {V}

@@ -216,3 +216,19 @@ def test_span_with_a_clashing_option_is_a_one_line_error(flags, clash, capsys, t
     assert len(err.splitlines()) == 1 and clash in err and "window_layout=span" in err
     with pytest.raises(ConfigError, match="shard_tables"):
         Config(window_layout="span", share_negatives="pool", shard_tables=True).validate()
+
+
+def test_several_devices_split_the_step_batch():
+    """With split_batch (the default) N devices take batch_size / N targets each, so the step's
+    batch is the one-device step's; spans shrink when a device's share is shorter than a span.
+    A config saved before the option read each device's batch as batch_size."""
+    from sg_jax.step import effective_batch_size
+
+    config = Config(devices=4)
+    assert effective_batch_size(config, 10_000, devices=1) == 1024
+    assert effective_batch_size(config, 10_000, devices=4) == 256
+    assert effective_batch_size(config, 10_000, devices=32) == 32   # one span of 32 per device
+    assert effective_batch_size(dataclasses.replace(config, split_batch=False), 10_000, devices=4) == 1024
+    assert effective_batch_size(Config(window_layout="padded", batch_size=1000), 10_000, devices=3) == 333
+    old = {k: v for k, v in config.to_dict().items() if k != "split_batch"}
+    assert Config.from_dict(old).split_batch is False
