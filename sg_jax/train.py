@@ -219,6 +219,7 @@ class Calls:
         self.base_key, self.position, self.mesh, self.n_dev = base_key, position, mesh, n_dev
         self.last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
         self.chunk_words = [end - start for start, end in plan.chunks]
+        self.span_unit = span_layout.epoch_unit(config, plan.batch_size)  # what an epoch orders
         self.words_total = (sum(self.chunk_words) * (self.last_epoch - position.epoch)
                             - _words_before(position, self.chunk_words))
 
@@ -237,7 +238,7 @@ class Calls:
                 else:
                     dev = resident[c]
                 key = jax.random.fold_in(self.base_key, epoch * n_chunks + c)
-                data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle, span_layout.epoch_unit(config, plan.batch_size))
+                data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle, self.span_unit)
                 steps = -(-int(data.n) // (plan.batch_size * self.n_dev))
                 epoch_key = jax.random.fold_in(key, 1)
                 if self.mesh is not None:

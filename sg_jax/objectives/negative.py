@@ -102,12 +102,6 @@ def _options(options) -> tuple[int, str, int]:
     return k, share, pool if share == "pool" else k
 
 
-def noise_weight(options) -> float:
-    """The weight of one noise term: k/K for a pool of K, 1 otherwise."""
-    k, share, drawn = _options(options)
-    return k / drawn
-
-
 def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Callable | None = None,
                  skip_hits: bool = True) -> Objective:
     """A logistic loss of the true word against k sampled noise words.
@@ -200,25 +194,32 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
     def span_indices(span, negs, tables):
         return span.ids.reshape(-1), jnp.concatenate([span_layout.targets(span), negs.reshape(-1)])
 
+    def span_pairs(x_rows, out_rows, span, tables):
+        """The pair part of a span loss, block by block (b targets against their b + 2R
+        positions, the window's pairs a band of the product): (pairs [G J, b + 2R, b] the band's
+        weights, the pair loss, x_blocks [G J, b + 2R, N], targets [G J, b])."""
+        G, L, C = span.mask.shape
+        b = span_layout.block_size(L)
+        J = L // b
+        t = span_layout.targets(span).reshape(G * J, b)
+        x_blocks = span_layout.blocks(x_rows.reshape(G, L + C, -1), C // 2, L).reshape(G * J, b + C, -1)
+        pairs = span_layout.band(span.mask.astype(x_rows.dtype).reshape(G * J, b, C))
+        s_pos = jnp.einsum("qpn,qln->qpl", x_blocks, out_rows[:G * L].reshape(G * J, b, -1))
+        loss = jnp.sum(pairs * jax.nn.softplus(-shifted(s_pos, t[:, None, :], tables)))
+        return pairs, loss, x_blocks, t
+
     def span_loss(x_rows, out_rows, span, negs, tables):
         """loss_rows over spans (sg_jax.span): x_rows [G (L + 2R), N] the rows of the spans'
         positions, out_rows [G L + G K, N] the targets' then the spans' pools' output rows.
 
-        Each span's positions are scored against its targets and its pool in two matrix products,
-        [L + 2R, N] x [N, L] and [L + 2R, N] x [N, K]: a pair's score is the entry (its context's
-        position, its target), weighted by the band of the span's pairs (`span.band`), and a noise
-        word's score depends on the context's row alone, so it is weighted by the pairs that use
-        the position as a context (the padded layout scores it once per pair)."""
+        The pair scores come from `span_pairs`. A noise word's score depends on the context's row
+        alone, so each span's positions are scored once against its pool, one [L + 2R, N] x [N, K]
+        product, each weighted by the pairs that use the position as a context (the padded layout
+        scores it once per pair)."""
         G, L, C = span.mask.shape
         R, B, b = C // 2, G * L, span_layout.block_size(L)
         J = L // b
-        t = span_layout.targets(span).reshape(G * J, b)
-        x = x_rows.reshape(G, L + C, -1)
-        # the pair scores block by block: b targets against their b + 2R positions
-        pairs = span_layout.band(span.mask.astype(x_rows.dtype).reshape(G * J, b, C))    # [G J, b + 2R, b]
-        s_pos = jnp.einsum("gjpn,gjln->gjpl", span_layout.blocks(x, R, L), out_rows[:B].reshape(G, J, b, -1))
-        s_pos = shifted(s_pos.reshape(G * J, b + C, b), t[:, None, :], tables)
-        loss = jnp.sum(pairs * jax.nn.softplus(-s_pos))
+        pairs, loss, _, t = span_pairs(x_rows, out_rows, span, tables)
         # uses[g, p, k]: the pairs with context p whose target is not noise word k of the span's pool
         uses = jnp.sum(pairs, axis=2, keepdims=True)                                    # [G J, b + 2R, 1]
         if skip_hits:
@@ -227,26 +228,20 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         else:
             uses = jnp.broadcast_to(uses, (G * J, b + C, drawn))
         uses = span_layout.unblock(uses.reshape(G, J, b + C, drawn), R, L)                # [G, L + 2R, K]
-        s_neg = jnp.einsum("gpn,gkn->gpk", x, out_rows[B:].reshape(G, drawn, -1))
+        s_neg = jnp.einsum("gpn,gkn->gpk", x_rows.reshape(G, L + C, -1), out_rows[B:].reshape(G, drawn, -1))
         return loss + scale * jnp.sum(uses * jax.nn.softplus(shifted(s_neg, negs[:, None, :], tables)))
 
     def span_loss_per_target(x_rows, out_rows, span, negs, tables):
         """span_loss with k noise words per target (share "target"): a block's b + 2R positions
         times the output rows of its b targets' k noise words each, one [b + 2R, N] x [N, b k]
         product, each score weighted by the pair (position, target) it belongs to."""
-        G, L, C = span.mask.shape
-        R, B, b = C // 2, G * L, span_layout.block_size(L)
-        J = L // b
-        t = span_layout.targets(span).reshape(G * J, b)
-        x_blocks = span_layout.blocks(x_rows.reshape(G, L + C, -1), R, L).reshape(G * J, b + C, -1)
-        pairs = span_layout.band(span.mask.astype(x_rows.dtype).reshape(G * J, b, C))    # [G J, b + 2R, b]
-        s_pos = jnp.einsum("qpn,qln->qpl", x_blocks, out_rows[:B].reshape(G * J, b, -1))
-        loss = jnp.sum(pairs * jax.nn.softplus(-shifted(s_pos, t[:, None, :], tables)))
-        noise = negs.reshape(G * J, b, k)
-        hit = (noise != t[:, :, None]).astype(x_rows.dtype) if skip_hits else jnp.ones((G * J, b, k), x_rows.dtype)
-        weight = (pairs[:, :, :, None] * hit[:, None, :, :]).reshape(G * J, b + C, b * k)
-        s_neg = jnp.einsum("qpn,qmn->qpm", x_blocks, out_rows[B:].reshape(G * J, b * k, -1))
-        s_neg = shifted(s_neg, noise.reshape(G * J, 1, b * k), tables)
+        pairs, loss, x_blocks, t = span_pairs(x_rows, out_rows, span, tables)
+        Q, w, b = pairs.shape
+        noise = negs.reshape(Q, b, k)
+        hit = (noise != t[:, :, None]).astype(x_rows.dtype) if skip_hits else jnp.ones((Q, b, k), x_rows.dtype)
+        weight = (pairs[:, :, :, None] * hit[:, None, :, :]).reshape(Q, w, b * k)
+        s_neg = jnp.einsum("qpn,qmn->qpm", x_blocks, out_rows[Q * b:].reshape(Q, b * k, -1))
+        s_neg = shifted(s_neg, noise.reshape(Q, 1, b * k), tables)
         return loss + jnp.sum(weight * jax.nn.softplus(s_neg))
 
     spans = None
