@@ -20,6 +20,11 @@ from sg_jax.errors import ConfigError, FormatError
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
 MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
+# sync_every auto (docs/devices.md): on 2 devices the capped sum of the replicas' changes is their
+# plain sum, and syncing once per call (64 steps) kept the quality of syncing every 8 steps over
+# seeds 0-3; on 4 and 8 devices 32 or 64 steps lost analogy accuracy, 8 did not
+AUTO_SYNC_TWO_DEVICES = 64
+AUTO_SYNC = 8
 # fields added since sg_jax 0.1.0: a config saved before them lacks them and takes their defaults
 # (0.1.0 trained on one device); any other missing field means a damaged file
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
@@ -171,8 +176,12 @@ class Config:
         "batch_size / N targets), so the summed step, whose overshoot on frequent words grows with the batch, "
         "stays that of one device; --no-split-batch gives each device batch_size targets (an N-fold step: "
         "faster per step, but 4 and more devices lose quality)")
-    sync_every: int = option(8, "with several devices: steps between the all-reduces that sum the replicas' "
-                             "changes (a divisor of steps_per_call)", check=_at_least(1)[0], rule=_at_least(1)[1])
+    sync_every: int | None = option(
+        None, "with several devices: steps between the all-reduces that sum the replicas' changes (a divisor of "
+        "steps_per_call); auto: on 2 devices, where the capped sum is the plain sum, 64 (once per call; it kept "
+        "the quality of syncing every 8 steps); on more devices 8 (longer intervals lost analogy accuracy); the "
+        "largest divisor of steps_per_call up to those (docs/devices.md). The run records the resolved value", check=_at_least(1)[0], rule=_at_least(1)[1],
+        metavar="N|auto")
     shard_tables: bool = option(
         False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
         "(each holds 1/N of them) instead of a copy on each, for vocabularies too large for one device; every "
@@ -229,6 +238,19 @@ class Config:
         if self.window_layout in ("auto", "span") and self._spans_possible("pool"):
             return "pool"
         return "target"
+
+    def sync_interval(self, devices: int) -> int:
+        """sync_every with auto resolved for `devices` devices (see the option's help): the largest
+        divisor of steps_per_call up to 64 on 2 devices, up to 8 on more."""
+        if self.sync_every is not None:
+            return self.sync_every
+        most = AUTO_SYNC_TWO_DEVICES if devices == 2 else AUTO_SYNC
+        return max(d for d in range(1, most + 1) if self.steps_per_call % d == 0)  # syncs at fixed steps of a call
+
+    def on_devices(self, devices: int) -> "Config":
+        """This config on `devices` devices (a resolved count), with the choices that depend on the
+        count made, so that the run records them."""
+        return dataclasses.replace(self, devices=devices, sync_every=self.sync_interval(devices))
 
     @property
     def resolved_dup_cap(self) -> float | None:

@@ -180,6 +180,8 @@ def load_progress(path, config: Config, vocab: Vocab, fingerprint: str) -> tuple
     epochs: an extension of a finished run), vocabulary and corpus. Returns (progress, config the
     checkpoint's schedule belongs to)."""
     saved, saved_vocab, meta = read_checkpoint_meta(path)
+    if config.sync_every is None:  # auto resumes with the interval the run was trained with
+        config = dataclasses.replace(config, sync_every=saved.sync_every)
     position = Position(**meta["position"])
     schedule = Schedule(**meta.get("schedule", {}))
     diff = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(config, f.name)]
@@ -255,6 +257,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         raise ConfigError(f"{out} already holds a run ({MANIFEST}); overwrite it (--overwrite) "
                           f"or choose another output directory")
     resumed_from = progress.position if progress is not None else None
+    config = config.on_devices(config.devices)  # records what auto chose for this device count
     if out is not None and progress is None and writer:
         _remove_outputs(out)  # never leave an old run's files beside the new run's
     history = list(progress.history) if progress is not None else []

@@ -272,7 +272,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
 
     mesh = make_mesh(n)
 
-    k = math.gcd(S, config.sync_every)  # syncs at fixed steps of every call
+    k = math.gcd(S, config.sync_interval(n))  # syncs at fixed steps of every call
 
     def combine(old, new):
         """The tables after a sync: the replicas' changes summed (sum), averaged over the replicas

@@ -163,7 +163,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     (config.shard_tables), that state is the devices' padded shards (`sharded.host_state` gives
     the saved form) and the result's state is gathered to the host, unpadded.
     """
-    config = dataclasses.replace(config, devices=resolve_devices(config.devices))
+    config = config.on_devices(resolve_devices(config.devices))
     plan = make_plan(config, counts, ids, offsets, schedule)
     n_dev, layout = config.devices, plan.layout
     mesh = make_mesh(n_dev) if n_dev > 1 else None

@@ -48,7 +48,9 @@ def test_two_devices_are_deterministic_and_recorded(corpus, tmp_path):
         proc = cli("train", "--corpus", corpus, "--out", tmp_path / name, *ARGS, "--devices", "2")
         assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "a" / "vectors.txt").read_bytes() == (tmp_path / "b" / "vectors.txt").read_bytes()
-    assert json.loads((tmp_path / "a" / "config.json").read_text())["devices"] == 2
+    recorded = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert recorded["devices"] == 2
+    assert recorded["sync_every"] == 16  # auto on 2 devices: once per call of 16 steps
     one = cli("train", "--corpus", corpus, "--out", tmp_path / "one", *ARGS, "--devices", "1")
     assert one.returncode == 0, one.stderr
     assert (tmp_path / "one" / "vectors.txt").read_bytes() != (tmp_path / "a" / "vectors.txt").read_bytes()
@@ -71,6 +73,25 @@ def test_resume_on_a_mesh_is_exact_and_another_count_is_refused(corpus, tmp_path
     rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--devices", "2", "--resume")
     assert rest.returncode == 0, rest.stderr
     assert (tmp_path / "split" / "vectors.txt").read_bytes() == (tmp_path / "whole" / "vectors.txt").read_bytes()
+
+
+def test_auto_sync_resumes_with_the_interval_the_run_was_trained_with(corpus, tmp_path):
+    """A run trained with an explicit --sync-every resumes under auto (the default) with that
+    interval, giving the uninterrupted run's vectors, instead of being refused for a changed
+    config."""
+    args = [*ARGS, "--devices", "2"]
+    whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *args, "--sync-every", "4")
+    assert whole.returncode == 0, whole.stderr
+    first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--sync-every", "4",
+                "--stop-after-epoch", "1")
+    assert first.returncode == 0, first.stderr
+    rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--sync-every", "auto", "--resume")
+    assert rest.returncode == 0, rest.stderr
+    assert json.loads((tmp_path / "split" / "config.json").read_text())["sync_every"] == 4
+    assert (tmp_path / "split" / "vectors.txt").read_bytes() == (tmp_path / "whole" / "vectors.txt").read_bytes()
+    auto = cli("train", "--corpus", corpus, "--out", tmp_path / "auto", *args)
+    assert auto.returncode == 0, auto.stderr
+    assert (tmp_path / "auto" / "vectors.txt").read_bytes() != (tmp_path / "whole" / "vectors.txt").read_bytes()
 
 
 @pytest.mark.parametrize("value,message", [("0", "devices must be >= 1, got 0"),

@@ -21,13 +21,18 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _words(f: dataclasses.Field) -> tuple[str, ...]:
+    """The words a field's metavar offers besides a number, meaning None: "N|auto" -> ("auto",)."""
+    return tuple(w.lower() for w in (f.metadata.get("metavar") or "").split("|")[1:])
+
+
 def _parser_for(f: dataclasses.Field):
     kind = field_kind(f)
 
     def parse(text: str):
         if kind is str:
             return text
-        if "None" in str(f.type) and text.lower() in ("none", "all"):  # e.g. --devices all
+        if "None" in str(f.type) and text.lower() in ("none", "all", *_words(f)):  # --devices all
             return None
         try:
             if kind is int:
