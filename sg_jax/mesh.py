@@ -2,7 +2,8 @@
 
 sg_jax trains data-parallel over a one-axis mesh ("data"): every device holds the whole of both
 tables, takes its own share of each step's targets (device d of n builds batch s*n + d of the
-epoch's visiting order, on the device), and runs `sync_every` sparse steps on its replica. Then
+epoch's visiting order, on the device), and runs `sync_every` sparse steps on its replica (auto:
+64 on 2 devices, 8 on more; `Config.sync_interval`). Then
 the replicas' changes since the last sync are summed over the mesh (one all-reduce of the tables)
 and added to the tables every replica started from. For SGD this is the update
 of one large step whose batch is the union of the devices' batches, split into per-device
