@@ -152,6 +152,40 @@ def test_a_pooled_noise_term_weighs_k_over_the_pool(x64):
     np.testing.assert_allclose(float(noise_pool), 2 / 8 * float(noise_full), rtol=1e-12)
 
 
+@pytest.mark.parametrize("share,pool,group", [("none", 0, 0), ("target", 0, 0), ("pool", 8, 2), ("pool", 32, 64)])
+def test_every_noise_sharing_estimates_the_expected_noise_loss(share, pool, group, x64):
+    """Averaged over many draws, the loss with noise words drawn per pair, per target or in pools
+    (groups of `group` targets sharing `pool` words, each weighted k/K) is the exact expected
+    loss: for each pair (context c, target t), softplus(-s_ct) + k sum_n q_n [n != t]
+    softplus(s_cn), with q the unigram table's frequencies. Within 5 standard errors, which are
+    small enough that a noise part off by 3% would fail."""
+    from sg_jax import gradcheck
+
+    k, draws = 3, 20_000
+    params, batch, counts = gradcheck.random_problem(13, 4, 4, 6, objective="ns", seed=2)
+    obj = get_objective("sg", "ns", sg_form="context", negative=k, share_negatives=share, noise_pool=pool or 1,
+                        span_length=group or 64)
+    tables = get_spec("ns").tables(counts)
+    w_in, w_out = (np.asarray(p) for p in params)
+    t, c, m = (np.asarray(x) for x in batch)
+    q = np.bincount(np.asarray(tables), minlength=len(counts)) / tables.shape[0]
+    s_pos = np.einsum("bcn,bn->bc", w_in[c], w_out[t])
+    s_noise = np.einsum("bcn,vn->bcv", w_in[c], w_out)                     # [B, C, V]: every noise word
+    other = np.arange(len(counts))[None, :] != t[:, None]                  # [B, V]: word2vec skips n == t
+    positive = np.sum(m * np.logaddexp(0, -s_pos))
+    noise = k * np.sum(m[:, :, None] * other[:, None, :] * q * np.logaddexp(0, s_noise))
+
+    def loss(key):
+        negs = obj.sample(key, batch, tables)
+        i, o = obj.indices(batch, negs, tables)
+        return obj.loss_rows(params.w_in[i], params.w_out[o], batch, negs, tables)
+
+    losses = np.asarray(jax.jit(jax.vmap(loss))(jax.random.split(jax.random.PRNGKey(5), draws)))
+    error = losses.std() / np.sqrt(draws)
+    assert error < 0.006 * noise
+    assert abs(losses.mean() - (positive + noise)) < 5 * error, (losses.mean(), positive + noise, error)
+
+
 def test_a_span_step_equals_the_padded_step_on_the_same_pairs(x64):
     """One optimizer step (gather, gradient, Adagrad, scatter) over a span equals the step over its
     padded batch: the span's rows are read and written once per position, with the same result."""
