@@ -154,7 +154,7 @@ def train_together(members: Sequence[Member], words, counts, ids: np.ndarray, of
     on_call(states, position, records): after every jitted call, with the stacked (padded)
     states and one history record per member.
     """
-    configs = [dataclasses.replace(m.config, devices=1) for m in members]
+    configs = [m.config.on_devices(1) for m in members]
     keys = {group_key(c) for c in configs}
     if len(keys) != 1:
         raise ConfigError("runs trained together must differ only in window and dimension")
@@ -232,7 +232,7 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
     for config, out in zip(configs, out_dirs):
         ckpt = Path(out) / CHECKPOINT
         if ckpt.exists():
-            progress, _ = load_progress(ckpt, dataclasses.replace(config, devices=1), vocab, data.fingerprint)
+            progress, _ = load_progress(ckpt, config.on_devices(1), vocab, data.fingerprint)
             starts.append(progress)
         else:
             if Path(out).exists():
@@ -243,13 +243,13 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
     for i, p in enumerate(starts):
         if p is not None and finished(p, configs[i]):
             result = TrainResult(p.state, configs[i], tuple(vocab.words), p.history, 0.0, 0, p.position)
-            finish_run(Path(out_dirs[i]), result, p, dataclasses.replace(configs[i], devices=1), data,
+            finish_run(Path(out_dirs[i]), result, p, configs[i].on_devices(1), data,
                        write_vectors=write_vectors)
             outputs[i] = RunOutput(result, vocab, data.stats, Path(out_dirs[i]), p.position, p, data)
             continue
         by_position.setdefault(p.position if p is not None else Position(), []).append(i)
     for position, group in by_position.items():
-        members = [Member(dataclasses.replace(configs[i], devices=1),
+        members = [Member(configs[i].on_devices(1),
                           starts[i].state if starts[i] is not None else None,
                           list(starts[i].history) if starts[i] is not None else []) for i in group]
         histories = [list(m.history) for m in members]

@@ -133,8 +133,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     # Runs trained together are one-device runs spread over the devices.
     devices = resolve_devices(sweep.base.devices)
     together = resolve_together(sweep.together, devices)
-    sweep = dataclasses.replace(sweep, together=together, base=dataclasses.replace(
-        sweep.base, devices=1 if together > 1 else devices))
+    sweep = dataclasses.replace(sweep, together=together, base=sweep.base.on_devices(1 if together > 1 else devices))
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / RUNS_FILE
     records = _first_of_each(read_runs(runs_path, log=log), log)
