@@ -341,6 +341,8 @@ def test_a_50_mb_unknown_word_gives_a_short_message(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "--corpus", "toy:groups", "--out", "o", "--dim", "ten"], "argument --dim: expected a whole number, got 'ten'"),
+    (["train", "--corpus", "toy:groups", "--out", "o", "--sync-every", "often"],
+     "argument --sync-every: expected a whole number or auto, got 'often'"),
     (["similar", "king"], "the following arguments are required: --vectors"),
     (["nope"], "argument COMMAND: invalid choice: 'nope' (choose from "),  # the list's quoting varies by Python
     (["sweep", "--windows", "0,1"], "argument --windows: every value must be >= 1, got 0"),
@@ -348,7 +350,7 @@ def test_a_50_mb_unknown_word_gives_a_short_message(capsys, tmp_path):
     (["gradcheck", "--fd-tol", "-1"], "argument --fd-tol: must be a positive finite number, got '-1'"),
     (["gradcheck", "--tol", "inf"], "argument --tol: must be a positive finite number, got 'inf'"),
     (["eval", "--vectors", "v", "--bogus", "x" * 100_000], None),
-], ids=["bad-int", "missing", "command", "sweep-list", "tol-nan", "fd-tol-negative", "tol-inf", "huge"])
+], ids=["bad-int", "bad-int-or-word", "missing", "command", "sweep-list", "tol-nan", "fd-tol-negative", "tol-inf", "huge"])
 def test_usage_errors_are_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)

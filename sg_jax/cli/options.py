@@ -39,8 +39,9 @@ def _parser_for(f: dataclasses.Field):
                 return int(text, 0) if text.lower().startswith(("0x", "0o", "0b")) else int(text)
             value = float(text)
         except ValueError:
+            words = "".join(f" or {w}" for w in _words(f))
             raise argparse.ArgumentTypeError(
-                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+                f"expected {'a whole number' if kind is int else 'a number'}{words}, got {text!r}") from None
         return value  # NaN and infinities are refused by Config's checks, naming the field
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
