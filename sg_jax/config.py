@@ -180,8 +180,8 @@ class Config:
         None, "with several devices: steps between the all-reduces that sum the replicas' changes (a divisor of "
         "steps_per_call); auto: on 2 devices, where the capped sum is the plain sum, 64 (once per call; it kept "
         "the quality of syncing every 8 steps); on more devices 8 (longer intervals lost analogy accuracy); the "
-        "largest divisor of steps_per_call up to those (docs/devices.md). The run records the resolved value", check=_at_least(1)[0], rule=_at_least(1)[1],
-        metavar="N|auto")
+        "largest divisor of steps_per_call up to those (docs/devices.md). The run records the resolved value",
+        check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|auto")
     shard_tables: bool = option(
         False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
         "(each holds 1/N of them) instead of a copy on each, for vocabularies too large for one device; every "
@@ -206,19 +206,13 @@ class Config:
 
         return get_architecture(self.arch).form(self.resolved_sg_form)
 
-    def _spans_possible(self, sharing: str) -> bool:
-        """Whether the span layout can train this config with the given noise sharing."""
+    def _spans_possible(self) -> bool:
+        """Whether the span layout can train this config with pooled noise."""
         if self.pairs or self.shard_tables:
             return False
-        from sg_jax.objectives import get_spec
+        from sg_jax.objectives import make_objective
 
-        spec = get_spec(self.objective)
-        if "share_negatives" not in spec.options:
-            return False
-        import types
-
-        options = types.SimpleNamespace(**{**self.to_dict(), "share_negatives": sharing})
-        return spec.make(self.form, options).span is not None
+        return make_objective(dataclasses.replace(self, share_negatives="pool")).span is not None
 
     @property
     def layout(self) -> str:
@@ -228,14 +222,14 @@ class Config:
         the padded layout with the same noise, see docs/devices.md.)"""
         if self.window_layout != "auto":
             return self.window_layout
-        return "span" if self.sharing == "pool" and self._spans_possible("pool") else "padded"
+        return "span" if self.sharing == "pool" and self._spans_possible() else "padded"
 
     @property
     def sharing(self) -> str:
         """share_negatives with "auto" resolved: pool where the span layout applies, else target."""
         if self.share_negatives != "auto":
             return self.share_negatives
-        if self.window_layout in ("auto", "span") and self._spans_possible("pool"):
+        if self.window_layout in ("auto", "span") and self._spans_possible():
             return "pool"
         return "target"
 

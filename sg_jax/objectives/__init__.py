@@ -8,6 +8,7 @@ registers them all. A new objective is one more module calling `register` (docs/
 
 from __future__ import annotations
 
+import dataclasses
 import types
 
 from sg_jax.architectures import Batch, get_architecture
@@ -27,7 +28,7 @@ def make_objective(config) -> Objective:
     spec = get_spec(config.objective)
     form = get_architecture(config.arch).form(config.resolved_sg_form)
     if getattr(config, "share_negatives", None) == "auto":  # the objective reads the resolved sharing
-        config = types.SimpleNamespace(**{**config.to_dict(), "share_negatives": config.sharing})
+        config = dataclasses.replace(config, share_negatives=config.sharing)
     return spec.make(form, config)
 
 
