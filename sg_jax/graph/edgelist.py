@@ -4,7 +4,10 @@ An edge-list file has one edge a line, `a b` or `a b weight`, fields separated b
 spaces or tabs; node names are arbitrary strings without whitespace (`libc6`, `g++-12`). A line
 whose first field starts with `#` is a comment, and so is the rest of a line from a field that
 starts with `#` (so a node name cannot start with `#`). Blank lines are skipped. The file may be
-gzip-compressed (detected by content) and must be UTF-8.
+gzip-compressed (detected by content) and must be UTF-8; it must be a regular file (a FIFO or a
+device, which could be read forever, is refused before it is opened). Node names (and labels) are
+normalised to NFC, as the corpus reader normalises words, so the composed and decomposed spellings
+of "café" are one node.
 
 What is done with every line, counted in `EdgeStats` and printed by the CLI:
 
@@ -15,8 +18,10 @@ What is done with every line, counted in `EdgeStats` and printed by the CLI:
 * a third column without `weighted` is ignored (counted), as PecanPy and networkx do.
 
 Refused with a one-line error naming the file and line (`GraphError`): an empty file or one
-with no edge left, a line with one field or more than three, a weight that is not a number, not
-finite, or not > 0, and (with `weighted`) an edge line without a weight.
+with no edge left, a line with one field or more than three, a NUL byte (a binary file), a weight
+that is not a number, not finite, or not > 0, and (with `weighted`) an edge line without a weight.
+Duplicate lines whose weights sum beyond float64 are refused naming the edge; weights the device's
+float32 cannot hold are handled in `csr.build_csr`.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import gzip
 import math
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from sg_jax.errors import SgJaxError
+from sg_jax.errors import FormatError, SgJaxError
 
 _WHITESPACE = re.compile(r"\s")
 
@@ -123,6 +129,10 @@ def _canonical(names: Sequence[str], src: np.ndarray, dst: np.ndarray, weight: n
         summed = np.bincount(inverse, weights=weight, minlength=len(first))
         order = np.argsort(first, kind="stable")  # keep the order in which edges first appeared
         src, dst, weight = src[first][order], dst[first][order], summed[order]
+        if not np.isfinite(weight).all():
+            e = int(np.argmax(~np.isfinite(weight)))
+            raise GraphError(f"{where}: the duplicates of edge {names[src[e]]} {names[dst[e]]} have weights that sum "
+                             "beyond float64's range")
     if len(src) == 0:
         raise GraphError(f"{where}: the graph has no edges"
                          + (f" ({stats.self_loops} self-loop(s) dropped)" if stats.self_loops else ""))
@@ -131,10 +141,13 @@ def _canonical(names: Sequence[str], src: np.ndarray, dst: np.ndarray, weight: n
 
 
 def _check_name(name: str, where: str) -> str:
+    """`name` in NFC, or a GraphError if it is empty or holds whitespace or a NUL character."""
     if not name or _WHITESPACE.search(name):
         raise GraphError(f"{where}: node name {name!r} is empty or contains whitespace, which the vectors file "
                          "cannot hold")
-    return name
+    if "\x00" in name:
+        raise GraphError(f"{where}: node name {name!r} holds a NUL character")
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
 
 
 def _parse_weight(text: str, where: str) -> float:
@@ -149,10 +162,14 @@ def _parse_weight(text: str, where: str) -> float:
 
 def _fields(raw: bytes, path: Path, line_no: int) -> list[str]:
     """The whitespace-separated fields of a line, up to the first field starting with '#'."""
+    if b"\x00" in raw:
+        raise GraphError(f"{path}:{line_no}: a NUL byte (byte {raw.index(0) + 1} of the line): a binary file, not text")
     try:
         fields = raw.decode("utf-8").split()
     except UnicodeDecodeError as e:
         raise GraphError(f"{path}:{line_no}: invalid UTF-8 (byte {e.start + 1} of the line)") from None
+    if not raw.isascii():  # one spelling per name: NFC, as the corpus reader normalises words
+        fields = [unicodedata.normalize("NFC", field) for field in fields]
     for i, field in enumerate(fields):
         if field.startswith("#"):
             return fields[:i]
@@ -160,11 +177,19 @@ def _fields(raw: bytes, path: Path, line_no: int) -> list[str]:
 
 
 def _open_text(path: Path, what: str = "edge list"):
+    """A binary reader of `path`, decompressing gzip. Only a regular file is opened (the vectors and
+    checkpoint readers' rule, `formats._open`): a FIFO or a device could be read forever."""
+    from sg_jax.formats import _open
+
     if not path.exists():
         raise GraphError(f"{what} not found: {path}")
     if path.is_dir():
         raise GraphError(f"{what} path is a directory, not a file: {path}")
-    with open(path, "rb") as f:
+    try:
+        f = _open(path, what)
+    except FormatError as e:
+        raise GraphError(str(e)) from None
+    with f:
         gz = f.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
@@ -228,7 +253,7 @@ def from_arrays(src, dst, weight=None, *, names: Sequence | None = None, directe
             raise GraphError(f"{len(names)} names for node indices up to {n - 1}")
         names = [_check_name(str(x), "node names") for x in names]
         if len(set(names)) != len(names):
-            raise GraphError("node names are not unique")
+            raise GraphError("node names are not unique (in NFC)")
         s, d = src.astype(np.int64), dst.astype(np.int64)
     else:
         if names is not None:
@@ -255,7 +280,7 @@ def from_networkx(G, *, weight: str | None = None) -> Graph:
     `weight`: the edge attribute holding weights (default: unweighted)."""
     names = [_check_name(str(v), "networkx graph") for v in G.nodes]
     if len(set(names)) != len(names):
-        raise GraphError("two networkx nodes have the same str() name")
+        raise GraphError("two networkx nodes have the same name (str(node) in NFC)")
     index = {v: i for i, v in enumerate(G.nodes)}
     edges = list(G.edges(data=weight if weight else False))
     if not edges:
