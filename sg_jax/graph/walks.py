@@ -20,7 +20,16 @@ folding), so a small p does not slow the walk down. Accepted mass of x is w(v, x
 normalised node2vec transition probability, exactly. Each walker advances at its own pace (a
 rejected walker retries, an accepted one moves on) inside a `lax.while_loop` that ends when every
 walker has its `walk_length` nodes, so a chunk costs about the walk length times the mean number of
-proposals, not the worst walker's number per step.
+proposals, not the worst walker's number per step. A proposal is accepted with probability at least
+min(1/p, 1, 1/q) / F, so a step needs at most max(1, 1/q) * max(1, p, q) proposals on average; that
+bound is capped (MAX_PROPOSALS, checked in `WalkConfig.validate`), so every (p, q) accepted ends in
+bounded time, and the sampler stays exact. 1/p is carried in float32 next to the weights' 2**100
+of headroom (`csr.TOP_EXPONENT`), hence p >= MIN_P.
+
+Sizes are bounded before anything is allocated (`check_sizes`): a chunk of walkers must fit in the
+memory of the device and of the host (the chunk shrinks to fit, which changes no walk, down to one
+BLOCK of walkers, else the walk length is refused), and all the walks, walks x nodes x walk_length
+node ids of 4 bytes, must fit in the memory limit or on the disk they spill to.
 
 Randomness is positional: walker g draws its uniforms for its i-th proposal from
 fold_in(fold_in(walk key, g // BLOCK), i)[g % BLOCK], whatever the chunk it is in, so the walks are
@@ -34,6 +43,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -50,6 +61,9 @@ from sg_jax.graph.edgelist import GraphError
 BLOCK = 1024          # walkers that share one random-number key per proposal
 WALK_STREAM = 0x5EED  # fold_in(PRNGKey(seed), WALK_STREAM): the walks' key, apart from training's keys
 METHODS = ("deepwalk", "node2vec")
+MAX_PROPOSALS = 1000  # node2vec: the most proposals one step may need on average, max(1, 1/q) * max(1, p, q)
+MIN_P = 1e-6          # node2vec: 1/p at most 1e6 (< 2**20), within the weights' float32 headroom
+CHUNK_BYTES_PER_NODE = 12  # one walker's memory per node of its walk in a chunk: the walks, their copies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +92,20 @@ class WalkConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if self.p < MIN_P:  # the checks that need p and q to be numbers > 0
+            raise ConfigError(f"p must be >= {MIN_P:g} (the return weight 1/p is held in float32), got {self.p}")
+        if self.proposals_bound() > MAX_PROPOSALS:
+            raise ConfigError(f"node2vec with p={self.p:g} and q={self.q:g} could need {self.proposals_bound():,.4g} "
+                              f"proposals for one step (max(1, 1/q) * max(1, p, q)); at most {MAX_PROPOSALS:,} are "
+                              "allowed: bring p and q closer to 1")
         return self
+
+    def proposals_bound(self) -> float:
+        """The most proposals one node2vec step needs on average (the envelope over the smallest
+        acceptance factor): max(1, 1/q) * max(1, p, q); 1 for first-order walks."""
+        if self.method != "node2vec":
+            return 1.0
+        return max(1.0, 1.0 / self.q) * max(1.0, self.p, self.q)
 
     @property
     def first_order(self) -> bool:
@@ -94,6 +121,72 @@ class WalkConfig:
 
 def _positive(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def memory_available() -> int:
+    """Bytes a chunk of walks may use: the smaller of the device's free memory (when the backend
+    reports it) and the host's available memory (MemAvailable, else physical memory)."""
+    host = None
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    host = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if host is None:
+        try:
+            host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (OSError, ValueError, AttributeError):
+            host = 1 << 33
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # a backend without memory statistics
+        stats = {}
+    if "bytes_limit" in stats:
+        return min(host, int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
+    return host
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def check_sizes(config: WalkConfig, n_nodes: int, *, memory: int, memory_limit: int,
+                spill_dir: str | Path | None) -> tuple[int, bool]:
+    """(walkers per chunk, whether the walks spill to disk) for `config` on n_nodes nodes, or a
+    ConfigError saying what is too large and the limit: a chunk of BLOCK walkers must fit in half of
+    `memory` (two chunks are in flight, one drawn while the other is encoded), all the walks in
+    `memory_limit` bytes or else on the free disk of `spill_dir`."""
+    L = config.walk_length
+    total = config.walks * n_nodes
+    per_walker = CHUNK_BYTES_PER_NODE * L
+    fit = memory // 2 // per_walker // BLOCK * BLOCK
+    if fit < BLOCK:
+        longest = memory // 2 // (CHUNK_BYTES_PER_NODE * BLOCK)
+        raise ConfigError(f"walk length {L:,} is too long: a chunk of {BLOCK:,} walkers would need "
+                          f"{_size(2 * per_walker * BLOCK)} of memory, over the {_size(memory)} available; at most "
+                          f"{longest:,} nodes per walk fit")
+    walkers = min(config.chunk_walkers, fit, -(-total // BLOCK) * BLOCK)
+    need = total * (L * 4 + 8)  # int32 node ids, an int64 offset per walk (walks ending early take less)
+    on_disk = need > memory_limit
+    if on_disk and spill_dir is not None:
+        existing = Path(spill_dir).absolute()
+        while not existing.exists() and existing != existing.parent:  # the spill directory is made later
+            existing = existing.parent
+        free = shutil.disk_usage(existing).free
+        if need > free:
+            most = free // (n_nodes * (L * 4 + 8))
+            raise ConfigError(f"the walks are too large: {config.walks:,} walks per node x {n_nodes:,} nodes x "
+                              f"{L:,} nodes per walk take up to {_size(need)}, more than the {_size(free)} free on "
+                              f"the disk they spill to ({spill_dir}); at most {most:,} walks per node of this "
+                              "length fit")
+    return walkers, on_disk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,8 +383,9 @@ def generate_walks(csr: CSR, names, config: WalkConfig, seed: int, *, spill_dir:
                    memory_limit: int = 1 << 30, progress: Callable[[int, int], None] | None = None) -> WalkCorpus:
     """All walks of `config` on `csr` (node k named names[k]) keyed by `seed`.
 
-    The walks are held in memory when they take at most `memory_limit` bytes (4 per node), else
-    streamed into spill_dir/ids.npy and offsets.npy and memory-mapped (spill_dir is required then).
+    The walks are held in memory when they take at most `memory_limit` bytes (4 per node, 8 per
+    walk), else streamed into spill_dir/ids.npy and offsets.npy and memory-mapped (spill_dir is
+    required then). Sizes that do not fit are refused first (`check_sizes`).
     progress(walks_done, walks_total) is called after each chunk.
     """
     config.validate()
@@ -302,8 +396,7 @@ def generate_walks(csr: CSR, names, config: WalkConfig, seed: int, *, spill_dir:
         raise GraphError("the graph has no edges: no walk can leave its start node")
     t0 = time.perf_counter()
     total = config.walks * n
-    M = min(config.chunk_walkers, -(-total // BLOCK) * BLOCK)
-    on_disk = total * config.walk_length * 4 > memory_limit
+    M, on_disk = check_sizes(config, n, memory=memory_available(), memory_limit=memory_limit, spill_dir=spill_dir)
     if on_disk and spill_dir is None:
         raise ConfigError(f"the walks need {total * config.walk_length * 4 / 2**30:.1f} GiB, over the memory "
                           f"limit of {memory_limit / 2**30:.1f} GiB: give a directory to spill them to")
