@@ -95,7 +95,9 @@ class WalkConfig:
         if self.p < MIN_P:  # the checks that need p and q to be numbers > 0
             raise ConfigError(f"p must be >= {MIN_P:g} (the return weight 1/p is held in float32), got {self.p}")
         if self.proposals_bound() > MAX_PROPOSALS:
-            raise ConfigError(f"node2vec with p={self.p:g} and q={self.q:g} could need {self.proposals_bound():,.4g} "
+            bound = self.proposals_bound()
+            shown = f"{bound:,.4g}" if math.isfinite(bound) else "more than 1e308"
+            raise ConfigError(f"node2vec with p={self.p:g} and q={self.q:g} could need {shown} "
                               f"proposals for one step (max(1, 1/q) * max(1, p, q)); at most {MAX_PROPOSALS:,} are "
                               "allowed: bring p and q closer to 1")
         return self
@@ -184,8 +186,8 @@ def check_sizes(config: WalkConfig, n_nodes: int, *, memory: int, memory_limit: 
             most = free // (n_nodes * (L * 4 + 8))
             raise ConfigError(f"the walks are too large: {config.walks:,} walks per node x {n_nodes:,} nodes x "
                               f"{L:,} nodes per walk take up to {_size(need)}, more than the {_size(free)} free on "
-                              f"the disk they spill to ({spill_dir}); at most {most:,} walks per node of this "
-                              "length fit")
+                              f"the disk they spill to (under {Path(spill_dir).absolute().parent}); at most {most:,} "
+                              "walks per node of this length fit")
     return walkers, on_disk
 
 
