@@ -27,7 +27,7 @@ from sg_jax.atomic import atomic_write_bytes, atomic_write_text
 from sg_jax.errors import ConfigError
 from sg_jax.graph.csr import build_csr, fingerprint
 from sg_jax.graph.edgelist import Graph
-from sg_jax.graph.walks import WalkConfig, WalkCorpus, generate_walks
+from sg_jax.graph.walks import WalkConfig, WalkCorpus, check_sizes, generate_walks, memory_available
 from sg_jax.config import Config
 from sg_jax.console import progress_callback
 from sg_jax.runs import CHECKPOINT, CheckpointPolicy, Corpus, RunOutput, run_training
@@ -103,11 +103,15 @@ def embed_graph(graph: Graph, walk: WalkConfig, config: Config, out_dir, *, sour
     created = not out.exists()
     previous = (out / GRAPH_JSON).read_bytes() if (out / GRAPH_JSON).is_file() else None
     try:
+        # sizes first, before a progress bar is drawn (generate_walks checks them again)
+        check_sizes(walk, graph.n_nodes, memory=memory_available(), memory_limit=memory_limit, spill_dir=spill)
         bar = _bar(progress, walk.walks * graph.n_nodes)
-        walks = generate_walks(csr, graph.names, walk, config.seed, spill_dir=spill, memory_limit=memory_limit,
-                               progress=None if bar is None else (lambda done, total: bar.update(done - bar.n)))
-        if bar is not None:
-            bar.close()
+        try:
+            walks = generate_walks(csr, graph.names, walk, config.seed, spill_dir=spill, memory_limit=memory_limit,
+                                   progress=None if bar is None else (lambda done, total: bar.update(done - bar.n)))
+        finally:
+            if bar is not None:
+                bar.close()
         log(f"walks ({walk.method}" + (f", p={walk.p:g}, q={walk.q:g}" if walk.method == "node2vec" else "")
             + f"): {walks.summary()}")
         if walks.unvisited:
