@@ -202,6 +202,9 @@ def test_cli_refuses_walks_larger_than_the_disk(tmp_path):
 
 def test_chunks_shrink_to_fit_memory_and_the_limit_is_stated(monkeypatch):
     config = WalkConfig(walks=50, walk_length=1000)
+    import sg_jax.graph.walks as walks_module
+
+    assert walks_module.memory_available() >= 1 << 20  # this machine's free memory, in bytes
     walkers, on_disk = check_sizes(config, 100, memory=2 * 12 * 1000 * 2048, memory_limit=1 << 30, spill_dir=None)
     assert walkers == 2048 and not on_disk
     with pytest.raises(ConfigError, match="at most 83 nodes per walk fit"):
@@ -211,8 +214,6 @@ def test_chunks_shrink_to_fit_memory_and_the_limit_is_stated(monkeypatch):
     csr = build_csr(g)
     small = WalkConfig(walks=60, walk_length=7)
     want = generate_walks(csr, g.names, small, seed=3)
-    import sg_jax.graph.walks as walks_module
-
     monkeypatch.setattr(walks_module, "memory_available", lambda: 2 * 12 * 7 * 1024)  # one BLOCK of walkers
     assert check_sizes(small, 40, memory=walks_module.memory_available(), memory_limit=1 << 30,
                        spill_dir=None)[0] == 1024

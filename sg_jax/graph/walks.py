@@ -152,11 +152,11 @@ def memory_available() -> int:
 
 
 def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1000
-    raise AssertionError
+    units = ("bytes", "KB", "MB", "GB", "TB", "PB")
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n, i = n / 1000, i + 1
+    return f"{n:,.0f} bytes" if i == 0 else f"{n:,.1f} {units[i]}"
 
 
 def check_sizes(config: WalkConfig, n_nodes: int, *, memory: int, memory_limit: int,
@@ -175,8 +175,8 @@ def check_sizes(config: WalkConfig, n_nodes: int, *, memory: int, memory_limit: 
                           f"{_size(2 * per_walker * BLOCK)} of memory, over the {_size(memory)} available; at most "
                           f"{longest:,} nodes per walk fit")
     walkers = min(config.chunk_walkers, fit, -(-total // BLOCK) * BLOCK)
-    need = total * (L * 4 + 8)  # int32 node ids, an int64 offset per walk (walks ending early take less)
-    on_disk = need > memory_limit
+    on_disk = total * L * 4 > memory_limit
+    need = total * (L * 4 + 8)  # on disk: int32 node ids, an int64 offset per walk (walks ending early take less)
     if on_disk and spill_dir is not None:
         existing = Path(spill_dir).absolute()
         while not existing.exists() and existing != existing.parent:  # the spill directory is made later
@@ -385,8 +385,8 @@ def generate_walks(csr: CSR, names, config: WalkConfig, seed: int, *, spill_dir:
                    memory_limit: int = 1 << 30, progress: Callable[[int, int], None] | None = None) -> WalkCorpus:
     """All walks of `config` on `csr` (node k named names[k]) keyed by `seed`.
 
-    The walks are held in memory when they take at most `memory_limit` bytes (4 per node, 8 per
-    walk), else streamed into spill_dir/ids.npy and offsets.npy and memory-mapped (spill_dir is
+    The walks are held in memory when they take at most `memory_limit` bytes (4 per node), else
+    streamed into spill_dir/ids.npy and offsets.npy and memory-mapped (spill_dir is
     required then). Sizes that do not fit are refused first (`check_sizes`).
     progress(walks_done, walks_total) is called after each chunk.
     """
