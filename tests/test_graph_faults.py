@@ -331,3 +331,17 @@ def test_cli_writes_one_vector_for_both_spellings(tmp_path):
 def test_the_module_constants_leave_float32_headroom():
     # 2**TOP_EXPONENT row totals times node2vec's largest factors (1/p <= 1e6, envelope <= 1,000) stay finite
     assert 2.0 ** csr_module.TOP_EXPONENT * (1e6 + MAX_PROPOSALS) < np.finfo(np.float32).max
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--walk-lengths", "10,100000000"], "walk length 100,000,000 is too long"),
+    (["--ps", "1,1e300", "--qs", "1e-300"], "node2vec with p=1 and q=1e-300 could need 1e+300 proposals"),
+])
+def test_graph_study_refuses_sizes_and_p_q_before_its_first_run(tmp_path, capsys, extra, message):
+    from sg_jax.cli import main
+
+    out = tmp_path / "study"
+    assert main(["graph-study", "--edges", "karate", "--out", str(out), "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sg-jax: error: ") and message in err and err.count("\n") == 1, err
+    assert not out.exists()

@@ -66,6 +66,7 @@ def run_study(study: PQStudy, graph: Graph, labels: dict, out_dir, *, source: st
               log: Callable[[str], None] = print) -> list[dict]:
     """Train and score the grid points not yet in out_dir/runs.jsonl; write the summary and heatmaps."""
     from sg_jax.graph.embed import embed_graph
+    from sg_jax.graph.walks import check_sizes, memory_available
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -73,6 +74,9 @@ def run_study(study: PQStudy, graph: Graph, labels: dict, out_dir, *, source: st
     for p, q in itertools.product(study.ps, study.qs):
         dataclasses.replace(study.walk, method="node2vec", p=p, q=q).validate()
     study.base.validate()
+    for length in study.lengths:  # sizes too, before the first run rather than at the run of that length
+        check_sizes(dataclasses.replace(study.walk, walk_length=length), graph.n_nodes, memory=memory_available(),
+                    memory_limit=1 << 30, spill_dir=out.absolute().parent)
     out.mkdir(parents=True, exist_ok=True)
     records = read_runs(out / RUNS_FILE, log=log, validate=False)
     settings = study.settings(graph, labels)
