@@ -138,6 +138,12 @@ def test_weights_spanning_more_than_float32_are_refused_naming_the_edges():
     g = from_arrays(["a", "b"], ["b", "c"], [1e308, 1.0])
     with pytest.raises(GraphError, match="span more than float32 can hold: edge b c weighs 1 while node"):
         build_csr(g)
+    # a row whose total passes float64's range: refused the same way, no overflow warning on the way
+    g = from_arrays(["a", "a", "b"], ["b", "c", "c"], [1e308, 1e308, 1.0], directed=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(GraphError, match="node a's edges weigh more than 1.8e\\+308 together"):
+            build_csr(g)
 
 
 def test_duplicate_weights_summing_past_float64_are_refused(tmp_path):

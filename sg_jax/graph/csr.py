@@ -18,6 +18,7 @@ more than float32's range are refused, naming the two edges.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -113,10 +114,13 @@ def _float32_weights(graph: Graph, indptr, src, dst, w) -> tuple[np.ndarray, np.
         heaviest = int(np.argmax(totals))
         row = int(np.flatnonzero(np.diff(indptr) > 0)[heaviest])
         names = graph.names
+        try:
+            total = f"{math.ldexp(float(totals[heaviest]), int(e_max)):g}"
+        except OverflowError:
+            total = "more than 1.8e+308"
         raise GraphError(f"the edge weights span more than float32 can hold: edge {names[src[lightest]]} "
                          f"{names[dst[lightest]]} weighs {w[lightest]:g} while node {names[row]}'s edges weigh "
-                         f"{float(np.ldexp(totals[heaviest], int(e_max))):g} together (a ratio over 2^"
-                         f"{TOP_EXPONENT - MIN_EXPONENT})")
+                         f"{total} together (a ratio over 2^{TOP_EXPONENT - MIN_EXPONENT})")
     shift = 0
     if hi > TOP_EXPONENT:
         shift = TOP_EXPONENT - hi
