@@ -1,0 +1,484 @@
+"""Several processes meet before JAX starts: a rendezvous of sg_jax's own over TCP.
+
+jax.distributed's client ends the process from C++ (SIGABRT and a stack dump) when it cannot
+reach the coordinator, when a peer is missing, and when a peer dies mid-run. So the processes of
+a run first meet here, in Python, where every mismatch becomes one line:
+
+* process 0 listens on the coordinator address (HOST:PORT); every other process connects and
+  sends a hello: its process id, the number of processes it was given, a fingerprint of the
+  options every process must share, and its refusal if it cannot start (its output directory
+  holds a run, say);
+* process 0 answers each connection with a welcome at once, and once all P - 1 hellos are in (or
+  the timeout has passed) with one verdict for all: start (naming the port on which JAX's
+  coordination service will listen: a free port process 0 picks on its host), or refuse (one
+  line naming the cause: a process that never connected, a duplicate process id, a different
+  number of processes or different options, a process that refused to start).
+
+During the run the same connections carry a heartbeat every second both ways, and the end of
+each process with its cause (`Link`): process 0 relays what it hears to the others, so a process
+that ends, whose connection closes, or that stays silent for the timeout ends the run for every
+process (`sg_jax.supervisor` acts on it). Messages are JSON objects, one per line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import select
+import socket
+import time
+
+from sg_jax.errors import ConfigError
+
+PROTOCOL = "sg-jax-rendezvous/1"
+MAX_TIMEOUT = 86_400.0  # seconds: a day
+PORT_PROBE = 3.0  # seconds an sg-jax process 0 takes at most to welcome a connection
+VERDICT_MARGIN = 5.0  # seconds a process waits for the verdict past process 0's own deadline
+_MAX_LINE = 1 << 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Hello:
+    """What a process tells the others before the run starts."""
+
+    process_id: int
+    num_processes: int
+    fingerprint: str  # of the options every process must share
+    refusal: str | None = None  # why this process cannot start (a one-line message), or None
+
+
+def check_launch(coordinator: str, num_processes, process_id, timeout) -> tuple[str, int]:
+    """(host, port) of a valid launch; ConfigError naming the first bad value otherwise."""
+    if not isinstance(num_processes, int) or num_processes < 1:
+        raise ConfigError(f"num_processes must be >= 1, got {num_processes!r}")
+    if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
+        raise ConfigError(f"process_id must be in [0, {num_processes - 1}], got {process_id!r}")
+    host, _, port = str(coordinator).rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:1234
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"coordinator must be HOST:PORT, got {coordinator!r}")
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
+        raise ConfigError(f"the coordinator timeout must be > 0 and at most {MAX_TIMEOUT:,.0f} seconds, got {timeout}")
+    return host, int(port)
+
+
+# ------------------------------------------------------------------------------ connections
+
+
+class ProtocolError(Exception):
+    """The other end does not speak this protocol."""
+
+
+class Channel:
+    """One TCP connection carrying JSON lines; `heard` is when it last received anything."""
+
+    def __init__(self, sock: socket.socket, process_id: int | None = None):
+        self.sock = sock
+        self.sock.settimeout(2.0)  # for sends; reads happen when select says the socket is readable
+        self.process_id = process_id
+        self.buffer = b""
+        self.inbox: list[dict] = []  # messages received but not yet taken (by `_next`)
+        self.closed = False
+        self.heard = time.monotonic()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, kind: str, **fields) -> None:
+        if self.closed:
+            return
+        try:
+            self.sock.sendall((json.dumps({"kind": kind, **fields}) + "\n").encode())
+        except OSError:
+            self.close()
+
+    def receive(self) -> list[dict]:
+        """The complete messages that have arrived (call when readable); sets `closed` on EOF."""
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, socket.timeout):
+            return []
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return []
+        self.heard = time.monotonic()
+        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        if len(self.buffer) > _MAX_LINE:
+            raise ProtocolError("line too long")
+        messages = []
+        for line in lines:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                raise ProtocolError("not JSON") from None
+            if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
+                raise ProtocolError("not a message")
+            messages.append(message)
+        return messages
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _next(channel: Channel, deadline: float) -> dict | None:
+    """The next message, or None when the deadline passes or the connection closes."""
+    while not channel.inbox:
+        left = deadline - time.monotonic()
+        if left <= 0 or channel.closed:
+            return None
+        if select.select([channel], [], [], min(left, 0.2))[0]:
+            channel.inbox += channel.receive()
+    return channel.inbox.pop(0)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(_family(host)) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------ the meeting
+
+
+@dataclasses.dataclass
+class Meeting:
+    """The processes met: JAX's coordinator address, and the connections kept for the run."""
+
+    hello: Hello
+    address: str  # HOST:PORT as given
+    jax_coordinator: str  # HOST:PORT of JAX's coordination service
+    channels: dict[int, Channel]  # process 0: every other process; the others: {0: process 0}
+    listener: socket.socket | None = None  # process 0 keeps answering latecomers
+
+
+def meet(coordinator: str, hello: Hello, timeout: float) -> Meeting:
+    """Meet the other processes of the run at `coordinator` (process 0 serves it) within
+    `timeout` seconds; ConfigError with the cause when the run cannot start. A process whose
+    hello carries a refusal is told nothing new: it raises its own refusal once the others know."""
+    host, port = check_launch(coordinator, hello.num_processes, hello.process_id, timeout)
+    if hello.process_id == 0:
+        return _serve(host, port, coordinator, hello, timeout)
+    return _join(host, port, coordinator, hello, timeout)
+
+
+def _duplicate(process_id: int, address: str) -> str:
+    return f"duplicate process id: two processes of the run at {address} were given process id {process_id}"
+
+
+def _serve(host: str, port: int, address: str, hello: Hello, timeout: float) -> Meeting:
+    deadline = time.monotonic() + timeout
+    P = hello.num_processes
+    try:
+        listener = socket.create_server(("", port), family=_family(host), backlog=max(16, 2 * P))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            _taken(host, port, address, hello)
+        raise ConfigError(f"process 0 cannot serve the run at {address}: {e.strerror or e}") from None
+    waiting: list[Channel] = []
+    peers: dict[int, Channel] = {}
+    refusals = {0: hello.refusal} if hello.refusal else {}
+    try:
+        while len(peers) < P - 1:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = [i for i in range(1, P) if i not in peers]
+                names = ", ".join(map(str, missing))
+                which = f"process {names} of {P} never connected" if len(missing) == 1 else \
+                    f"processes {names} of {P} never connected"
+                if refusals:
+                    break
+                _refuse_all(peers, f"process {names} of {P} never joined the run at {address} within {timeout:g} s")
+                start = "no peer joined" if not peers else "not every process joined"
+                raise ConfigError(f"{start} the run at {address} ({which} within {timeout:g} s)")
+            for ready in select.select([listener, *waiting], [], [], min(left, 0.2))[0]:
+                if ready is listener:
+                    try:
+                        sock, _ = listener.accept()
+                    except OSError:
+                        continue
+                    channel = Channel(sock)
+                    channel.send("welcome", protocol=PROTOCOL, remaining=deadline - time.monotonic())
+                    waiting.append(channel)
+                    continue
+                try:
+                    messages = ready.receive()
+                except ProtocolError:
+                    messages = []
+                    ready.close()
+                for message in messages:
+                    if message["kind"] != "hello":
+                        continue
+                    other = _hello_of(message)
+                    if other is None:
+                        ready.close()
+                        break
+                    problem = _mismatch(hello, other, peers, address)
+                    if problem:
+                        ready.send("refuse", reason=problem)
+                        _refuse_all(peers, problem)
+                        raise ConfigError(problem)
+                    ready.process_id = other.process_id
+                    peers[other.process_id] = ready
+                    if other.refusal:
+                        refusals[other.process_id] = other.refusal
+                    break
+                if ready.closed or ready.process_id is not None:
+                    waiting.remove(ready)
+        if refusals:
+            first = min(refusals)
+            problem = f"process {first} of {P} refused to start: {refusals[first]}"
+            _refuse_all(peers, problem)
+            raise ConfigError(hello.refusal or problem)
+        jax_port = _free_port(host)
+        for channel in peers.values():
+            channel.send("start", port=jax_port)
+            channel.heard = time.monotonic()
+    except BaseException:
+        for channel in waiting:
+            channel.close()
+        listener.close()
+        raise
+    for channel in waiting:
+        channel.close()
+    return Meeting(hello, address, f"{address.rpartition(':')[0]}:{jax_port}", peers, listener)
+
+
+def _refuse_all(peers: dict[int, Channel], reason: str) -> None:
+    for channel in peers.values():
+        channel.send("refuse", reason=reason)
+        channel.close()
+
+
+def _hello_of(message: dict) -> Hello | None:
+    try:
+        hello = Hello(**{f.name: message[f.name] for f in dataclasses.fields(Hello)})
+    except (KeyError, TypeError):
+        return None
+    ok = (type(hello.process_id) is int and type(hello.num_processes) is int and isinstance(hello.fingerprint, str)
+          and (hello.refusal is None or isinstance(hello.refusal, str)))
+    return hello if ok else None
+
+
+def _mismatch(mine: Hello, other: Hello, peers: dict, address: str) -> str | None:
+    """Why `other` cannot join process 0's run (None if it can)."""
+    if other.process_id == 0 or other.process_id in peers:
+        return _duplicate(other.process_id, address)
+    if other.num_processes != mine.num_processes:
+        return (f"the processes disagree on the number of processes: process {other.process_id} was given "
+                f"{other.num_processes}, process 0 {mine.num_processes}")
+    if not 0 < other.process_id < mine.num_processes:
+        return f"process id {other.process_id} is out of range for {mine.num_processes} processes"
+    if other.fingerprint != mine.fingerprint:
+        return (f"the processes disagree on the options: process {other.process_id} was started with other "
+                f"options than process 0; start every process with the same options")
+    return None
+
+
+def _taken(host: str, port: int, address: str, hello: Hello) -> None:
+    """Process 0 found its port taken: by another process 0 of sg-jax, or by another program."""
+    try:
+        channel = Channel(socket.create_connection((host, port), timeout=PORT_PROBE))
+    except OSError:
+        channel = None
+    if channel is not None:
+        channel.send("hello", **dataclasses.asdict(hello))
+        welcome = _next(channel, time.monotonic() + PORT_PROBE)
+        channel.close()
+        if welcome is not None and welcome.get("protocol") == PROTOCOL:
+            raise ConfigError(_duplicate(0, address))
+    raise ConfigError(f"the coordinator port {address} is in use by another program; choose another port")
+
+
+def _join(host: str, port: int, address: str, hello: Hello, timeout: float) -> Meeting:
+    deadline = time.monotonic() + timeout
+    who = f"process {hello.process_id} of {hello.num_processes}"
+    while True:
+        try:
+            sock = socket.create_connection((host, port), timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+            break
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"{who} could not join the run at {address} within {timeout:g} s "
+                                  f"(the coordinator does not answer: {e.strerror or e})") from None
+            time.sleep(0.2)
+    channel = Channel(sock, 0)
+    channel.send("hello", **dataclasses.asdict(hello))
+    in_use = f"{who} could not join the run at {address}: the port is in use by another program"
+    try:
+        welcome = _next(channel, deadline)
+        if welcome is None:
+            raise ConfigError(f"{in_use} (it did not answer within {timeout:g} s)" if not channel.closed
+                              else f"{in_use} (it closed the connection)")
+        if welcome.get("kind") != "welcome" or welcome.get("protocol") != PROTOCOL:
+            raise ConfigError(f"{in_use} (it answered something else)")
+        remaining = welcome.get("remaining")
+        remaining = min(float(remaining), MAX_TIMEOUT) if isinstance(remaining, (int, float)) else timeout
+        verdict = _next(channel, time.monotonic() + remaining + VERDICT_MARGIN)
+    except ProtocolError:
+        channel.close()
+        raise ConfigError(f"{in_use} (it answered something else)") from None
+    except BaseException:
+        channel.close()
+        raise
+    if hello.refusal:  # process 0 knows; this process says its own reason
+        channel.close()
+        raise ConfigError(hello.refusal)
+    if verdict is None or verdict.get("kind") not in ("start", "refuse"):
+        channel.close()
+        raise ConfigError(f"{who}: process 0 ended before the run at {address} started" if channel.closed else
+                          f"{who}: process 0 did not start the run at {address} in time")
+    if verdict["kind"] == "refuse":
+        channel.close()
+        raise ConfigError(str(verdict.get("reason"))[:500])
+    jax_port = verdict.get("port")
+    if type(jax_port) is not int or not 0 < jax_port < 65536:
+        channel.close()
+        raise ConfigError(f"{in_use} (it answered something else)")
+    channel.heard = time.monotonic()
+    return Meeting(hello, address, f"{address.rpartition(':')[0]}:{jax_port}", {0: channel})
+
+
+# ------------------------------------------------------------------------------ during the run
+
+
+@dataclasses.dataclass(frozen=True)
+class End:
+    """A process ended: `status` is its exit status (None: it vanished or fell silent)."""
+
+    process_id: int
+    status: int | None
+    why: str  # "was interrupted", "stopped answering (no heartbeat for 5 s)", ...
+
+
+class Link:
+    """The meeting's connections during the run: heartbeats every `interval` seconds both ways;
+    `poll` reports the processes that ended (process 0 relays every end to the others);
+    `announce` tells the others this process ends. A process silent for `silence` seconds is
+    reported as ended."""
+
+    def __init__(self, meeting: Meeting, silence: float):
+        self.meeting = meeting
+        self.silence = silence
+        self.interval = min(1.0, silence / 5)
+        self.channels = dict(meeting.channels)  # the processes still heard from
+        self.late: list[Channel] = []  # latecomers process 0 turns away
+        self.beaten = 0.0
+
+    @property
+    def hub(self) -> bool:
+        return self.meeting.hello.process_id == 0
+
+    def beat(self) -> None:
+        if time.monotonic() - self.beaten >= self.interval:
+            self.beaten = time.monotonic()
+            for channel in self.channels.values():
+                channel.send("beat")
+
+    def poll(self, wait: float) -> list[End]:
+        """Wait up to `wait` seconds; the ends heard of (or detected) meanwhile."""
+        self.beat()
+        listener = self.meeting.listener
+        watched = [*self.channels.values(), *self.late, *([listener] if listener is not None else [])]
+        ends: list[End] = []
+        ready = select.select(watched, [], [], wait)[0] if watched else time.sleep(wait) or []
+        for item in ready:
+            if item is listener:
+                self._latecomer()
+            elif item in self.late:
+                self._turn_away(item)
+            else:
+                ends += self._read(item)
+        now = time.monotonic()
+        for pid, channel in list(self.channels.items()):
+            if pid in self.channels and now - channel.heard > self.silence:
+                ends.append(self._lost(pid, f"stopped answering (no heartbeat for {self.silence:g} s)"))
+        return ends
+
+    def _read(self, channel: Channel) -> list[End]:
+        pid = channel.process_id
+        try:
+            messages = channel.receive()
+        except ProtocolError:
+            messages = []
+            channel.close()
+        ends = []
+        for message in messages:
+            if message["kind"] != "end":
+                continue
+            status = message.get("status")
+            end = End(message.get("process_id", pid) if not self.hub else pid,
+                      status if type(status) is int else None, str(message.get("why", "ended"))[:300])
+            if type(end.process_id) is not int:
+                continue
+            ends.append(end)
+            if end.process_id == pid:
+                self.channels.pop(pid, None)
+                channel.close()
+            if self.hub:
+                self._relay(end)
+        if channel.closed and self.channels.get(pid) is channel:
+            ends.append(self._lost(pid, "is gone (its connection closed mid-run)"))
+        return ends
+
+    def _lost(self, pid: int, why: str) -> End:
+        channel = self.channels.pop(pid)
+        channel.close()
+        end = End(pid, None, why)
+        if self.hub:
+            self._relay(end)
+        return end
+
+    def _relay(self, end: End) -> None:
+        for pid, channel in self.channels.items():
+            if pid != end.process_id:
+                channel.send("end", process_id=end.process_id, status=end.status, why=end.why)
+
+    def announce(self, status: int, why: str) -> None:
+        """Tell the others this process ends, and close the connections."""
+        for channel in self.channels.values():
+            channel.send("end", process_id=self.meeting.hello.process_id, status=status, why=why)
+            channel.close()
+        self.channels.clear()
+        self.close()
+
+    def close(self) -> None:
+        for channel in [*self.channels.values(), *self.late]:
+            channel.close()
+        if self.meeting.listener is not None:
+            self.meeting.listener.close()
+            self.meeting.listener = None
+
+    def _latecomer(self) -> None:
+        try:
+            sock, _ = self.meeting.listener.accept()
+        except OSError:
+            return
+        channel = Channel(sock)
+        channel.send("welcome", protocol=PROTOCOL, remaining=0)
+        self.late.append(channel)
+
+    def _turn_away(self, channel: Channel) -> None:
+        try:
+            messages = channel.receive()
+        except ProtocolError:
+            messages = []
+            channel.close()
+        for message in messages:
+            other = _hello_of(message) if message["kind"] == "hello" else None
+            if other is not None:
+                channel.send("refuse", reason=_duplicate(other.process_id, self.meeting.address)
+                             + " (the run has started with every process)")
+                channel.close()
+        if channel.closed:
+            self.late.remove(channel)
