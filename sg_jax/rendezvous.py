@@ -322,6 +322,8 @@ def _join(host: str, port: int, address: str, hello: Hello, timeout: float) -> M
                               else f"{in_use} (it closed the connection)")
         if welcome.get("kind") != "welcome" or welcome.get("protocol") != PROTOCOL:
             raise ConfigError(f"{in_use} (it answered something else)")
+        if hello.refusal:  # process 0 has it: this process says its own reason
+            raise ConfigError(hello.refusal)
         remaining = welcome.get("remaining")
         remaining = min(float(remaining), MAX_TIMEOUT) if isinstance(remaining, (int, float)) else timeout
         verdict = _next(channel, time.monotonic() + remaining + VERDICT_MARGIN)
@@ -331,9 +333,6 @@ def _join(host: str, port: int, address: str, hello: Hello, timeout: float) -> M
     except BaseException:
         channel.close()
         raise
-    if hello.refusal:  # process 0 knows; this process says its own reason
-        channel.close()
-        raise ConfigError(hello.refusal)
     if verdict is None or verdict.get("kind") not in ("start", "refuse"):
         channel.close()
         raise ConfigError(f"{who}: process 0 ended before the run at {address} started" if channel.closed else
@@ -388,9 +387,11 @@ class Link:
     def poll(self, wait: float) -> list[End]:
         """Wait up to `wait` seconds; the ends heard of (or detected) meanwhile."""
         self.beat()
+        ends = [self._lost(pid, "is gone (its connection closed mid-run)")
+                for pid, channel in list(self.channels.items()) if channel.closed]  # a send failed
+        self.late = [channel for channel in self.late if not channel.closed]
         listener = self.meeting.listener
         watched = [*self.channels.values(), *self.late, *([listener] if listener is not None else [])]
-        ends: list[End] = []
         ready = select.select(watched, [], [], wait)[0] if watched else time.sleep(wait) or []
         for item in ready:
             if item is listener:

@@ -277,3 +277,100 @@ def test_a_peer_killed_interrupted_or_frozen_ends_the_survivor_in_time(procs, co
         assert peer_code == 130 and peer_err == "sg-jax: interrupted\n", peer_err
     assert children and gone(children)
     assert not (tmp_path / "out0" / "vectors.txt").exists()
+
+
+# ------------------------------------------------------------------------------ the rendezvous itself
+
+
+def _meet_all(address, hellos, timeout=3.0, delay=0.0):
+    """meet() for each hello in its own thread (the first serves): each one's Meeting or error."""
+    from sg_jax.rendezvous import meet
+
+    results = {}
+
+    def one(i, hello):
+        try:
+            results[i] = meet(address, hello, timeout)
+        except Exception as e:  # noqa: BLE001 (the error is the result)
+            results[i] = e
+
+    threads = [threading.Thread(target=one, args=(i, h)) for i, h in enumerate(hellos)]
+    for t in threads:
+        t.start()
+        time.sleep(delay)
+    for t in threads:
+        t.join(timeout=30)
+    return [results[i] for i in range(len(hellos))]
+
+
+def test_three_processes_meet_and_a_missing_one_is_named():
+    from sg_jax.errors import ConfigError
+    from sg_jax.rendezvous import Hello
+
+    address = f"127.0.0.1:{_free_port()}"
+    met = _meet_all(address, [Hello(i, 3, "f") for i in range(3)], delay=0.2)
+    ports = {m.jax_coordinator for m in met}
+    assert len(ports) == 1 and ports.pop().startswith("127.0.0.1:") and sorted(met[0].channels) == [1, 2]
+    for m in met:
+        for channel in m.channels.values():
+            channel.close()
+        if m.listener is not None:
+            m.listener.close()
+    address = f"127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    hub, peer = _meet_all(address, [Hello(0, 3, "f"), Hello(2, 3, "f")], timeout=1.0, delay=0.2)
+    assert time.monotonic() - started < 1.0 + 3
+    assert isinstance(hub, ConfigError) and str(hub) == \
+        f"not every process joined the run at {address} (process 1 of 3 never connected within 1 s)"
+    assert isinstance(peer, ConfigError) and str(peer) == \
+        f"process 1 of 3 never joined the run at {address} within 1 s"
+
+
+def test_a_process_that_refuses_or_differs_ends_every_process_with_its_cause():
+    from sg_jax.rendezvous import Hello
+
+    address = f"127.0.0.1:{_free_port()}"
+    hub, peer = _meet_all(address, [Hello(0, 2, "f"), Hello(1, 2, "f", refusal="out/ holds a run")], delay=0.2)
+    assert str(hub) == "process 1 of 2 refused to start: out/ holds a run" and str(peer) == "out/ holds a run"
+    address = f"127.0.0.1:{_free_port()}"
+    hub, peer = _meet_all(address, [Hello(0, 2, "f"), Hello(1, 2, "g")], delay=0.2)
+    assert str(hub) == str(peer) == ("the processes disagree on the options: process 1 was started with other "
+                                     "options than process 0; start every process with the same options")
+
+
+def test_a_latecomer_is_turned_away_and_heartbeats_carry_each_end():
+    from sg_jax.rendezvous import Hello, Link
+
+    address = f"127.0.0.1:{_free_port()}"
+    hub, peer = _meet_all(address, [Hello(0, 2, "f"), Hello(1, 2, "f")], delay=0.2)
+    hub_link, peer_link = Link(hub, silence=2.0), Link(peer, silence=2.0)
+    late = []
+    threading.Thread(target=lambda: late.extend(_meet_all(address, [Hello(1, 2, "f")]))).start()
+    for _ in range(10):  # heartbeats both ways for 2 s: nobody is reported
+        assert hub_link.poll(0.2) == [] and peer_link.poll(0.0) == []
+    assert str(late[0]) == (f"duplicate process id: two processes of the run at {address} were given "
+                            f"process id 1 (the run has started with every process)")
+    peer_link.announce(130, "was interrupted")
+    [end] = hub_link.poll(0.5)
+    assert (end.process_id, end.status, end.why) == (1, 130, "was interrupted")
+    hub_link.close()
+
+
+def test_a_port_answered_by_something_else_is_named_in_use():
+    from sg_jax.rendezvous import Hello
+
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        address = f"127.0.0.1:{other.getsockname()[1]}"
+
+        def answer():
+            conn, _ = other.accept()
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            time.sleep(1)
+            conn.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        started = time.monotonic()
+        [peer] = _meet_all(address, [Hello(1, 2, "f")], timeout=5.0)
+    assert time.monotonic() - started < 3
+    assert str(peer) == f"process 1 of 2 could not join the run at {address}: the port is in use by another program " \
+                        f"(it answered something else)"
