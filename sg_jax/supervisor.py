@@ -11,7 +11,9 @@ jax.distributed and trains, and watches two things until it ends:
 * the other processes (`rendezvous.Link`): when one ends, closes its connection or falls silent
   for the coordinator timeout, the child is stopped and one line names the process and the
   cause. A peer that reported an error gives the child `GRACE` seconds to end with its own
-  message first (the processes usually fail together, each with the same line).
+  message first (the processes usually fail together, each with the same line). The children
+  give jax.distributed `JOIN_TIMEOUT` seconds (or the timeout, if longer) to join them: the
+  processes are known to be there, and the supervisors watch each other meanwhile.
 
 So every process ends within the coordinator timeout plus a margin (docs/devices.md) with one
 line on stderr. SIGINT and SIGTERM are passed to the child (which runs in its own session, so a
@@ -37,7 +39,10 @@ import time
 from sg_jax.errors import ConfigError
 from sg_jax.rendezvous import End, Hello, Link, meet
 
-ENV = "SG_JAX_SUPERVISED"  # set in the child: {"coordinator": JAX's HOST:PORT, "watch_fd": ..., "stderr_fd": ...}
+ENV = "SG_JAX_SUPERVISED"  # set in the child: {"coordinator": JAX's HOST:PORT, "timeout", "watch_fd", "stderr_fd"}
+# seconds the children give jax.distributed to join them: every process is known to be there, and
+# a child that starts slowly (importing JAX on a loaded machine) must not fail a short timeout
+JOIN_TIMEOUT = 60.0
 GRACE = 5.0  # seconds a child gets to end by itself (after a peer's error, an interrupt, SIGTERM)
 NEWS_WAIT = 2.0  # seconds to wait for news of the peers after the child ended abnormally
 KEEP = 1 << 18  # bytes of the child's descriptor-2 output kept (the last ones)
@@ -84,8 +89,9 @@ class Supervisor:
     def _start(self) -> subprocess.Popen:
         watch_read, self._watch = os.pipe()  # the child's end reads EOF when this process is gone
         stderr = os.dup(2)
-        env = {**os.environ, ENV: json.dumps({"coordinator": self.jax_coordinator, "watch_fd": watch_read,
-                                              "stderr_fd": stderr})}
+        spec = {"coordinator": self.jax_coordinator, "timeout": max(self.link.silence, JOIN_TIMEOUT),
+                "watch_fd": watch_read, "stderr_fd": stderr}
+        env = {**os.environ, ENV: json.dumps(spec)}
         try:
             child = subprocess.Popen([sys.executable, "-m", "sg_jax", *self.argv], env=env, stderr=subprocess.PIPE,
                                      pass_fds=(watch_read, stderr), start_new_session=True)
@@ -154,7 +160,7 @@ class Supervisor:
         return _SIGNAL_STATUS[signum]
 
     def _peer_ended(self, child: subprocess.Popen, end: End) -> int:
-        if end.status is not None:  # it reported an error: this child may be ending with the same one
+        if end.status == FAILED:  # it reported an error: this child may be ending with the same one
             try:
                 if child.wait(timeout=GRACE) == FAILED:
                     self.link.announce(FAILED, "stopped with an error (exit status 2)")

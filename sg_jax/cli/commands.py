@@ -82,8 +82,8 @@ def join_processes(args) -> None:
     from sg_jax.mesh import initialize_distributed
     from sg_jax.supervisor import supervised
 
-    coordinator = (supervised() or {}).get("coordinator", args.coordinator)
-    initialize_distributed(coordinator, args.num_processes, args.process_id, timeout=args.coordinator_timeout)
+    spec = supervised() or {"coordinator": args.coordinator, "timeout": args.coordinator_timeout}
+    initialize_distributed(spec["coordinator"], args.num_processes, args.process_id, timeout=spec["timeout"])
 
 
 def supervise_training(args, config) -> int:
