@@ -141,8 +141,8 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
     ConfigError within `timeout` seconds when the coordinator does not answer; other failures
     (a missing or dead peer) end the process from JAX's C++ runtime. The command line therefore
     first meets the other processes itself and runs this in a supervised child process
-    (`sg_jax.rendezvous`, `sg_jax.supervisor`)."""
-    from sg_jax.rendezvous import check_launch
+    (`sg_jax.processes.rendezvous`, `sg_jax.processes.supervisor`)."""
+    from sg_jax.processes.rendezvous import check_launch
 
     host, port = check_launch(coordinator, num_processes, process_id, timeout)
     if process_id != 0:  # the runtime aborts the process when it cannot connect: look first

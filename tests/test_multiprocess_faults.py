@@ -286,7 +286,7 @@ def test_a_peer_killed_interrupted_or_frozen_ends_the_survivor_in_time(procs, co
 
 def _meet_all(address, hellos, timeout=3.0, delay=0.0):
     """meet() for each hello in its own thread (the first serves): each one's Meeting or error."""
-    from sg_jax.rendezvous import meet
+    from sg_jax.processes.rendezvous import meet
 
     results = {}
 
@@ -307,7 +307,7 @@ def _meet_all(address, hellos, timeout=3.0, delay=0.0):
 
 def test_three_processes_meet_and_a_missing_one_is_named():
     from sg_jax.errors import ConfigError
-    from sg_jax.rendezvous import Hello
+    from sg_jax.processes.rendezvous import Hello
 
     address = f"127.0.0.1:{_free_port()}"
     met = _meet_all(address, [Hello(i, 3, "f") for i in range(3)], delay=0.2)
@@ -329,7 +329,7 @@ def test_three_processes_meet_and_a_missing_one_is_named():
 
 
 def test_a_process_that_refuses_or_differs_ends_every_process_with_its_cause():
-    from sg_jax.rendezvous import Hello
+    from sg_jax.processes.rendezvous import Hello
 
     address = f"127.0.0.1:{_free_port()}"
     hub, peer = _meet_all(address, [Hello(0, 2, "f"), Hello(1, 2, "f", refusal="out/ holds a run")], delay=0.2)
@@ -341,7 +341,8 @@ def test_a_process_that_refuses_or_differs_ends_every_process_with_its_cause():
 
 
 def test_a_latecomer_is_turned_away_and_heartbeats_carry_each_end():
-    from sg_jax.rendezvous import Hello, Link
+    from sg_jax.processes.link import Link
+    from sg_jax.processes.rendezvous import Hello
 
     address = f"127.0.0.1:{_free_port()}"
     hub, peer = _meet_all(address, [Hello(0, 2, "f"), Hello(1, 2, "f")], delay=0.2)
@@ -359,7 +360,7 @@ def test_a_latecomer_is_turned_away_and_heartbeats_carry_each_end():
 
 
 def test_a_port_answered_by_something_else_is_named_in_use():
-    from sg_jax.rendezvous import Hello
+    from sg_jax.processes.rendezvous import Hello
 
     with socket.create_server(("127.0.0.1", 0)) as other:
         address = f"127.0.0.1:{other.getsockname()[1]}"

@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     of stdout that goes away does not change the work or the exit status (`QuietStdout`).
     """
     from sg_jax.mesh import check_xla_flags, host_device_flags
-    from sg_jax.supervisor import child_setup
+    from sg_jax.processes.supervisor import child_setup
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     child = child_setup() is not None  # a training process started by the supervisor of a multi-process run

@@ -80,7 +80,7 @@ def join_processes(args) -> None:
     if not several_processes(args):
         return
     from sg_jax.mesh import initialize_distributed
-    from sg_jax.supervisor import supervised
+    from sg_jax.processes.supervisor import supervised
 
     spec = supervised() or {"coordinator": args.coordinator, "timeout": args.coordinator_timeout}
     initialize_distributed(spec["coordinator"], args.num_processes, args.process_id, timeout=spec["timeout"])
@@ -89,12 +89,12 @@ def join_processes(args) -> None:
 def supervise_training(args, config) -> int:
     """The process a user starts in a multi-process run: meet the other processes (agreeing on
     the number of processes, the ids, the options and whether every output directory can take
-    the run), then train in a supervised child process (`sg_jax.supervisor`)."""
+    the run), then train in a supervised child process (`sg_jax.processes.supervisor`)."""
     import hashlib
     import json
 
-    from sg_jax import supervisor
-    from sg_jax.rendezvous import Hello, check_launch
+    from sg_jax.processes import supervisor
+    from sg_jax.processes.rendezvous import Hello, check_launch
     from sg_jax.runs import out_dir_refusal
     from sg_jax.version import __version__
 
@@ -110,7 +110,7 @@ def supervise_training(args, config) -> int:
 def cmd_train(args) -> int:
     from sg_jax.embeddings import Embeddings
     from sg_jax.runs import CheckpointPolicy, run_training
-    from sg_jax.supervisor import supervised
+    from sg_jax.processes.supervisor import supervised
 
     config = config_from_args(args)
     if several_processes(args) and supervised() is None:

@@ -14,28 +14,25 @@ a run first meet here, in Python, where every mismatch becomes one line:
   line naming the cause: a process that never connected, a duplicate process id, a different
   number of processes or different options, a process that refused to start).
 
-During the run the same connections carry a heartbeat every second both ways, and the end of
-each process with its cause (`Link`): process 0 relays what it hears to the others, so a process
-that ends, whose connection closes, or that stays silent for the timeout ends the run for every
-process (`sg_jax.supervisor` acts on it). Messages are JSON objects, one per line.
+During the run the same connections carry heartbeats and each process's end
+(`sg_jax.processes.link`). Messages are JSON objects, one per line (`sg_jax.processes.channel`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import select
 import socket
 import time
 
 from sg_jax.errors import ConfigError
+from sg_jax.processes.channel import Channel, ProtocolError, family, free_port, next_message
 
 PROTOCOL = "sg-jax-rendezvous/1"
 MAX_TIMEOUT = 86_400.0  # seconds: a day
 PORT_PROBE = 3.0  # seconds an sg-jax process 0 takes at most to welcome a connection
 VERDICT_MARGIN = 5.0  # seconds a process waits for the verdict past process 0's own deadline
-_MAX_LINE = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,93 +60,6 @@ def check_launch(coordinator: str, num_processes, process_id, timeout) -> tuple[
     return host, int(port)
 
 
-# ------------------------------------------------------------------------------ connections
-
-
-class ProtocolError(Exception):
-    """The other end does not speak this protocol."""
-
-
-class Channel:
-    """One TCP connection carrying JSON lines; `heard` is when it last received anything."""
-
-    def __init__(self, sock: socket.socket, process_id: int | None = None):
-        self.sock = sock
-        self.sock.settimeout(2.0)  # for sends; reads happen when select says the socket is readable
-        self.process_id = process_id
-        self.buffer = b""
-        self.inbox: list[dict] = []  # messages received but not yet taken (by `_next`)
-        self.closed = False
-        self.heard = time.monotonic()
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def send(self, kind: str, **fields) -> None:
-        if self.closed:
-            return
-        try:
-            self.sock.sendall((json.dumps({"kind": kind, **fields}) + "\n").encode())
-        except OSError:
-            self.close()
-
-    def receive(self) -> list[dict]:
-        """The complete messages that have arrived (call when readable); sets `closed` on EOF."""
-        try:
-            data = self.sock.recv(65536)
-        except (BlockingIOError, socket.timeout):
-            return []
-        except OSError:
-            data = b""
-        if not data:
-            self.close()
-            return []
-        self.heard = time.monotonic()
-        *lines, self.buffer = (self.buffer + data).split(b"\n")
-        if len(self.buffer) > _MAX_LINE:
-            raise ProtocolError("line too long")
-        messages = []
-        for line in lines:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                raise ProtocolError("not JSON") from None
-            if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
-                raise ProtocolError("not a message")
-            messages.append(message)
-        return messages
-
-    def close(self) -> None:
-        self.closed = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def _next(channel: Channel, deadline: float) -> dict | None:
-    """The next message, or None when the deadline passes or the connection closes."""
-    while not channel.inbox:
-        left = deadline - time.monotonic()
-        if left <= 0 or channel.closed:
-            return None
-        if select.select([channel], [], [], min(left, 0.2))[0]:
-            channel.inbox += channel.receive()
-    return channel.inbox.pop(0)
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(_family(host)) as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
-# ------------------------------------------------------------------------------ the meeting
-
 
 @dataclasses.dataclass
 class Meeting:
@@ -172,7 +82,7 @@ def meet(coordinator: str, hello: Hello, timeout: float) -> Meeting:
     return _join(host, port, coordinator, hello, timeout)
 
 
-def _duplicate(process_id: int, address: str) -> str:
+def duplicate(process_id: int, address: str) -> str:
     return f"duplicate process id: two processes of the run at {address} were given process id {process_id}"
 
 
@@ -180,7 +90,7 @@ def _serve(host: str, port: int, address: str, hello: Hello, timeout: float) -> 
     deadline = time.monotonic() + timeout
     P = hello.num_processes
     try:
-        listener = socket.create_server(("", port), family=_family(host), backlog=max(16, 2 * P))
+        listener = socket.create_server(("", port), family=family(host), backlog=max(16, 2 * P))
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             _taken(host, port, address, hello)
@@ -219,7 +129,7 @@ def _serve(host: str, port: int, address: str, hello: Hello, timeout: float) -> 
                 for message in messages:
                     if message["kind"] != "hello":
                         continue
-                    other = _hello_of(message)
+                    other = hello_of(message)
                     if other is None:
                         ready.close()
                         break
@@ -240,7 +150,7 @@ def _serve(host: str, port: int, address: str, hello: Hello, timeout: float) -> 
             problem = f"process {first} of {P} refused to start: {refusals[first]}"
             _refuse_all(peers, problem)
             raise ConfigError(hello.refusal or problem)
-        jax_port = _free_port(host)
+        jax_port = free_port(host)
         for channel in peers.values():
             channel.send("start", port=jax_port)
             channel.heard = time.monotonic()
@@ -260,7 +170,7 @@ def _refuse_all(peers: dict[int, Channel], reason: str) -> None:
         channel.close()
 
 
-def _hello_of(message: dict) -> Hello | None:
+def hello_of(message: dict) -> Hello | None:
     try:
         hello = Hello(**{f.name: message[f.name] for f in dataclasses.fields(Hello)})
     except (KeyError, TypeError):
@@ -273,7 +183,7 @@ def _hello_of(message: dict) -> Hello | None:
 def _mismatch(mine: Hello, other: Hello, peers: dict, address: str) -> str | None:
     """Why `other` cannot join process 0's run (None if it can)."""
     if other.process_id == 0 or other.process_id in peers:
-        return _duplicate(other.process_id, address)
+        return duplicate(other.process_id, address)
     if other.num_processes != mine.num_processes:
         return (f"the processes disagree on the number of processes: process {other.process_id} was given "
                 f"{other.num_processes}, process 0 {mine.num_processes}")
@@ -293,10 +203,10 @@ def _taken(host: str, port: int, address: str, hello: Hello) -> None:
         channel = None
     if channel is not None:
         channel.send("hello", **dataclasses.asdict(hello))
-        welcome = _next(channel, time.monotonic() + PORT_PROBE)
+        welcome = next_message(channel, time.monotonic() + PORT_PROBE)
         channel.close()
         if welcome is not None and welcome.get("protocol") == PROTOCOL:
-            raise ConfigError(_duplicate(0, address))
+            raise ConfigError(duplicate(0, address))
     raise ConfigError(f"the coordinator port {address} is in use by another program; choose another port")
 
 
@@ -316,7 +226,7 @@ def _join(host: str, port: int, address: str, hello: Hello, timeout: float) -> M
     channel.send("hello", **dataclasses.asdict(hello))
     in_use = f"{who} could not join the run at {address}: the port is in use by another program"
     try:
-        welcome = _next(channel, deadline)
+        welcome = next_message(channel, deadline)
         if welcome is None:
             raise ConfigError(f"{in_use} (it did not answer within {timeout:g} s)" if not channel.closed
                               else f"{in_use} (it closed the connection)")
@@ -326,7 +236,7 @@ def _join(host: str, port: int, address: str, hello: Hello, timeout: float) -> M
             raise ConfigError(hello.refusal)
         remaining = welcome.get("remaining")
         remaining = min(float(remaining), MAX_TIMEOUT) if isinstance(remaining, (int, float)) else timeout
-        verdict = _next(channel, time.monotonic() + remaining + VERDICT_MARGIN)
+        verdict = next_message(channel, time.monotonic() + remaining + VERDICT_MARGIN)
     except ProtocolError:
         channel.close()
         raise ConfigError(f"{in_use} (it answered something else)") from None
@@ -346,140 +256,3 @@ def _join(host: str, port: int, address: str, hello: Hello, timeout: float) -> M
         raise ConfigError(f"{in_use} (it answered something else)")
     channel.heard = time.monotonic()
     return Meeting(hello, address, f"{address.rpartition(':')[0]}:{jax_port}", {0: channel})
-
-
-# ------------------------------------------------------------------------------ during the run
-
-
-@dataclasses.dataclass(frozen=True)
-class End:
-    """A process ended: `status` is its exit status (None: it vanished or fell silent)."""
-
-    process_id: int
-    status: int | None
-    why: str  # "was interrupted", "stopped answering (no heartbeat for 5 s)", ...
-
-
-class Link:
-    """The meeting's connections during the run: heartbeats every `interval` seconds both ways;
-    `poll` reports the processes that ended (process 0 relays every end to the others);
-    `announce` tells the others this process ends. A process silent for `silence` seconds is
-    reported as ended."""
-
-    def __init__(self, meeting: Meeting, silence: float):
-        self.meeting = meeting
-        self.silence = silence
-        self.interval = min(1.0, silence / 5)
-        self.channels = dict(meeting.channels)  # the processes still heard from
-        self.late: list[Channel] = []  # latecomers process 0 turns away
-        self.beaten = 0.0
-
-    @property
-    def hub(self) -> bool:
-        return self.meeting.hello.process_id == 0
-
-    def beat(self) -> None:
-        if time.monotonic() - self.beaten >= self.interval:
-            self.beaten = time.monotonic()
-            for channel in self.channels.values():
-                channel.send("beat")
-
-    def poll(self, wait: float) -> list[End]:
-        """Wait up to `wait` seconds; the ends heard of (or detected) meanwhile."""
-        self.beat()
-        ends = [self._lost(pid, "is gone (its connection closed mid-run)")
-                for pid, channel in list(self.channels.items()) if channel.closed]  # a send failed
-        self.late = [channel for channel in self.late if not channel.closed]
-        listener = self.meeting.listener
-        watched = [*self.channels.values(), *self.late, *([listener] if listener is not None else [])]
-        ready = select.select(watched, [], [], wait)[0] if watched else time.sleep(wait) or []
-        for item in ready:
-            if item is listener:
-                self._latecomer()
-            elif item in self.late:
-                self._turn_away(item)
-            else:
-                ends += self._read(item)
-        now = time.monotonic()
-        for pid, channel in list(self.channels.items()):
-            if pid in self.channels and now - channel.heard > self.silence:
-                ends.append(self._lost(pid, f"stopped answering (no heartbeat for {self.silence:g} s)"))
-        return ends
-
-    def _read(self, channel: Channel) -> list[End]:
-        pid = channel.process_id
-        try:
-            messages = channel.receive()
-        except ProtocolError:
-            messages = []
-            channel.close()
-        ends = []
-        for message in messages:
-            if message["kind"] != "end":
-                continue
-            status = message.get("status")
-            end = End(message.get("process_id", pid) if not self.hub else pid,
-                      status if type(status) is int else None, str(message.get("why", "ended"))[:300])
-            if type(end.process_id) is not int:
-                continue
-            ends.append(end)
-            if end.process_id == pid:
-                self.channels.pop(pid, None)
-                channel.close()
-            if self.hub:
-                self._relay(end)
-        if channel.closed and self.channels.get(pid) is channel:
-            ends.append(self._lost(pid, "is gone (its connection closed mid-run)"))
-        return ends
-
-    def _lost(self, pid: int, why: str) -> End:
-        channel = self.channels.pop(pid)
-        channel.close()
-        end = End(pid, None, why)
-        if self.hub:
-            self._relay(end)
-        return end
-
-    def _relay(self, end: End) -> None:
-        for pid, channel in self.channels.items():
-            if pid != end.process_id:
-                channel.send("end", process_id=end.process_id, status=end.status, why=end.why)
-
-    def announce(self, status: int, why: str) -> None:
-        """Tell the others this process ends, and close the connections."""
-        for channel in self.channels.values():
-            channel.send("end", process_id=self.meeting.hello.process_id, status=status, why=why)
-            channel.close()
-        self.channels.clear()
-        self.close()
-
-    def close(self) -> None:
-        for channel in [*self.channels.values(), *self.late]:
-            channel.close()
-        if self.meeting.listener is not None:
-            self.meeting.listener.close()
-            self.meeting.listener = None
-
-    def _latecomer(self) -> None:
-        try:
-            sock, _ = self.meeting.listener.accept()
-        except OSError:
-            return
-        channel = Channel(sock)
-        channel.send("welcome", protocol=PROTOCOL, remaining=0)
-        self.late.append(channel)
-
-    def _turn_away(self, channel: Channel) -> None:
-        try:
-            messages = channel.receive()
-        except ProtocolError:
-            messages = []
-            channel.close()
-        for message in messages:
-            other = _hello_of(message) if message["kind"] == "hello" else None
-            if other is not None:
-                channel.send("refuse", reason=_duplicate(other.process_id, self.meeting.address)
-                             + " (the run has started with every process)")
-                channel.close()
-        if channel.closed:
-            self.late.remove(channel)

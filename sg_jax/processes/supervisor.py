@@ -2,13 +2,13 @@
 cannot reach the user.
 
 The process the user started (the supervisor) meets the other processes first
-(`sg_jax.rendezvous`), then starts the same command again as a child process that joins
+(`sg_jax.processes.rendezvous`), then starts the same command again as a child process that joins
 jax.distributed and trains, and watches two things until it ends:
 
 * the child: a child that ends with its own one-line error (exit status 2) or an interrupt
   (130) has said what happened; a child killed by a signal (JAX's runtime ends the process with
   SIGABRT when it loses a peer) is reported in one line instead of its stack dump;
-* the other processes (`rendezvous.Link`): when one ends, closes its connection or falls silent
+* the other processes (`sg_jax.processes.link`): when one ends, closes its connection or falls silent
   for the coordinator timeout, the child is stopped and one line names the process and the
   cause. A peer that reported an error gives the child `GRACE` seconds to end with its own
   message first (the processes usually fail together, each with the same line). The children
@@ -37,7 +37,8 @@ import threading
 import time
 
 from sg_jax.errors import ConfigError
-from sg_jax.rendezvous import End, Hello, Link, meet
+from sg_jax.processes.link import End, Link
+from sg_jax.processes.rendezvous import Hello, meet
 
 ENV = "SG_JAX_SUPERVISED"  # set in the child: {"coordinator": JAX's HOST:PORT, "timeout", "watch_fd", "stderr_fd"}
 # seconds the children give jax.distributed to join them: every process is known to be there, and
