@@ -66,6 +66,8 @@ def add_train(sub) -> None:
 
 
 def several_processes(args) -> bool:
+    """Whether the run is one of several processes (--coordinator, --num-processes and
+    --process-id, all three or none)."""
     given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
     if any(given) and not all(given):
         from sg_jax.errors import ConfigError
@@ -109,8 +111,8 @@ def supervise_training(args, config) -> int:
 
 def cmd_train(args) -> int:
     from sg_jax.embeddings import Embeddings
-    from sg_jax.runs import CheckpointPolicy, run_training
     from sg_jax.processes.supervisor import supervised
+    from sg_jax.runs import CheckpointPolicy, run_training
 
     config = config_from_args(args)
     if several_processes(args) and supervised() is None:
