@@ -326,6 +326,18 @@ def out_dir_refusal(out_dir, *, resume: bool = False, overwrite: bool = False) -
     return None
 
 
+def checkpoint_identity(out_dir) -> str | None:
+    """What identifies the checkpoint in out_dir (None: it holds none): its 48-byte prefix, whose
+    header checksum covers the payload's checksum, so copies of one checkpoint on several hosts
+    agree and any two different checkpoints differ. Read without reading the checkpoint itself."""
+    path = Path(out_dir) / CHECKPOINT
+    try:
+        with open(path, "rb") as f:
+            return f.read(48).hex() + f":{path.stat().st_size}"
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def _writes() -> bool:
     import jax
 

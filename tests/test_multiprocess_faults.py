@@ -377,3 +377,32 @@ def test_a_port_answered_by_something_else_is_named_in_use():
     assert time.monotonic() - started < 3
     assert str(peer) == f"process 1 of 2 could not join the run at {address}: the port is in use by another program " \
                         f"(it answered something else)"
+
+
+def test_processes_resuming_different_checkpoints_are_refused_before_jax_starts(tmp_path):
+    """One process resuming a checkpoint while another starts afresh used to train different
+    numbers of steps and wait in a collective for ever."""
+    from sg_jax.processes.rendezvous import Hello
+    from sg_jax.runs import checkpoint_identity
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    (tmp_path / "a" / "checkpoint.sgjax").write_bytes(b"SGJAXCKP" + bytes(range(40)) + b"payload")
+    (tmp_path / "b" / "checkpoint.sgjax").write_bytes(b"SGJAXCKP" + bytes(range(1, 41)) + b"payload")
+    a, b, none = (checkpoint_identity(tmp_path / d) for d in "abc")
+    assert a and b and a != b and none is None and checkpoint_identity(tmp_path / "missing") is None
+    for mine, theirs, held in [(a, none, "no checkpoint to resume, process 0's does"),
+                               (none, a, "a checkpoint to resume, process 0's none"),
+                               (a, b, "another checkpoint than process 0's")]:
+        address = f"127.0.0.1:{_free_port()}"
+        hub, peer = _meet_all(address, [Hello(0, 2, "f", resume_from=mine), Hello(1, 2, "f", resume_from=theirs)],
+                              delay=0.2)
+        assert str(hub) == str(peer) == (f"the processes disagree on the run to resume: process 1's output directory "
+                                         f"holds {held}; resume every process from the same checkpoint")
+    address = f"127.0.0.1:{_free_port()}"
+    met = _meet_all(address, [Hello(0, 2, "f", resume_from=a), Hello(1, 2, "f", resume_from=a)], delay=0.2)
+    assert all(m.jax_coordinator == met[0].jax_coordinator for m in met)
+    for m in met:
+        for channel in m.channels.values():
+            channel.close()
+        if m.listener is not None:
+            m.listener.close()

@@ -97,7 +97,7 @@ def supervise_training(args, config) -> int:
 
     from sg_jax.processes import supervisor
     from sg_jax.processes.rendezvous import Hello, check_launch
-    from sg_jax.runs import out_dir_refusal
+    from sg_jax.runs import checkpoint_identity, out_dir_refusal
     from sg_jax.version import __version__
 
     check_launch(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
@@ -105,7 +105,8 @@ def supervise_training(args, config) -> int:
               "stop_after_epoch": args.stop_after_epoch, "version": __version__}
     fingerprint = hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()
     hello = Hello(args.process_id, args.num_processes, fingerprint,
-                  out_dir_refusal(args.out, resume=args.resume, overwrite=args.overwrite))
+                  out_dir_refusal(args.out, resume=args.resume, overwrite=args.overwrite),
+                  checkpoint_identity(args.out) if args.resume else None)
     return supervisor.run(args.argv, args.coordinator, hello, args.coordinator_timeout)
 
 

@@ -43,6 +43,7 @@ class Hello:
     num_processes: int
     fingerprint: str  # of the options every process must share
     refusal: str | None = None  # why this process cannot start (a one-line message), or None
+    resume_from: str | None = None  # what identifies the checkpoint it resumes (None: it starts afresh)
 
 
 def check_launch(coordinator: str, num_processes, process_id, timeout) -> tuple[str, int]:
@@ -176,7 +177,7 @@ def hello_of(message: dict) -> Hello | None:
     except (KeyError, TypeError):
         return None
     ok = (type(hello.process_id) is int and type(hello.num_processes) is int and isinstance(hello.fingerprint, str)
-          and (hello.refusal is None or isinstance(hello.refusal, str)))
+          and all(v is None or isinstance(v, str) for v in (hello.refusal, hello.resume_from)))
     return hello if ok else None
 
 
@@ -192,6 +193,12 @@ def _mismatch(mine: Hello, other: Hello, peers: dict, address: str) -> str | Non
     if other.fingerprint != mine.fingerprint:
         return (f"the processes disagree on the options: process {other.process_id} was started with other "
                 f"options than process 0; start every process with the same options")
+    if other.resume_from != mine.resume_from:
+        held = ("no checkpoint to resume, process 0's does" if other.resume_from is None else
+                "a checkpoint to resume, process 0's none" if mine.resume_from is None else
+                "another checkpoint than process 0's")
+        return (f"the processes disagree on the run to resume: process {other.process_id}'s output directory holds "
+                f"{held}; resume every process from the same checkpoint")
     return None
 
 
