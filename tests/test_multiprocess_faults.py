@@ -263,7 +263,7 @@ def test_a_peer_killed_interrupted_or_frozen_ends_the_survivor_in_time(procs, co
     took = time.monotonic() - hit
     assert code == 2, err[-3000:]
     if how == "freeze":  # silent for the timeout
-        assert TIMEOUT - 1 <= took < TIMEOUT + MARGIN  # silent since its last heartbeat, up to 1 s before
+        assert TIMEOUT - 1.5 <= took < TIMEOUT + MARGIN  # silent since its last heartbeat, up to 1 s before
         one_line(err, f"a peer died: process 1 of 2 stopped answering (no heartbeat for {TIMEOUT} s)")
         os.kill(peer.p.pid, signal.SIGCONT)
         peer_code, peer_err, _ = peer.finish(within=60)
