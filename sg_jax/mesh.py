@@ -28,18 +28,65 @@ from sg_jax.errors import ConfigError
 
 AXIS = "data"
 _FLAG = "--xla_force_host_platform_device_count"
+# The most host devices one process simulates on a CPU. XLA makes every one of them up front
+# (256 take about 1.5 s to create on a 2-core machine; 100,000 never finish), and past a few per
+# core they only share the same cores. On accelerators a run uses the devices present.
+MAX_HOST_DEVICES = 256
 
 
 def host_device_flags(count: int | None, environ=os.environ) -> None:
-    """Before JAX starts: make `count` (None: every core) host CPU devices, unless XLA_FLAGS
-    already chooses a count. Harmless on GPU and TPU (it only shapes the host platform)."""
+    """Before JAX starts: make `count` (None: every core, at most MAX_HOST_DEVICES) host CPU
+    devices, unless XLA_FLAGS already chooses a count. Harmless on GPU and TPU (it only shapes
+    the host platform). A count over MAX_HOST_DEVICES is refused (ConfigError)."""
     import sys
 
+    if count is not None and count > MAX_HOST_DEVICES:
+        raise ConfigError(f"devices={count} is more than a CPU simulates (at most {MAX_HOST_DEVICES} host devices "
+                          f"per process; with accelerators, the devices present)")
     flags = environ.get("XLA_FLAGS", "")
     if _FLAG in flags or "jax" in sys.modules:  # chosen already, or too late: JAX has started
         return
-    n = count if count is not None else (os.cpu_count() or 1)
+    n = count if count is not None else min(os.cpu_count() or 1, MAX_HOST_DEVICES)
     environ["XLA_FLAGS"] = f"{flags} {_FLAG}={max(1, n)}".strip()
+
+
+def check_xla_flags(environ=os.environ, *, probe_seconds: float = 120.0) -> None:
+    """Before JAX starts: refuse an XLA_FLAGS that XLA would end the process over (an unknown
+    flag, a value it cannot read, a host device count it would take forever to make), with a
+    one-line ConfigError instead of XLA's fatal error. The host device count is checked here;
+    any other flag is tried in a short-lived child process, since only XLA knows its flags."""
+    import re
+    import subprocess
+    import sys
+
+    flags = environ.get("XLA_FLAGS", "")
+    for value in re.findall(rf"(?:^|\s){_FLAG}=(\S*)", flags):
+        if not value.isdigit() or not 1 <= int(value) <= MAX_HOST_DEVICES:
+            raise ConfigError(f"XLA_FLAGS sets {_FLAG}={value[:40]}; it must be a whole number from 1 to "
+                              f"{MAX_HOST_DEVICES} (the most host devices a CPU simulates)")
+    others = re.sub(rf"(?:^|\s){_FLAG}=\S*", " ", flags).strip()
+    if not others:
+        return
+    env = {**environ, "XLA_FLAGS": others, "JAX_PLATFORMS": "cpu"}  # the CPU reads every XLA flag, GPU ones too
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices('cpu')"], env=env,
+                               capture_output=True, text=True, timeout=probe_seconds)
+    except subprocess.TimeoutExpired:  # no verdict: leave it to the run
+        return
+    if probe.returncode != 0:
+        raise ConfigError(f"XLA_FLAGS is refused by XLA: {_xla_complaint(probe.stderr)} (correct or unset XLA_FLAGS)")
+
+
+def _xla_complaint(stderr: str) -> str:
+    """The message of XLA's first error or fatal log line ("E1202 08:14:29.5 123 file.cc:63] msg")."""
+    import re
+
+    for line in stderr.splitlines():
+        m = re.match(r"[EF]\d{4} [\d:.]+\s+\d+ [^\]]*\] (.*)", line)
+        if m:
+            return m.group(1).strip()[:200]
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "it did not start"
 
 
 def resolve_devices(requested: int | None) -> int:
@@ -52,6 +99,7 @@ def resolve_devices(requested: int | None) -> int:
         return available
     if requested > available:
         hint = "" if jax.default_backend() != "cpu" else \
+            f" (a CPU simulates at most {MAX_HOST_DEVICES})" if requested > MAX_HOST_DEVICES else \
             f" (on a CPU, set XLA_FLAGS={_FLAG}={requested} before JAX starts; the command line does)"
         raise ConfigError(f"devices={requested} but only {available} device(s) exist{hint}")
     return requested
@@ -90,18 +138,15 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
     """Join a multi-process run (jax.distributed), before anything else uses JAX: process 0 serves
     the coordinator at HOST:PORT and every process contributes its local devices to one mesh.
     On CPUs the processes exchange data through gloo collectives. Fails with a one-line
-    ConfigError within `timeout` seconds when the coordinator or a peer does not answer."""
-    if not isinstance(num_processes, int) or num_processes < 1:
-        raise ConfigError(f"num_processes must be >= 1, got {num_processes!r}")
-    if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
-        raise ConfigError(f"process_id must be in [0, {num_processes - 1}], got {process_id!r}")
-    host, _, port = coordinator.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"coordinator must be HOST:PORT, got {coordinator!r}")
-    if not timeout > 0:
-        raise ConfigError(f"the coordinator timeout must be > 0 seconds, got {timeout}")
+    ConfigError within `timeout` seconds when the coordinator does not answer; other failures
+    (a missing or dead peer) end the process from JAX's C++ runtime. The command line therefore
+    first meets the other processes itself and runs this in a supervised child process
+    (`sg_jax.processes.rendezvous`, `sg_jax.processes.supervisor`)."""
+    from sg_jax.processes.rendezvous import check_launch
+
+    host, port = check_launch(coordinator, num_processes, process_id, timeout)
     if process_id != 0:  # the runtime aborts the process when it cannot connect: look first
-        _wait_for(host, int(port), timeout, f"process {process_id} of {num_processes}", coordinator)
+        _wait_for(host, port, timeout, f"process {process_id} of {num_processes}", coordinator)
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")

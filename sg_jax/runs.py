@@ -308,6 +308,36 @@ def finish_run(out: Path | None, result: TrainResult, final: Progress, config: C
     write_manifest(out, config, data.fingerprint)
 
 
+def out_dir_refusal(out_dir, *, resume: bool = False, overwrite: bool = False) -> str | None:
+    """Why `run_training` would refuse to train into out_dir, decided from the directory alone
+    (before the corpus is read), or None. Several processes agree on it before they start."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        return f"output path {out} exists and is not a directory"
+    if resume or overwrite:
+        return None
+    if (out / CHECKPOINT).exists():
+        return (f"{out} already holds a run ({CHECKPOINT}); resume it (--resume), "
+                f"overwrite it (--overwrite) or choose another output directory")
+    if (out / MANIFEST).exists():
+        return f"{out} already holds a run ({MANIFEST}); overwrite it (--overwrite) or choose another output directory"
+    return None
+
+
+def checkpoint_identity(out_dir) -> str | None:
+    """What identifies the checkpoint in out_dir (None: it holds none): its 48-byte prefix, whose
+    header checksum covers the payload's checksum, so copies of one checkpoint on several hosts
+    agree and any two different checkpoints differ. Read without reading the checkpoint itself."""
+    path = Path(out_dir) / CHECKPOINT
+    try:
+        with open(path, "rb") as f:
+            return f.read(48).hex() + f":{path.stat().st_size}"
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def _writes() -> bool:
     import jax
 

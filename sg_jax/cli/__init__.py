@@ -80,10 +80,18 @@ def main(argv=None) -> int:
     (`console.exit_now`: tearing JAX down while it compiles in the background crashes). A reader
     of stdout that goes away does not change the work or the exit status (`QuietStdout`).
     """
-    from sg_jax.mesh import host_device_flags
+    from sg_jax.mesh import check_xla_flags, host_device_flags
+    from sg_jax.processes.supervisor import child_setup
 
     args_list = list(sys.argv[1:] if argv is None else argv)
-    host_device_flags(_requested_devices(args_list))  # on a CPU, cores become devices (before JAX starts)
+    child = child_setup() is not None  # a training process started by the supervisor of a multi-process run
+    try:
+        host_device_flags(_requested_devices(args_list))  # on a CPU, cores become devices (before JAX starts)
+        if not child:  # (its supervisor has checked them)
+            check_xla_flags()  # XLA ends the process over a flag it does not know: refuse it first
+    except SgJaxError as e:
+        print(f"sg-jax: error: {e}", file=sys.stderr)
+        return 2
     stdout = sys.stdout
     if stdout is not None:
         sys.stdout = QuietStdout(stdout)
@@ -95,8 +103,8 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:  # outside a command (while parsing, importing, flushing)
             print("sg-jax: interrupted", file=sys.stderr)
             code = INTERRUPTED
-        if code == INTERRUPTED and argv is None:
-            exit_now(code)
+        if (code == INTERRUPTED or (child and code)) and argv is None:
+            exit_now(code)  # (a failed child skips jax.distributed's exit barrier: its peers may never reach it)
         return code
     finally:
         sys.stdout = stdout
@@ -105,6 +113,7 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = [str(a) for a in argv]  # a supervised multi-process run starts the same command again
     try:
         return args.func(args)
     except SgJaxError as e:

@@ -59,30 +59,65 @@ def add_train(sub) -> None:
                    "(process 0 serves it)")
     g.add_argument("--num-processes", type=positive_int, default=None, help="processes in the run")
     g.add_argument("--process-id", type=int, default=None, help="this process's number, 0 to P - 1")
-    g.add_argument("--coordinator-timeout", type=float, default=60.0,
-                   help="seconds to wait for the coordinator and the other processes (default 60)")
+    g.add_argument("--coordinator-timeout", type=positive_float, default=60.0,
+                   help="seconds to wait for the coordinator and the other processes, and the longest a "
+                        "process may fall silent before the others end the run (default 60)")
     p.set_defaults(func=cmd_train)
 
 
-def join_processes(args) -> None:
-    """Start jax.distributed when --coordinator is given (before anything else uses JAX)."""
+def several_processes(args) -> bool:
+    """Whether the run is one of several processes (--coordinator, --num-processes and
+    --process-id, all three or none)."""
     given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
-    if not any(given):
-        return
-    if not all(given):
+    if any(given) and not all(given):
         from sg_jax.errors import ConfigError
 
         raise ConfigError("a multi-process run needs --coordinator, --num-processes and --process-id together")
-    from sg_jax.mesh import initialize_distributed
+    return all(given)
 
-    initialize_distributed(args.coordinator, args.num_processes, args.process_id, timeout=args.coordinator_timeout)
+
+def join_processes(args) -> None:
+    """Start jax.distributed when --coordinator is given (before anything else uses JAX); in a
+    child of the supervisor, at the coordinator address it was given."""
+    if not several_processes(args):
+        return
+    from sg_jax.mesh import initialize_distributed
+    from sg_jax.processes.supervisor import supervised
+
+    spec = supervised() or {"coordinator": args.coordinator, "timeout": args.coordinator_timeout}
+    initialize_distributed(spec["coordinator"], args.num_processes, args.process_id, timeout=spec["timeout"])
+
+
+def supervise_training(args, config) -> int:
+    """The process a user starts in a multi-process run: meet the other processes (agreeing on
+    the number of processes, the ids, the options and whether every output directory can take
+    the run), then train in a supervised child process (`sg_jax.processes.supervisor`)."""
+    import hashlib
+    import json
+
+    from sg_jax.processes import supervisor
+    from sg_jax.processes.rendezvous import Hello, check_launch
+    from sg_jax.runs import checkpoint_identity, out_dir_refusal
+    from sg_jax.version import __version__
+
+    check_launch(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
+    shared = {"config": config.to_dict(), "resume": args.resume, "overwrite": args.overwrite,
+              "stop_after_epoch": args.stop_after_epoch, "version": __version__}
+    fingerprint = hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()
+    hello = Hello(args.process_id, args.num_processes, fingerprint,
+                  out_dir_refusal(args.out, resume=args.resume, overwrite=args.overwrite),
+                  checkpoint_identity(args.out) if args.resume else None)
+    return supervisor.run(args.argv, args.coordinator, hello, args.coordinator_timeout)
 
 
 def cmd_train(args) -> int:
     from sg_jax.embeddings import Embeddings
+    from sg_jax.processes.supervisor import supervised
     from sg_jax.runs import CheckpointPolicy, run_training
 
     config = config_from_args(args)
+    if several_processes(args) and supervised() is None:
+        return supervise_training(args, config)
     join_processes(args)
     policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
