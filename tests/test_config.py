@@ -23,6 +23,8 @@ def _other_value(f: dataclasses.Field):
     kind = field_kind(f)
     if kind is bool:
         return not default
+    if f.name == "sync_every":
+        return 4  # a divisor of steps_per_call (others are refused)
     if kind is int:
         return (default or 2) + 3
     return 2.0 if default is None else default / 2
