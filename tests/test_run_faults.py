@@ -248,6 +248,7 @@ def test_runs_outside_an_edited_grid_are_named(tmp_path, capsys):
     with open(out / "summary.csv") as f:
         assert len(f.read().splitlines()) == 3  # both cells, as said
     # the report's other words: the sweep's wall time, and what words/s leaves out
+    assert "so no sync between replicas applied" in text  # one device per run here
     assert "Total time: " in text and "min of wall time from the first run's start to the last run's end" in text
     assert "Words/s: training words per second, the first jitted call left out (its time includes compilation)" in text
 
@@ -292,6 +293,9 @@ def test_the_reproduce_command_carries_the_resolved_sync_interval(tmp_path, used
 
     again = sweep_from_args(cli.build_parser().parse_args(argv[1:]))
     assert again.base.on_devices(1 if together > 1 else used).sync_every == sync
+    said = report._devices_used(_record(config, "toy:groups", used=used, together=together))
+    assert (f"syncing every {sync} step(s)" in said) == (devices > 1 and not shard)
+    assert ("no sync between replicas applied" in said) == (devices == 1)
 
 
 N_PAIRS = 300

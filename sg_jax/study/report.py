@@ -182,6 +182,23 @@ def outside_grid(records: Sequence[dict], sweep) -> list[str]:
     return [r["run_id"] for r in records if (r["window"], r["dim"], r["seed"]) not in grid]
 
 
+def _devices_used(first: dict) -> str:
+    """How the runs used the devices, with the sync interval they trained with."""
+    from sg_jax.config import Config
+
+    config = Config.from_dict(first["config"], where="the first run record's config")
+    device = first.get("device") or {}
+    used, together = device.get("used", config.devices), device.get("together", 1)
+    n = config.devices or 1
+    if n == 1:
+        spread = f", up to {together} at a time spread over {used} device(s)" if together > 1 else ""
+        return f"Each run trained on one device{spread}, so no sync between replicas applied."
+    if config.shard_tables:
+        return f"Each run trained over {n} devices with its tables sharded by row (every step synchronous)."
+    return (f"Each run trained data-parallel over {n} devices, the replicas syncing every {config.sync_every} "
+            f"step(s) (sync_combine {config.sync_combine}).")
+
+
 def _time_line(records: Sequence[dict]) -> str:
     summed = sum(r["wall_seconds"] for r in records)
     per_run = (f"the runs' own wall times (training and evaluation) add up to {summed / 60:.1f} min, "
@@ -232,7 +249,7 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
         f"{corpus.get('tokens', 0):,} tokens in {corpus.get('sentences', 0):,} sentences.",
         "",
         f"Code: sg_jax {', '.join(f'{p} (git {g})' if g else str(p) for p, g in versions)}. "
-        f"Device: {'; '.join(devices)}.",
+        f"Device: {'; '.join(devices)}. {_devices_used(first)}",
         "",
         _time_line(records),
         "",
