@@ -17,6 +17,9 @@ run directory that `sg-jax train --resume` continues.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +30,8 @@ from sg_jax.config import Config
 from sg_jax.corpus import Vocab, encode_corpus
 from sg_jax.embeddings import Embeddings
 from sg_jax.errors import ConfigError
-from sg_jax.runs import (CHECKPOINT, Corpus, Progress, RunOutput, corpus_identity, load_progress, read_checkpoint_meta,
-                         run_training, save_train_checkpoint, write_manifest)
+from sg_jax.runs import (CHECKPOINT, CheckpointPolicy, Corpus, Progress, RunOutput, corpus_identity, load_progress,
+                         read_checkpoint_meta, replace_run, run_training, save_train_checkpoint, write_manifest)
 from sg_jax.train import Position, Schedule
 
 
@@ -62,11 +65,33 @@ class Model:
     # ------------------------------------------------------------------ files
 
     def save(self, out_dir, *, binary: bool = False) -> Path:
-        """Write the model as a run directory (atomically, file by file; run.json last)."""
+        """Write the model as a run directory: into a new directory beside it, then moved in, so a
+        failure leaves no partial directory and the files of a run saved there before (its
+        vectors.bin, say) never stay beside this model's."""
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"cannot save the model to {out}: it exists and is not a directory")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            new = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".saving", dir=out.parent))
+        except OSError as e:
+            raise ConfigError(f"cannot save the model to {out}: {e.strerror or e}") from None
+        try:
+            self._write(new, binary)
+            if out.exists():
+                replace_run(new, out)
+            else:
+                os.rename(new, out)
+        except OSError as e:
+            raise ConfigError(f"cannot save the model to {out}: {e.strerror or e}") from None
+        finally:
+            shutil.rmtree(new, ignore_errors=True)
+        return out
+
+    def _write(self, out: Path, binary: bool) -> None:
+        """The run directory's files, manifest last."""
         import json
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
         source = self._source if isinstance(self._source, str) else str(self._source) \
             if isinstance(self._source, Path) else None
@@ -78,7 +103,6 @@ class Model:
             formats.save_word2vec_binary(out / "vectors.bin", self.vocab.words, vectors)
         atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
         write_manifest(out, self.config, self.corpus_fingerprint)
-        return out
 
     # ------------------------------------------------------------------ more training
 
@@ -103,7 +127,7 @@ class Model:
         start = Progress(self.progress.state, self.progress.position, list(self.progress.history),
                          Schedule(start_step=int(self.progress.state.step), start_epoch=self.config.epochs))
         output = run_training(config, source, out_dir, loaded=data, start=start, log=log, on_call=on_call,
-                              checkpoint=None)
+                              checkpoint=CheckpointPolicy() if out_dir is not None else None)
         self.config, self.progress, self.corpus_fingerprint = config, output.progress, data.fingerprint
         return self
 
@@ -120,14 +144,15 @@ def train_model(corpus, *, out_dir=None, log=lambda s: None, on_call=None, **con
     """Train a model in one call: `corpus` is a path (text or .gz, one sentence per line),
     "default" (the bundled Brown corpus), "toy:groups", a list of token lists or an iterable of
     them; keyword arguments are Config fields (dim=, window=, epochs=, objective=, ...). With
-    out_dir the run is also written there (as `sg-jax train --out` would)."""
+    out_dir the run is also written there as `sg-jax train --out` writes it (vectors, checkpoint,
+    config, metrics, manifest), so `load_model(out_dir)` reads it back."""
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Config)})
     if unknown:
         raise ConfigError(f"unknown option(s): {', '.join(unknown)}; see sg_jax.Config for the fields")
     cfg = Config(**config).validate()
     if not isinstance(corpus, (str, Path, list, tuple)):
         corpus = [list(s) for s in corpus]  # an iterator can be read only once; keep it for train_more
-    output = run_training(cfg, corpus, out_dir, log=log, on_call=on_call, checkpoint=None)
+    output = run_training(cfg, corpus, out_dir, log=log, on_call=on_call, checkpoint=CheckpointPolicy())
     return _from_output(output, corpus)
 
 

@@ -20,6 +20,9 @@ from sg_jax.errors import ConfigError, FormatError
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
 MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
+# a call scans all its steps, those past the epoch's end included (skipped, but each still a loop
+# iteration), and holds a loss per step: beyond a few thousand steps a call only adds waiting
+MAX_STEPS_PER_CALL = 4096
 # sync_every auto (docs/devices.md): on 2 devices the capped sum of the replicas' changes is their
 # plain sum, and syncing once per call (64 steps) kept the quality of syncing every 8 steps over
 # seeds 0-3; on 4 and 8 devices 32 or 64 steps lost analogy accuracy, 8 did not
@@ -150,8 +153,11 @@ class Config:
                              check=_at_least(1)[0], rule=_at_least(1)[1])
     pairs: bool = option(False, "batches of (target, context) pairs instead of target groups")
     shuffle: bool = option(True, "visit the targets of an epoch in random order")
-    steps_per_call: int = option(64, "steps scanned inside one jitted call", check=_at_least(1)[0],
-                                 rule=_at_least(1)[1])
+    steps_per_call: int = option(
+        64, f"steps scanned inside one jitted call (at most {MAX_STEPS_PER_CALL:,}: a call scans all its steps, "
+        "those past the epoch's end too)", check=lambda v: 1 <= v <= MAX_STEPS_PER_CALL,
+        rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_STEPS_PER_CALL:,} (a call scans all its "
+        "steps, those past the epoch's end too, so a larger call only adds waiting)")
     chunk_tokens: int = option(1 << 26, "corpus tokens held on the device at once", check=_at_least(2)[0],
                                rule=_at_least(2)[1])
     clip_norm: float | None = option(None, "clip each step's (dense-equivalent) gradient norm to this",
@@ -180,7 +186,8 @@ class Config:
         None, "with several devices: steps between the all-reduces that sum the replicas' changes (a divisor of "
         "steps_per_call); auto: on 2 devices, where the capped sum is the plain sum, 64 (once per call; it kept "
         "the quality of syncing every 8 steps); on more devices 8 (longer intervals lost analogy accuracy); the "
-        "largest divisor of steps_per_call up to those (docs/devices.md). The run records the resolved value",
+        "largest divisor of steps_per_call up to those (docs/devices.md). An explicit value must divide "
+        "steps_per_call, and does not apply to shard_tables. The run records the resolved value",
         check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|auto")
     shard_tables: bool = option(
         False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
@@ -235,7 +242,10 @@ class Config:
 
     def sync_interval(self, devices: int) -> int:
         """sync_every with auto resolved for `devices` devices (see the option's help): the largest
-        divisor of steps_per_call up to 64 on 2 devices, up to 8 on more."""
+        divisor of steps_per_call up to 64 on 2 devices, up to 8 on more; 1 with shard_tables,
+        whose every step is synchronous."""
+        if self.shard_tables:
+            return 1
         if self.sync_every is not None:
             return self.sync_every
         most = AUTO_SYNC_TWO_DEVICES if devices == 2 else AUTO_SYNC
@@ -278,6 +288,12 @@ class Config:
 
     def combination_problem(self) -> str | None:
         """The message for options that cannot be used together, or None."""
+        if self.shard_tables and self.sync_every not in (None, 1):
+            return (f"sync_every {self.sync_every} cannot be used with shard_tables: with sharded tables every step "
+                    f"is synchronous, so sync_every does not apply (drop --sync-every)")
+        if self.sync_every is not None and self.steps_per_call % self.sync_every:
+            return (f"sync_every {self.sync_every} must divide steps_per_call {self.steps_per_call}: the replicas "
+                    f"sync at fixed steps of every call (use a divisor of {self.steps_per_call}, or auto)")
         if self.shard_tables:
             if self.clip_norm is not None:
                 return ("clip_norm cannot be used with shard_tables: its global gradient norm would need every "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -231,6 +232,8 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
+    if out is not None and start is None and not resume and not overwrite:
+        refuse_finished_run(out)  # before the corpus is read: that can take long
     data = loaded if loaded is not None else read_corpus(config, corpus)
     vocab, encoded = data.vocab, data.encoded
     _agree(config, data)
@@ -239,6 +242,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         log(f"corpus: {data.stats.summary()}")
     log(f"vocabulary: {len(vocab)} words (min_count={config.min_count}, max_vocab={config.max_vocab}); "
         f"{encoded.n_tokens} tokens in {encoded.n_sentences} sentences")
+    log(describe_devices(config))
 
     ckpt = out / CHECKPOINT if out is not None else None
     progress = start
@@ -287,6 +291,30 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     finish_run(out if writer else None, result, final, config, data, keep_checkpoint=checkpoint is not None or resume,
                write_vectors=write_vectors, binary=binary)
     return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
+
+
+def refuse_finished_run(out: Path) -> None:
+    """ConfigError if `out` holds a run (its checkpoint or its manifest): training into it needs
+    resume or overwrite."""
+    for name, how in ((CHECKPOINT, "resume it (--resume), "), (MANIFEST, "")):
+        if (out / name).exists():
+            raise ConfigError(f"{out} already holds a run ({name}); {how}overwrite it (--overwrite) "
+                              f"or choose another output directory")
+
+
+def describe_devices(config: Config) -> str:
+    """How a run uses its devices, in one log line: the count, the tables' layout, the step's
+    window layout and how noise words are shared."""
+    n = config.devices or 1
+    if n == 1:
+        tables = "1 device"
+    elif config.shard_tables:
+        tables = f"{n} devices, tables sharded by row over them (every step synchronous)"
+    else:
+        tables = (f"{n} devices, a replica of the tables on each, synced every {config.sync_interval(n)} step(s) "
+                  f"(sync_combine {config.sync_combine})")
+    noise = f"noise words {config.sharing}-shared" if config.objective in ("ns", "nce") else config.objective
+    return f"devices: {tables}; window layout {config.layout}; {noise}"
 
 
 def finish_run(out: Path | None, result: TrainResult, final: Progress, config: Config, data: Corpus, *,
@@ -370,6 +398,16 @@ def _remove_outputs(out: Path) -> None:
             pass
 
 
+def replace_run(new: Path, out: Path) -> None:
+    """Put the run files of directory `new` in place of those of run directory `out`: the old
+    run's files are removed first (its manifest first), then the new ones moved in (renames within
+    one file system), the manifest last; other files in `out` are left alone."""
+    _remove_outputs(out)
+    for name in OUTPUTS:
+        if (new / name).exists():
+            os.replace(new / name, out / name)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -387,11 +425,17 @@ def write_manifest(out: Path, config: Config, fingerprint: str) -> None:
 
 
 def verify_manifest(out) -> list[str]:
-    """The files of a run directory whose content no longer matches its manifest ([] if all do)."""
+    """The files of a run directory whose content no longer matches its manifest, and the run
+    files (`OUTPUTS`) present but not listed in it: another run's left beside this one's ([] if
+    the directory is whole)."""
     out = Path(out)
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         files = manifest["files"]
+        if not isinstance(files, dict):
+            raise TypeError
     except (OSError, ValueError, KeyError, TypeError):
         raise FormatError(f"{out / MANIFEST} is missing or damaged") from None
-    return [name for name, digest in files.items() if not (out / name).exists() or _sha256(out / name) != digest]
+    changed = [name for name, digest in files.items() if not (out / name).exists() or _sha256(out / name) != digest]
+    unlisted = [name for name in OUTPUTS[:-1] if name not in files and (out / name).exists()]
+    return changed + unlisted

@@ -23,6 +23,8 @@ def _other_value(f: dataclasses.Field):
     kind = field_kind(f)
     if kind is bool:
         return not default
+    if f.name == "sync_every":
+        return 4  # a divisor of steps_per_call (others are refused)
     if kind is int:
         return (default or 2) + 3
     return 2.0 if default is None else default / 2
@@ -119,10 +121,12 @@ def test_version_flag(capsys):
 
 def test_auto_sync_interval_is_a_divisor_of_the_call():
     """sync_every auto: up to 64 steps on 2 devices, up to 8 on more, always syncing at fixed steps
-    of every call (a divisor of steps_per_call); an explicit interval is kept."""
+    of every call (a divisor of steps_per_call); an explicit interval (a divisor, or refused:
+    tests/test_run_faults.py) is kept."""
     assert Config().sync_every is None
     assert [Config().sync_interval(n) for n in (2, 3, 4, 8)] == [64, 8, 8, 8]
     assert Config(steps_per_call=100).sync_interval(2) == 50 and Config(steps_per_call=100).sync_interval(4) == 5
     assert Config(steps_per_call=16).sync_interval(2) == 16 and Config(steps_per_call=67).sync_interval(2) == 1
-    assert Config(sync_every=3).sync_interval(2) == 3
+    assert Config(sync_every=4).sync_interval(2) == 4
+    assert Config(shard_tables=True).sync_interval(2) == 1  # every sharded step is synchronous
     assert Config(steps_per_call=16).on_devices(2) == Config(steps_per_call=16, devices=2, sync_every=16)

@@ -11,7 +11,7 @@ from sg_jax.cli.options import add_config_arguments, config_from_args
 from sg_jax.errors import ConfigError
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 from sg_jax.study.records import RUNS_FILE
-from sg_jax.study.report import REPORT, SUMMARY_CSV, SUMMARY_MD
+from sg_jax.study.report import REPORT, SUMMARY_CSV, SUMMARY_MD, outside_grid
 from sg_jax.study.summary import markdown_table, summarize
 from sg_jax.study.sweep import PRESETS, Sweep, run_sweep, save_missing_vectors
 
@@ -104,6 +104,11 @@ def main(args) -> int:
     out = Path(args.out)
     print(f"{len(result.new)} run(s) trained, {result.skipped} already done, in {time.perf_counter() - t0:.1f} s; "
           f"{len(result.records)} recorded in {out / RUNS_FILE}")
+    outside = outside_grid(result.records, sweep)
+    if outside:
+        shown = ", ".join(outside[:6]) + (f" and {len(outside) - 6} more" if len(outside) > 6 else "")
+        print(f"{len(outside)} recorded run(s) lie outside this command's grid ({shown}), recorded by an earlier "
+              f"sweep into {out}: the summary and the report include them (report.md names them)")
     if not args.quiet:
         print()
         print(markdown_table(summarize(result.records)))

@@ -92,8 +92,16 @@ def _along(records, metric, axis: str, n_resamples: int) -> list[str]:
             head += (f" (every estimate favours the {'larger' if signs[0] > 0 else 'smaller'} {label[axis]}, but "
                      f"every interval includes zero, and as the cells share their items the agreement is not "
                      f"extra evidence)")
-    else:
-        head = f"{title}: the {label[axis]} effect is mixed"
+    elif up and down:  # mixed only when the intervals say so in both directions
+        head = (f"{title}: the {label[axis]} effect is mixed (up beyond evaluation noise at {len(up)}, down at "
+                f"{len(down)} of {n} {label[other]}s)")
+    else:  # one direction beyond the noise at some, within it at the rest
+        moves, rest = ("rises", up) if up else ("falls", down)
+        agree = abs(sum(signs)) == n
+        head = (f"{title} {moves} with {label[axis]} beyond evaluation noise at {_count(rest, n)} "
+                f"{label[other]}s and is within the noise at the other {len(flat)}"
+                + (f", where its estimates point the same way" if agree else "")
+                + f"; at no {label[other]} does it {'fall' if up else 'rise'} beyond the noise")
     lo_all = min(v for vals in at.values() for v in vals)
     hi_all = max(v for vals in at.values() for v in vals)
     return [f"{head}. {label[axis].capitalize()} {hi_all} − {label[axis]} {lo_all}, per {label[other]}: "

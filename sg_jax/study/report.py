@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 from typing import Sequence
 
@@ -103,7 +104,13 @@ def write_outputs(out: Path, records: Sequence[dict], sweep=None) -> list[str]:
 
 def reproduce_command(records: Sequence[dict], out: Path) -> str:
     """The `sg-jax sweep` command line that produces this directory's grid (generated from the
-    recorded Config, so every field that differs from its default is there)."""
+    recorded Config, so every field that differs from its default is there), each argument
+    shell-quoted: a path holding spaces, quotes, `;` or `$(...)` pastes as itself."""
+    return shlex.join(reproduce_argv(records, out))
+
+
+def reproduce_argv(records: Sequence[dict], out: Path) -> list[str]:
+    """The arguments of `reproduce_command`, unquoted."""
     from sg_jax.cli.options import config_to_argv
     from sg_jax.config import Config
     from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
@@ -112,18 +119,108 @@ def reproduce_command(records: Sequence[dict], out: Path) -> str:
     config = Config.from_dict(first["config"], where="the first run record's config")
     corpus, evaluation = first["corpus"], first["evaluation"]
     csv_of = lambda key: ",".join(str(v) for v in sorted({r[key] for r in records}))  # noqa: E731
-    parts = ["sg-jax sweep", f"--corpus {corpus.get('source', 'default')}", f"--windows {csv_of('window')}",
-             f"--dims {csv_of('dim')}", f"--seeds {csv_of('seed')}", f"--epochs {config.epochs}",
-             *config_to_argv(config, exclude=("window", "dim", "seed", "epochs", "devices"))]
+    argv = ["sg-jax", "sweep", "--corpus", str(corpus.get("source", "default")), "--windows", csv_of("window"),
+            "--dims", csv_of("dim"), "--seeds", csv_of("seed"), "--epochs", str(config.epochs),
+            *config_to_argv(config, exclude=("window", "dim", "seed", "epochs", "devices", "sync_every")),
+            *_sync_argv(config)]
     # how the study used its devices: its runs trained together spread over them, or (records from
     # before grouping) one at a time, each over config.devices
     device = first.get("device") or {}
     used, together = device.get("used", config.devices), device.get("together", 1)
-    parts += [f"--devices {used}", f"--together {together}"]
+    argv += ["--devices", str(used), "--together", str(together)]
     if evaluation.get("restrict_vocab") != DEFAULT_RESTRICT_VOCAB:
-        parts.append(f"--restrict-vocab {evaluation['restrict_vocab']}")
-    parts.append(f"--out {out}")
-    return " ".join(parts)
+        argv += ["--restrict-vocab", str(evaluation["restrict_vocab"])]
+    return argv + ["--out", str(out)]
+
+
+def _sync_argv(config) -> list[str]:
+    """--sync-every as the runs used it: the recorded (resolved) interval of runs trained over
+    several replicating devices; for one-device runs, where no sync happens, only a value auto
+    would not give (so that the command's runs record what these recorded); never with sharded
+    tables, whose every step is synchronous."""
+    import dataclasses
+
+    if config.sync_every is None or config.shard_tables:
+        return []
+    if (config.devices or 1) > 1:
+        return ["--sync-every", str(config.sync_every)]
+    auto = dataclasses.replace(config, sync_every=None).sync_interval(1)
+    return [] if config.sync_every == auto else ["--sync-every", str(config.sync_every)]
+
+
+def sweep_wall_seconds(records: Sequence[dict]) -> float | None:
+    """The study's wall time: the union of its runs' [started_at, finished_at] spans (runs trained
+    together overlap; time between two invocations of the sweep, when nothing ran, is not
+    counted). None when a record lacks its times (records from before they were kept)."""
+    import datetime
+
+    spans = []
+    for r in records:
+        try:
+            start = datetime.datetime.fromisoformat(r["started_at"])
+            end = datetime.datetime.fromisoformat(r["finished_at"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        spans.append((start, max(start, end)))
+    total, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
+
+
+def outside_grid(records: Sequence[dict], sweep) -> list[str]:
+    """The run ids of records outside the sweep's grid (recorded by an earlier sweep into the
+    directory with another grid); [] without a sweep."""
+    if sweep is None:
+        return []
+    grid = set(sweep.grid())
+    return [r["run_id"] for r in records if (r["window"], r["dim"], r["seed"]) not in grid]
+
+
+def _devices_used(first: dict) -> str:
+    """How the runs used the devices, with the sync interval they trained with."""
+    from sg_jax.config import Config
+
+    config = Config.from_dict(first["config"], where="the first run record's config")
+    device = first.get("device") or {}
+    used, together = device.get("used", config.devices), device.get("together", 1)
+    n = config.devices or 1
+    if n == 1:
+        spread = f", up to {together} at a time spread over {used} device(s)" if together > 1 else ""
+        return f"Each run trained on one device{spread}, so no sync between replicas applied."
+    if config.shard_tables:
+        return f"Each run trained over {n} devices with its tables sharded by row (every step synchronous)."
+    return (f"Each run trained data-parallel over {n} devices, the replicas syncing every {config.sync_every} "
+            f"step(s) (sync_combine {config.sync_combine}).")
+
+
+def _time_line(records: Sequence[dict]) -> str:
+    summed = sum(r["wall_seconds"] for r in records)
+    per_run = (f"the runs' own wall times (training and evaluation) add up to {summed / 60:.1f} min, "
+               f"{summed / len(records):.1f} s per run on average")
+    wall = sweep_wall_seconds(records)
+    if wall is None:
+        return f"Time: {per_run} (the records lack their start and end times, so the sweep's wall time is unknown)."
+    overlap = " (runs trained together overlap)" if summed > wall * 1.001 else ""
+    return (f"Total time: {wall / 60:.1f} min of wall time from the first run's start to the last run's end "
+            f"(time between invocations, when no run was going, not counted); {per_run}{overlap}.")
+
+
+def _outside_lines(records: Sequence[dict], sweep) -> list[str]:
+    outside = outside_grid(records, sweep)
+    if not outside:
+        return []
+    from sg_jax.errors import quoted_list
+
+    return [f"{len(outside)} of the {len(records)} recorded runs lie outside the grid of the last sweep command "
+            f"(windows {', '.join(map(str, sweep.windows))} × dimensions {', '.join(map(str, sweep.dims))} × seeds "
+            f"{', '.join(map(str, sweep.seeds))}): {quoted_list(outside, 20)}. An earlier command with another "
+            f"grid recorded them; this report, its table and its plots include them.", ""]
 
 
 def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, figures: Sequence[str],
@@ -137,7 +234,6 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
                       key=str)
     devices = sorted({f"{r['device']['platform']} ({r['device']['kind']}), jax {r['device']['jax']}"
                       for r in records})
-    total = sum(r["wall_seconds"] for r in records)
     objective = {"ns": f"negative sampling, {config['negative']} noise words ({_sharing(config)})",
                  "hs": "hierarchical softmax", "softmax": "exact softmax"}[config["objective"]]
     lines = [
@@ -153,9 +249,11 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
         f"{corpus.get('tokens', 0):,} tokens in {corpus.get('sentences', 0):,} sentences.",
         "",
         f"Code: sg_jax {', '.join(f'{p} (git {g})' if g else str(p) for p, g in versions)}. "
-        f"Device: {'; '.join(devices)}. Total time of the runs: {total / 60:.1f} min "
-        f"(training and evaluation, {total / len(records):.1f} s per run on average).",
+        f"Device: {'; '.join(devices)}. {_devices_used(first)}",
         "",
+        _time_line(records),
+        "",
+        *_outside_lines(records, sweep),
         "Reproduce:",
         "",
         "```",
@@ -172,8 +270,8 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
         f"whose words are in the vocabulary ({_oov_note(records)}). Analogy: top-1 accuracy in percent (3CosAdd) "
         f"on the Google analogies whose words are among the {first['evaluation']['restrict_vocab']:,} most "
         f"frequent ({_analogy_note(records)}), in total and over the semantic and syntactic section groups. "
-        "Wall s: training and evaluation per run. Words/s: training throughput after the first jitted call "
-        "(which includes compilation).",
+        "Wall s: training and evaluation per run. Words/s: training words per second, the first jitted call "
+        "left out (its time includes compilation).",
         "",
         table,
         f"Data: [{SUMMARY_CSV}]({SUMMARY_CSV}) (this table, with the final training loss), "

@@ -17,13 +17,14 @@ K`, by default one run per device), each group one compiled program spread over 
     report.md       the settings, the table, which differences exceed the evaluation noise,
                     and links to everything above
     w{W}_d{D}_s{S}/ per run: config.json and metrics.jsonl (and vectors.txt with --save-vectors)
+    sweep.lock      locked while a sweep runs: a second sweep into the directory is refused
 
 A sweep resumes: a run is recorded only once it is complete, so rerunning the same command
 skips the finished runs (a line half-written by a crash is detected and dropped). A directory
 holds one study: every run in it shares the corpus, the training settings other than window,
 dimension and seed, and the evaluation settings; running a different study into it is refused.
 Extending the grid (more windows, dimensions or seeds) adds runs, and the summary covers every
-run recorded in the directory.
+run recorded in the directory; report.md names the recorded runs outside the grid last asked for.
 
 Record schema (`SCHEMA_VERSION`): run_id, window, dim, seed (int); config (every `Config` field);
 corpus {source, fingerprint, lowercase, encoding_errors, vocab_size, tokens, sentences};
@@ -52,6 +53,7 @@ from sg_jax.config import Config
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
 from sg_jax.errors import ConfigError
+from sg_jax.study.lock import sweep_lock
 from sg_jax.study.progress import StudyProgress
 from sg_jax.study.provenance import _now, code_version, device_info
 from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _first_of_each,
@@ -121,9 +123,6 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
               log: Callable[[str], None] = print) -> SweepResult:
     """Train and evaluate every grid point not yet recorded in out_dir/runs.jsonl, then write the
     summary, the plots and the report. Returns all records and the new ones."""
-    from sg_jax.corpus import corpus_fingerprint
-    from sg_jax.runs import read_corpus
-
     from sg_jax.mesh import resolve_devices
 
     out = Path(out_dir)
@@ -135,6 +134,15 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     together = resolve_together(sweep.together, devices)
     sweep = dataclasses.replace(sweep, together=together, base=sweep.base.on_devices(1 if together > 1 else devices))
     out.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(out):  # a second sweep into this directory is refused while this one runs
+        return _run_sweep_locked(sweep, out, devices, together, progress, log)
+
+
+def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, progress: bool,
+                      log: Callable[[str], None]) -> SweepResult:
+    from sg_jax.corpus import corpus_fingerprint
+    from sg_jax.runs import read_corpus
+
     runs_path = out / RUNS_FILE
     records = _first_of_each(read_runs(runs_path, log=log), log)
 
@@ -292,7 +300,7 @@ def save_missing_vectors(out: Path, records) -> tuple[int, list[str]]:
     """Write DIR/<run>/vectors.txt for recorded runs that lack it, from each run's checkpoint
     (every sweep run keeps one). Returns (how many were written, the runs that have neither)."""
     import sg_jax.formats as formats
-    from sg_jax.runs import CHECKPOINT
+    from sg_jax.runs import CHECKPOINT, write_manifest
     from sg_jax.api import load_model
 
     written, missing = 0, []
@@ -305,6 +313,7 @@ def save_missing_vectors(out: Path, records) -> tuple[int, list[str]]:
             continue
         model = load_model(run_dir)
         formats.save_word2vec_text(run_dir / "vectors.txt", model.vocab.words, model.wv.vectors)
+        write_manifest(run_dir, model.config, model.corpus_fingerprint)  # the run's files now include it
         written += 1
     return written, missing
 
