@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import sg_jax.interrupts as interrupts
 from sg_jax.config import Config
 from sg_jax.errors import ConfigError, DivergenceError
 from sg_jax.train import Calls, Position, Schedule, TrainResult, Watch, init_state, make_plan
@@ -189,6 +190,7 @@ def train_together(members: Sequence[Member], words, counts, ids: np.ndarray, of
         baseline = next((r["first_loss"] for r in m.history if r.get("first_loss") is not None), None)
         watches.append(Watch(c, plan, baseline, calls.words_total))
     for call in calls:
+        interrupts.check()  # a Ctrl-C swallowed by a callback of the interpreter's is raised here
         states, stats = plan.run_steps(states, windows, call.data, tables, call.epoch_key, call.first, call.steps)
         losses, examples, max_abs = (np.asarray(x) for x in (stats.losses, stats.examples, stats.max_abs))
         step = int(states.step[0])

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import sg_jax.interrupts as interrupts
 import sg_jax.pipeline as pipeline
 import sg_jax.sharded as sharded
 import sg_jax.span as span_layout
@@ -180,6 +181,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     calls = Calls(config, plan, ids, offsets, base_key, position, until_epoch, mesh, n_dev)
     watch = Watch(config, plan, baseline, calls.words_total)
     for call in calls:
+        interrupts.check()  # a Ctrl-C swallowed by a callback of the interpreter's is raised here
         state, stats = plan.run_steps(state, call.data, tables, call.epoch_key, call.first, call.steps)
         record = watch.after_call(np.asarray(stats.losses), np.asarray(stats.examples), float(stats.max_abs),
                                   int(state.step), call)

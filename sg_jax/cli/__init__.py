@@ -13,6 +13,7 @@ import sys
 from sg_jax.version import __version__
 from sg_jax.cli.options import add_config_arguments, config_from_args, config_to_argv  # noqa: F401 (public)
 from sg_jax.console import INTERRUPTED, OneLineParser, QuietStdout, exit_now
+import sg_jax.interrupts as interrupts
 from sg_jax.errors import SgJaxError
 
 DESCRIPTION = """\
@@ -92,6 +93,8 @@ def main(argv=None) -> int:
     except SgJaxError as e:
         print(f"sg-jax: error: {e}", file=sys.stderr)
         return 2
+    if argv is None:  # the command itself, not a call from Python: a Ctrl-C is never swallowed
+        interrupts.install()
     stdout = sys.stdout
     if stdout is not None:
         sys.stdout = QuietStdout(stdout)
