@@ -25,7 +25,7 @@ import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.corpus import Vocab, encode_corpus
-from sg_jax.embeddings import Embeddings
+from sg_jax.keyed_vectors import KeyedVectors
 from sg_jax.errors import ConfigError
 from sg_jax.runs import (CHECKPOINT, Corpus, Progress, RunOutput, corpus_identity, load_progress, read_checkpoint_meta,
                          run_training, save_train_checkpoint, write_manifest)
@@ -42,9 +42,14 @@ class Model:
     corpus_fingerprint: str
 
     @property
-    def wv(self) -> Embeddings:
-        """The input vectors (W) with the query API (`wv["word"]`, `wv.most_similar(...)`)."""
-        return Embeddings(self.vocab.words, np.asarray(self.progress.state.params.w_in))
+    def wv(self) -> KeyedVectors:
+        """The input vectors (W) with gensim's KeyedVectors API (`wv["word"]`, `wv.most_similar(...)`),
+        built once per state of the model (queries are spelled as the run read its corpus)."""
+        w_in = self.progress.state.params.w_in
+        if self._wv is None or self._wv[0] is not w_in:
+            self._wv = (w_in, KeyedVectors(self.vocab.words, np.asarray(w_in), counts=self.vocab.counts,
+                                           text=self.config))
+        return self._wv[1]
 
     @property
     def output_vectors(self) -> np.ndarray:
@@ -108,6 +113,11 @@ class Model:
         return self
 
     _source: object = dataclasses.field(default=None, repr=False)
+    _wv: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return (f"Model<vocab={len(self.vocab)}, vector_size={self.config.dim}, arch={self.config.arch}, "
+                f"objective={self.config.objective}, epochs={self.epochs_trained}>")
 
 
 def _from_output(output: RunOutput, source) -> Model:
