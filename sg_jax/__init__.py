@@ -13,7 +13,13 @@ load_model). Around them: config (Config, the single source of options), gradche
 and cli (the command line). See docs/architecture.md.
 """
 
+import logging
+
 from sg_jax.version import __version__
+
+# the library logs progress to logging.getLogger("sg_jax") at INFO and prints nothing unless the
+# application configures logging (logging.basicConfig(level=logging.INFO) shows it)
+logging.getLogger("sg_jax").addHandler(logging.NullHandler())
 
 __all__ = ["Config", "KeyedVectors", "Model", "Word2Vec", "load_model", "train_model", "__version__"]
 

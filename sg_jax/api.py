@@ -17,6 +17,7 @@ run directory that `sg-jax train --resume` continues.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,9 @@ import numpy as np
 import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
-from sg_jax.corpus import Vocab, encode_corpus
+from sg_jax.corpus import DEFAULT_CORPUS, Vocab, encode_corpus
 from sg_jax.keyed_vectors import KeyedVectors
-from sg_jax.errors import ConfigError
+from sg_jax.errors import ConfigError, CorpusError, quoted
 from sg_jax.runs import (CHECKPOINT, Corpus, Progress, RunOutput, corpus_identity, load_progress, read_checkpoint_meta,
                          run_training, save_train_checkpoint, write_manifest)
 from sg_jax.train import Position, Schedule
@@ -126,19 +127,46 @@ def _from_output(output: RunOutput, source) -> Model:
     return model
 
 
-def train_model(corpus, *, out_dir=None, log=lambda s: None, on_call=None, **config) -> Model:
+def train_model(corpus, *, out_dir=None, log=None, on_call=None, **config) -> Model:
     """Train a model in one call: `corpus` is a path (text or .gz, one sentence per line),
     "default" (the bundled Brown corpus), "toy:groups", a list of token lists or an iterable of
     them; keyword arguments are Config fields (dim=, window=, epochs=, objective=, ...). With
-    out_dir the run is also written there (as `sg-jax train --out` would)."""
+    out_dir the run is also written there (as `sg-jax train --out` would). log: a function
+    given each progress line (default: logging.getLogger("sg_jax") at INFO, silent unless
+    logging is configured). For gensim's argument names, see `sg_jax.Word2Vec`."""
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Config)})
     if unknown:
-        raise ConfigError(f"unknown option(s): {', '.join(unknown)}; see sg_jax.Config for the fields")
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}; see sg_jax.Config for the fields "
+                          f"(sg_jax.Word2Vec takes gensim's names)")
     cfg = Config(**config).validate()
-    if not isinstance(corpus, (str, Path, list, tuple)):
-        corpus = [list(s) for s in corpus]  # an iterator can be read only once; keep it for train_more
+    corpus = check_corpus(corpus)
+    if log is None:
+        log = logging.getLogger("sg_jax").info
     output = run_training(cfg, corpus, out_dir, log=log, on_call=on_call, checkpoint=None)
     return _from_output(output, corpus)
+
+
+def check_corpus(corpus):
+    """`corpus` as train_model reads it, or a one-line CorpusError: a string is a path or a
+    corpus name (not text), and an iterator (readable once) becomes a list of its sentences,
+    kept for train_more."""
+    if isinstance(corpus, str):
+        if corpus != DEFAULT_CORPUS and not corpus.startswith("toy:") and not Path(corpus).exists() \
+                and any(c.isspace() for c in corpus):
+            raise CorpusError(f"corpus {quoted(corpus)} is not a file: a string corpus is a path or a corpus name "
+                              f"('default', 'toy:NAME'); pass text as token lists, e.g. [line.split() for line in lines]")
+        return corpus
+    if isinstance(corpus, (Path, list, tuple)):
+        return corpus
+    if isinstance(corpus, (bytes, bytearray)) or not hasattr(corpus, "__iter__"):
+        raise CorpusError(f"corpus must be a path, a corpus name or an iterable of token lists, got "
+                          f"{type(corpus).__name__} {quoted(corpus)}")
+    sentences = []
+    for n, s in enumerate(corpus, 1):  # an iterator can be read only once; keep it for train_more
+        if not isinstance(s, str) and (isinstance(s, (bytes, bytearray)) or not hasattr(s, "__iter__")):
+            raise CorpusError(f"sentence {n} of the corpus is {quoted(s)} ({type(s).__name__}), not a list of tokens")
+        sentences.append(s if isinstance(s, str) else list(s))
+    return sentences
 
 
 def load_model(out_dir) -> Model:
