@@ -46,11 +46,11 @@ class Model:
     def wv(self) -> KeyedVectors:
         """The input vectors (W) with gensim's KeyedVectors API (`wv["word"]`, `wv.most_similar(...)`),
         built once per state of the model (queries are spelled as the run read its corpus)."""
-        w_in = self.progress.state.params.w_in
-        if self._wv is None or self._wv[0] is not w_in:
-            self._wv = (w_in, KeyedVectors(self.vocab.words, np.asarray(w_in), counts=self.vocab.counts,
-                                           text=self.config))
-        return self._wv[1]
+        cached, w_in = self._wv, self.progress.state.params.w_in
+        if cached is None or cached[0] is not w_in:
+            cached = self._wv = (w_in, KeyedVectors(self.vocab.words, np.asarray(w_in), counts=self.vocab.counts,
+                                                    text=self.config))
+        return cached[1]
 
     @property
     def output_vectors(self) -> np.ndarray:
@@ -156,17 +156,19 @@ def check_corpus(corpus):
             raise CorpusError(f"corpus {quoted(corpus)} is not a file: a string corpus is a path or a corpus name "
                               f"('default', 'toy:NAME'); pass text as token lists, e.g. [line.split() for line in lines]")
         return corpus
-    if isinstance(corpus, (Path, list, tuple)):
+    if isinstance(corpus, Path):
         return corpus
     if isinstance(corpus, (bytes, bytearray)) or not hasattr(corpus, "__iter__"):
         raise CorpusError(f"corpus must be a path, a corpus name or an iterable of token lists, got "
                           f"{type(corpus).__name__} {quoted(corpus)}")
     sentences = []
-    for n, s in enumerate(corpus, 1):  # an iterator can be read only once; keep it for train_more
+    for n, s in enumerate(corpus, 1):
         if not isinstance(s, str) and (isinstance(s, (bytes, bytearray)) or not hasattr(s, "__iter__")):
             raise CorpusError(f"sentence {n} of the corpus is {quoted(s)} ({type(s).__name__}), not a list of tokens")
         sentences.append(s if isinstance(s, str) else list(s))
-    return sentences
+    # lists are kept as given (their fingerprint names them); an iterator can be read only once:
+    # its sentences are kept for train_more
+    return corpus if isinstance(corpus, (list, tuple)) else sentences
 
 
 def load_model(out_dir) -> Model:

@@ -109,16 +109,18 @@ class KeyedVectors(Embeddings):
         return i
 
     def __getitem__(self, key_or_keys) -> np.ndarray:
-        """The raw vector [N] float32 of a word (a copy), or [len(keys), N] for a list of words."""
+        """The raw vector [N] float32 of a word, or [len(keys), N] (a new array) for a list of
+        words. A word's vector is a read-only view into the vectors, as cheap as gensim's view
+        (whose writes would change the model; here they raise): copy it to change it."""
         if isinstance(key_or_keys, str):
             i = self._index.get(key_or_keys)
-            return self._vectors[i if i is not None else self._row(key_or_keys)].copy()
+            return self._vectors[i if i is not None else self._row(key_or_keys)]
         if isinstance(key_or_keys, (list, tuple, np.ndarray)):
             keys = list(key_or_keys)
             if not keys:
                 return np.zeros((0, self.dim), np.float32)
             return self._vectors[self.indices(keys)]
-        return self._vectors[self._row(key_or_keys)].copy()
+        return self._vectors[self._row(key_or_keys)]
 
     def indices(self, words) -> list[int]:
         words = list(words)
@@ -402,7 +404,7 @@ class KeyedVectors(Embeddings):
                               f"{quoted(similarity_function)}")
         table, fold = self._ok_vocab(restrict_vocab, case_insensitive)
         n = len(self) if restrict_vocab is None else self._n_candidates(restrict_vocab)
-        sections, questions, oov, total = [], [], 0, 0
+        sections, questions, order, oov, total = [], [], [], 0, 0
         try:
             with open(analogies, "rb") as f:
                 raw = f.read().decode("utf8")
@@ -423,21 +425,25 @@ class KeyedVectors(Embeddings):
             total += 1
             if any(w not in table for w in words):
                 oov += 1
-                if dummy4unknown:
-                    sections[-1]["incorrect"].append(tuple(words))
+                if dummy4unknown:  # counted wrong, in its place among the answered questions
+                    order.append((sections[-1], tuple(words), None))
                 continue
-            questions.append((sections[-1], tuple(words)))
+            order.append((sections[-1], tuple(words), len(questions)))
+            questions.append(tuple(words))
+        verdicts = []
         if questions:
-            rows = np.asarray([[table[w] for w in q[:3]] for _, q in questions], np.int64)
+            rows = np.asarray([[table[w] for w in q[:3]] for q in questions], np.int64)
             if similarity_function == "most_similar":
                 predicted = self.analogy_batch(rows[:, 0], rows[:, 1], rows[:, 2], restrict_vocab=n).tolist()
             else:
                 predicted = [self._cosmul_answer(r, n) for r in rows.tolist()]
-            for (section, q), p, r in zip(questions, predicted, rows.tolist()):
+            for q, p, r in zip(questions, predicted, rows.tolist()):
                 guess = fold(self._words[p])
                 if guess in {q[0], q[1], q[2]}:  # another spelling of a question word: gensim looks further
                     guess = self._answer_beyond(r, {q[0], q[1], q[2]}, n, fold, similarity_function)
-                section["correct" if guess == q[3] else "incorrect"].append(q)
+                verdicts.append(guess == q[3])
+        for section, q, k in order:
+            section["correct" if k is not None and verdicts[k] else "incorrect"].append(q)
         everything = {"section": "Total accuracy",
                       "correct": list(itertools.chain.from_iterable(s["correct"] for s in sections)),
                       "incorrect": list(itertools.chain.from_iterable(s["incorrect"] for s in sections))}

@@ -22,7 +22,8 @@ over the new epochs, as a second call to gensim's train() does.
 
 `save(path)` writes a directory: the run directory `Model.save` writes (vectors.txt, the
 checkpoint that `sg-jax train --resume` continues, config, metrics, manifest) plus word2vec.json
-(the gensim-only settings). Callbacks are not saved.
+(the gensim-only settings). Callbacks, as in gensim 4, belong to the call that trains
+(`Word2Vec(corpus, callbacks=...)`, `train(..., callbacks=...)`) and are not kept.
 
 Progress is logged through `logging.getLogger("sg_jax")` at INFO, as gensim logs through its
 own logger; nothing is printed unless logging is configured.
@@ -213,7 +214,6 @@ class Word2Vec:
         self.sg, self.hs, self.negative, self.ns_exponent, self.cbow_mean = sg, hs, negative, ns_exponent, cbow_mean
         self.workers, self.batch_words, self.compute_loss, self.comment = workers, batch_words, compute_loss, comment
         self.max_final_vocab, self.shrink_windows = max_final_vocab, shrink_windows
-        self.callbacks = tuple(callbacks)
         self.corpus_count = self.corpus_total_words = 0
         self.train_count, self.total_train_time = 0, 0.0
         self._model: Model | None = None
@@ -223,7 +223,11 @@ class Word2Vec:
         self._live_wv = None
         if sentences is not None or corpus_file is not None:
             self.build_vocab(sentences, corpus_file)
-            self.train(sentences, corpus_file, total_examples=self.corpus_count, epochs=self.epochs)
+            self.train(sentences, corpus_file, total_examples=self.corpus_count, epochs=self.epochs,
+                       callbacks=callbacks)
+        elif callbacks:
+            logger.warning("callbacks are not kept by the model (as in gensim 4): pass them to the call that "
+                           "trains, Word2Vec(corpus, callbacks=...) or train(..., callbacks=...); these are ignored")
 
     # ------------------------------------------------------------------ vocabulary
 
@@ -254,7 +258,7 @@ class Word2Vec:
             vocab = grow_vocab(model.vocab, counted, config.min_count)
             logger.info("updating the vocabulary: %d new words (%d in all)", len(vocab) - len(model.vocab), len(vocab))
             model.progress.state = grow_state(model.progress.state, config, len(model.vocab), len(vocab))
-            model.vocab = vocab
+            model.vocab, model._wv = vocab, None  # the counts changed, if not the rows
             encoded = encode_corpus(source, vocab, **opts)
             check_trainable(vocab, encoded, config)
             data = Corpus(vocab, encoded, None, *corpus_identity(source, encoded))
@@ -300,7 +304,7 @@ class Word2Vec:
                 total_examples != self.corpus_count:
             logger.warning("train(): total_examples=%s, but the corpus has %d sentences", total_examples,
                            data.encoded.n_sentences)
-        callbacks = tuple(callbacks) or self.callbacks
+        callbacks = tuple(callbacks)
         hook = _Epochs(self, trained, config.epochs, callbacks, report_delay)
         logger.info("training %s on %d tokens in %d sentences for %d epoch(s): arch=%s, objective=%s, window=%d",
                     self, data.encoded.n_tokens, data.encoded.n_sentences, epochs, config.arch, config.objective,
@@ -356,6 +360,8 @@ class Word2Vec:
     @property
     def wv(self) -> KeyedVectors:
         """The word vectors (during train(), in a callback: those at the end of the last epoch)."""
+        if self._live is None and self._model is not None:
+            return self._model.wv
         if self._live is not None:
             if self._live_wv is None or self._live_wv[0] is not self._live:
                 model = self._model
@@ -432,7 +438,6 @@ class Word2Vec:
         config = extra.get("config")
         self.config = Config.from_dict(config, where=str(path)) if isinstance(config, dict) else \
             dataclasses.replace(model.config, epochs=self.epochs)
-        self.callbacks = ()
         self._model, self._built, self._live, self._live_wv = model, None, None, None
         self._latest_loss = float(extra.get("latest_training_loss", 0.0))
         return self
