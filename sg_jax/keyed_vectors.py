@@ -22,10 +22,8 @@ vectors without them (read from a file) fall back to the lowercase form of an un
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
-import os
 from numbers import Integral, Real
 from types import MappingProxyType
 from typing import Callable

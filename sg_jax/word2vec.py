@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from types import GeneratorType
 
+import numpy as np
+
 from sg_jax.api import Model, load_model
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
@@ -370,8 +372,6 @@ class Word2Vec:
                     from sg_jax.sharded import host_state
 
                     state = host_state(state, model.config, len(model.vocab))
-                import numpy as np
-
                 vectors = np.asarray(state.params.w_in)
                 self._live_wv = (self._live, KeyedVectors(model.vocab.words, vectors, counts=model.vocab.counts,
                                                           text=model.config))
