@@ -44,7 +44,7 @@ import numpy as np
 from sg_jax.api import Model, load_model
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
-from sg_jax.corpus import encode_corpus, load_corpus
+from sg_jax.corpus import DEFAULT_CORPUS, encode_corpus, load_corpus
 from sg_jax.errors import ConfigError, CorpusError, FormatError, quoted
 from sg_jax.growth import grow_state, grow_vocab
 from sg_jax.keyed_vectors import KeyedVectors
@@ -121,12 +121,15 @@ def gensim_config(*, vector_size=100, alpha=0.025, window=5, min_count=5, max_vo
 
 
 def _source(corpus_iterable, corpus_file, what: str):
-    """The corpus of a call: a path (corpus_file) or the token lists of a re-iterable corpus."""
+    """The corpus of a call: a path or a bundled corpus's name ("default", "toy:NAME") as
+    corpus_file, or the token lists of a re-iterable corpus."""
     if corpus_iterable is None and corpus_file is None:
         raise ConfigError(f"{what} needs a corpus: corpus_iterable (token lists) or corpus_file (a path)")
     if corpus_iterable is not None and corpus_file is not None:
         raise ConfigError(f"{what} takes corpus_iterable or corpus_file, not both")
     if corpus_file is not None:
+        if isinstance(corpus_file, str) and (corpus_file == DEFAULT_CORPUS or corpus_file.startswith("toy:")):
+            return corpus_file  # a bundled corpus, by name
         if not isinstance(corpus_file, (str, os.PathLike)) or not Path(corpus_file).is_file():
             raise CorpusError(f"corpus_file must be the path of a text file, got {quoted(str(corpus_file))}")
         return str(corpus_file)

@@ -336,3 +336,17 @@ def test_progress_is_logged_only_when_logging_is_configured(caplog, capsys):
     model.train(CORPUS, total_examples=len(CORPUS), epochs=1)
     assert capsys.readouterr().err == ""
     assert model.get_latest_training_loss() > 0
+
+
+def test_a_command_line_run_loads_as_a_word2vec(tmp_path):
+    from sg_jax import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--corpus", "toy:groups", "--out", str(out), "--dim", "8", "--epochs", "1",
+                     "--sample", "0", "--min-count", "1", "--quiet"]) == 0
+    model = sg_jax.Word2Vec.load(str(out))
+    words = sg_jax.KeyedVectors.load_word2vec_format(str(out / "vectors.txt")).index_to_key
+    assert model.wv.index_to_key == words and model.vector_size == 8 and model.sg == 1
+    before = model.wv.vectors.copy()
+    model.train(corpus_file="toy:groups", total_examples=1, epochs=1)
+    assert model.native.epochs_trained == 2 and not np.array_equal(before, model.wv.vectors)
