@@ -270,7 +270,8 @@ class Embeddings:
         scale = float((np.abs(weights) * np.linalg.norm(vecs, axis=1)).sum()) / total
         if not length > _CANCEL * scale and self.refuse_cancelled:
             named = f" ({quoted_list(dict.fromkeys(self._words[i] for i in rows))})" if rows else ""
-            raise ConfigError(f"{what}: the query{named} cancels out to the zero vector, which no word is similar to")
+            raise ConfigError(f"{what}: the query{named} is the zero vector (its terms cancel out, or are zero), "
+                              f"which no word is similar to")
         return (mean / max(length, _NORM_FLOOR)).astype(np.float32)
 
     def _nearest(self, q: np.ndarray, rows, n: int, k: int) -> list[tuple[str, float]]:

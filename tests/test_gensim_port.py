@@ -267,7 +267,7 @@ def test_wv_is_built_once_and_model_reprs_are_short():
 def test_query_errors_are_one_line():
     model = sg_jax.Word2Vec(CORPUS, vector_size=8, min_count=1, epochs=1)
     wv = model.wv
-    with pytest.raises(ConfigError, match="cancels out") as e:
+    with pytest.raises(ConfigError, match="is the zero vector") as e:
         wv.most_similar("king", negative=["king"])
     assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match=r"123 \(int\) is not a query"):
@@ -350,3 +350,15 @@ def test_a_command_line_run_loads_as_a_word2vec(tmp_path):
     before = model.wv.vectors.copy()
     model.train(corpus_file="toy:groups", total_examples=1, epochs=1)
     assert model.native.epochs_trained == 2 and not np.array_equal(before, model.wv.vectors)
+
+
+def test_a_zero_query_is_refused_by_keyed_vectors_only():
+    vectors = np.array([[0, 0], [1, 0], [0, 2]], np.float32)
+    wv = sg_jax.KeyedVectors(["zero", "a", "b"], vectors)
+    for query in (dict(positive="zero"), dict(positive=["a"], negative=["a"]), dict(positive=[np.zeros(2)])):
+        with pytest.raises(ConfigError, match="is the zero vector"):
+            wv.most_similar(**query)
+    assert [w for w, _ in wv.most_similar(["a"], negative=["b"])] == ["zero"]  # not the query words
+    from sg_jax.embeddings import Embeddings  # the command line's queries keep their answer
+
+    assert Embeddings(["zero", "a", "b"], vectors).most_similar(["a"], negative=["a"], k=1)[0][1] == 0.0
