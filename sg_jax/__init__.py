@@ -13,9 +13,15 @@ load_model). Around them: config (Config, the single source of options), gradche
 and cli (the command line). See docs/architecture.md.
 """
 
+import logging
+
 from sg_jax.version import __version__
 
-__all__ = ["Config", "Model", "load_model", "train_model", "__version__"]
+# the library logs progress to logging.getLogger("sg_jax") at INFO and prints nothing unless the
+# application configures logging (logging.basicConfig(level=logging.INFO) shows it)
+logging.getLogger("sg_jax").addHandler(logging.NullHandler())
+
+__all__ = ["Config", "KeyedVectors", "Model", "Word2Vec", "load_model", "train_model", "__version__"]
 
 
 def __getattr__(name):  # the API is imported on first use, so `import sg_jax` stays light
@@ -27,4 +33,12 @@ def __getattr__(name):  # the API is imported on first use, so `import sg_jax` s
         from sg_jax.config import Config
 
         return Config
+    if name == "KeyedVectors":
+        from sg_jax.keyed_vectors import KeyedVectors
+
+        return KeyedVectors
+    if name == "Word2Vec":
+        from sg_jax.word2vec import Word2Vec
+
+        return Word2Vec
     raise AttributeError(f"module 'sg_jax' has no attribute {name!r}")

@@ -17,6 +17,7 @@ run directory that `sg-jax train --resume` continues.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -27,9 +28,9 @@ import numpy as np
 import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
-from sg_jax.corpus import Vocab, encode_corpus
-from sg_jax.embeddings import Embeddings
-from sg_jax.errors import ConfigError
+from sg_jax.corpus import DEFAULT_CORPUS, Vocab, encode_corpus
+from sg_jax.keyed_vectors import KeyedVectors
+from sg_jax.errors import ConfigError, CorpusError, quoted
 from sg_jax.runs import (CHECKPOINT, CheckpointPolicy, Corpus, Progress, RunOutput, corpus_identity, load_progress,
                          read_checkpoint_meta, replace_run, run_training, save_train_checkpoint, write_manifest)
 from sg_jax.train import Position, Schedule
@@ -45,9 +46,14 @@ class Model:
     corpus_fingerprint: str
 
     @property
-    def wv(self) -> Embeddings:
-        """The input vectors (W) with the query API (`wv["word"]`, `wv.most_similar(...)`)."""
-        return Embeddings(self.vocab.words, np.asarray(self.progress.state.params.w_in))
+    def wv(self) -> KeyedVectors:
+        """The input vectors (W) with gensim's KeyedVectors API (`wv["word"]`, `wv.most_similar(...)`),
+        built once per state of the model (queries are spelled as the run read its corpus)."""
+        cached, w_in = self._wv, self.progress.state.params.w_in
+        if cached is None or cached[0] is not w_in:
+            cached = self._wv = (w_in, KeyedVectors(self.vocab.words, np.asarray(w_in), counts=self.vocab.counts,
+                                                    text=self.config))
+        return cached[1]
 
     @property
     def output_vectors(self) -> np.ndarray:
@@ -132,6 +138,11 @@ class Model:
         return self
 
     _source: object = dataclasses.field(default=None, repr=False)
+    _wv: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return (f"Model<vocab={len(self.vocab)}, vector_size={self.config.dim}, arch={self.config.arch}, "
+                f"objective={self.config.objective}, epochs={self.epochs_trained}>")
 
 
 def _from_output(output: RunOutput, source) -> Model:
@@ -140,20 +151,49 @@ def _from_output(output: RunOutput, source) -> Model:
     return model
 
 
-def train_model(corpus, *, out_dir=None, log=lambda s: None, on_call=None, **config) -> Model:
+def train_model(corpus, *, out_dir=None, log=None, on_call=None, **config) -> Model:
     """Train a model in one call: `corpus` is a path (text or .gz, one sentence per line),
     "default" (the bundled Brown corpus), "toy:groups", a list of token lists or an iterable of
     them; keyword arguments are Config fields (dim=, window=, epochs=, objective=, ...). With
     out_dir the run is also written there as `sg-jax train --out` writes it (vectors, checkpoint,
-    config, metrics, manifest), so `load_model(out_dir)` reads it back."""
+    config, metrics, manifest), so `load_model(out_dir)` reads it back. log: a function given each
+    progress line (default: logging.getLogger("sg_jax") at INFO, silent unless logging is
+    configured). For gensim's argument names, see `sg_jax.Word2Vec`."""
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Config)})
     if unknown:
-        raise ConfigError(f"unknown option(s): {', '.join(unknown)}; see sg_jax.Config for the fields")
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}; see sg_jax.Config for the fields "
+                          f"(sg_jax.Word2Vec takes gensim's names)")
     cfg = Config(**config).validate()
-    if not isinstance(corpus, (str, Path, list, tuple)):
-        corpus = [list(s) for s in corpus]  # an iterator can be read only once; keep it for train_more
+    corpus = check_corpus(corpus)
+    if log is None:
+        log = logging.getLogger("sg_jax").info
     output = run_training(cfg, corpus, out_dir, log=log, on_call=on_call, checkpoint=CheckpointPolicy())
     return _from_output(output, corpus)
+
+
+def check_corpus(corpus):
+    """`corpus` as train_model reads it, or a one-line CorpusError: a string is a path or a
+    corpus name (not text), and an iterator (readable once) becomes a list of its sentences,
+    kept for train_more."""
+    if isinstance(corpus, str):
+        if corpus != DEFAULT_CORPUS and not corpus.startswith("toy:") and not Path(corpus).exists() \
+                and any(c.isspace() for c in corpus):
+            raise CorpusError(f"corpus {quoted(corpus)} is not a file: a string corpus is a path or a corpus name "
+                              f"('default', 'toy:NAME'); pass text as token lists, e.g. [line.split() for line in lines]")
+        return corpus
+    if isinstance(corpus, Path):
+        return corpus
+    if isinstance(corpus, (bytes, bytearray)) or not hasattr(corpus, "__iter__"):
+        raise CorpusError(f"corpus must be a path, a corpus name or an iterable of token lists, got "
+                          f"{type(corpus).__name__} {quoted(corpus)}")
+    sentences = []
+    for n, s in enumerate(corpus, 1):
+        if not isinstance(s, str) and (isinstance(s, (bytes, bytearray)) or not hasattr(s, "__iter__")):
+            raise CorpusError(f"sentence {n} of the corpus is {quoted(s)} ({type(s).__name__}), not a list of tokens")
+        sentences.append(s if isinstance(s, str) else list(s))
+    # lists are kept as given (their fingerprint names them); an iterator can be read only once:
+    # its sentences are kept for train_more
+    return corpus if isinstance(corpus, (list, tuple)) else sentences
 
 
 def load_model(out_dir) -> Model:

@@ -29,6 +29,7 @@ METHODS = ("add", "mul")
 MUL_EPS = 1e-3        # 3CosMul's epsilon (Levy & Goldberg 2014 use 0.001; gensim uses 1e-6)
 _NORM_FLOOR = 1e-12
 _SCORE_BUDGET = 1 << 25  # max elements of one [questions, candidates] score matrix (128 MiB)
+_CANCEL = 1e-6  # a query shorter than this fraction of its terms' mean length has cancelled out
 
 
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -65,10 +66,11 @@ _unit_rows = jax.jit(_unit)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "k"))
-def _similar_top_k(unit, idx, signs, n: int, k: int):
-    """Top k of cos(x, unit(sum_j signs[j] * unit[idx[j]])) over x in unit[:n], idx excluded."""
-    scores = _dot(unit[:n], _unit(_dot(signs, unit.at[idx].get(mode="clip"))))
-    return jax.lax.top_k(scores.at[idx].set(-jnp.inf, mode="drop"), k)
+def _nearest_top_k(unit, q, exclude, n: int, k: int):
+    """Top k of cos(x, q) over x in unit[:n] (q a unit vector [N]), the rows `exclude` left out
+    (indices >= n ignored)."""
+    scores = _dot(unit[:n], q)
+    return jax.lax.top_k(scores.at[exclude].set(-jnp.inf, mode="drop"), k)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "k", "method"))
@@ -110,6 +112,11 @@ class Embeddings:
 
     words: V distinct non-empty strings; vectors: [V, N] (numpy or jax; stored as float32).
     """
+
+    # A query that cancels out (most_similar("a", negative=["a"])) scores every word 0: Embeddings
+    # answers with the first words (the command line's `similar` has always done so);
+    # KeyedVectors refuses it, as gensim users are told the query words are left out.
+    refuse_cancelled = False
 
     def __init__(self, words: Iterable[str], vectors) -> None:
         words = tuple(words)
@@ -242,15 +249,41 @@ class Embeddings:
         if not positive and not negative:
             raise ConfigError("most_similar needs at least one positive or negative word")
         idx = self.indices(positive + negative)
-        k = self._k_left(k, n, idx)
+        weights = [1.0] * len(positive) + [-1.0] * len(negative)
+        q = self._combined([self._unit_host[i] for i in idx], weights, idx, "most_similar")
+        return self._nearest(q, idx, n, k)
+
+    @functools.cached_property
+    def _unit_host(self) -> np.ndarray:
+        """The unit vectors [V, N] float32 on the host (queries are combined there)."""
+        return np.asarray(self._unit)
+
+    def _combined(self, vecs, weights, rows, what: str) -> np.ndarray:
+        """The unit vector [N] float32 along the weighted mean of `vecs` (gensim's query: word
+        terms are unit vectors). A mean that is (numerically) zero, as in most_similar("a",
+        negative=["a"]), would score every word 0: refused where `refuse_cancelled`."""
+        weights = np.asarray(weights, np.float32)
+        vecs = np.stack([np.asarray(v, np.float32) for v in vecs])
+        total = max(float(np.abs(weights).sum()), 1e-30)
+        mean = (weights[:, None] * vecs).sum(axis=0) / total
+        length = float(np.linalg.norm(mean))
+        scale = float((np.abs(weights) * np.linalg.norm(vecs, axis=1)).sum()) / total
+        if not length > _CANCEL * scale and self.refuse_cancelled:
+            named = f" ({quoted_list(dict.fromkeys(self._words[i] for i in rows))})" if rows else ""
+            raise ConfigError(f"{what}: the query{named} is the zero vector (its terms cancel out, or are zero), "
+                              f"which no word is similar to")
+        return (mean / max(length, _NORM_FLOOR)).astype(np.float32)
+
+    def _nearest(self, q: np.ndarray, rows, n: int, k: int) -> list[tuple[str, float]]:
+        """The k words of the first n nearest (cosine) to the unit vector q, `rows` left out."""
+        rows = [int(i) for i in rows]
+        k = self._k_left(k, n, rows)
         if k <= 0:
             return []
-        # pad the query to a power-of-two length: weight 0, index n (outside the candidates)
-        size = 1 << (len(idx) - 1).bit_length()
-        signs = [1.0] * len(positive) + [-1.0] * len(negative) + [0.0] * (size - len(idx))
-        padded = jnp.asarray(idx + [n] * (size - len(idx)), jnp.int32)
-        signs = jnp.asarray(signs, jnp.float32)
-        values, top = _similar_top_k(self._unit, padded, signs, n, self._bucket(k, n))
+        # pad the excluded rows to a power-of-two length with index n (outside the candidates)
+        size = 1 << max(len(rows) - 1, 0).bit_length()
+        exclude = jnp.asarray(rows + [n] * (size - len(rows)), jnp.int32)
+        values, top = _nearest_top_k(self._unit, jnp.asarray(q), exclude, n, self._bucket(k, n))
         return self._pairs(values[:k], top[:k])
 
     def similarity(self, a: str, b: str) -> float:

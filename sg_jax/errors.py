@@ -13,8 +13,14 @@ class CorpusError(SgJaxError):
     """The corpus is missing, unreadable, empty, not UTF-8, or yields no trainable words."""
 
 
-class VocabError(SgJaxError):
-    """A word is not in the vocabulary, or the vocabulary is unusable (too small, empty)."""
+class VocabError(SgJaxError, KeyError):
+    """A word is not in the vocabulary, or the vocabulary is unusable (too small, empty).
+
+    Also a KeyError, so that code written for dict-like word vectors (`except KeyError:`, as
+    gensim's KeyedVectors raise) catches an unknown word."""
+
+    def __str__(self) -> str:  # KeyError's str() would quote the message
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
 
 
 class ConfigError(SgJaxError):
