@@ -98,7 +98,7 @@ class Model:
         if source is None:
             raise ConfigError("the model does not know its corpus: pass the corpus to train_more")
         encoded = encode_corpus(source, self.vocab, lowercase=config.lowercase, errors=config.encoding_errors,
-                                normalize=config.normalize)
+                                normalize=config.normalize, strip_diacritics=config.strip_diacritics)
         data = Corpus(self.vocab, encoded, None, *corpus_identity(source, encoded))
         start = Progress(self.progress.state, self.progress.position, list(self.progress.history),
                          Schedule(start_step=int(self.progress.state.step), start_epoch=self.config.epochs))

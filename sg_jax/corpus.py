@@ -21,7 +21,7 @@ from sg_jax.atomic import atomic_open
 from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted, quoted_list
 
 from sg_jax.text import ReadStats, _check_normalize, _resolve, iter_sentences
-from sg_jax.text import DEFAULT_CORPUS, corpus_fingerprint, tokenize  # noqa: F401  (re-exported)
+from sg_jax.text import DEFAULT_CORPUS, corpus_fingerprint, normalize_query, tokenize  # noqa: F401  (re-exported)
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Vocab:
@@ -328,17 +328,19 @@ def encode_corpus_to_disk(source, vocab: Vocab, directory: str | os.PathLike,
 def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 order: str = "frequency", lowercase: bool = True, errors: str = "strict",
                 max_sentence_length: int = 10_000,
-                normalize: str | None = "NFC") -> tuple[Vocab, EncodedCorpus, ReadStats]:
+                normalize: str | None = "NFC",
+                strip_diacritics: bool = False) -> tuple[Vocab, EncodedCorpus, ReadStats]:
     """Build the vocabulary and encode `source`: two streaming passes over a file, one
     materialisation for an in-memory source. Returns (vocab, corpus, stats of the read).
-    `normalize`: Unicode normalisation before tokenizing (see `tokenize`)."""
+    `normalize`: Unicode normalisation before tokenizing (see `tokenize`); `strip_diacritics`:
+    remove Arabic and Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`)."""
     stats = ReadStats()
     opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
-                normalize=_check_normalize(normalize))
+                normalize=_check_normalize(normalize), strip_diacritics=bool(strip_diacritics))
     resolved = _resolve(source)
     if not isinstance(resolved, Path):  # an iterator can be consumed only once
         source = list(iter_sentences(resolved, stats=stats, **opts))
-        opts.update(lowercase=False, normalize=None)  # already done
+        opts.update(lowercase=False, normalize=None, strip_diacritics=False)  # already done
         vocab = Vocab.build(source, min_count=min_count, max_size=max_size, order=order)
     else:
         vocab = Vocab.build(iter_sentences(resolved, stats=stats, **opts),

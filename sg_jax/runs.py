@@ -95,7 +95,7 @@ def read_corpus(config: Config, corpus) -> Corpus:
     """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them)."""
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
                                         lowercase=config.lowercase, errors=config.encoding_errors,
-                                        normalize=config.normalize)
+                                        normalize=config.normalize, strip_diacritics=config.strip_diacritics)
     check_trainable(vocab, encoded, config)
     return Corpus(vocab, encoded, stats, *corpus_identity(corpus, encoded))
 
