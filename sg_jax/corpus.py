@@ -67,6 +67,17 @@ class Vocab:
         index 0 is the most frequent word), "alphabetical" (Python string order), or "first"
         (order of first occurrence in the corpus).
         """
+        cls._check_selection(min_count, max_size, order)
+        if isinstance(sentences, (str, os.PathLike)):
+            sentences = iter_sentences(sentences)
+        counter: collections.Counter = collections.Counter()
+        for sentence in sentences:
+            counter.update(sentence)  # Counter keeps first-occurrence order (dict order)
+        return cls.from_occurrences(list(counter), list(counter.values()), min_count=min_count,
+                                    max_size=max_size, order=order)
+
+    @classmethod
+    def _check_selection(cls, min_count, max_size, order) -> None:
         if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) \
                 or min_count < 1:
             raise ConfigError(f"min_count must be an integer >= 1, got {min_count!r}")
@@ -74,25 +85,29 @@ class Vocab:
             raise ConfigError(f"max_size must be >= 1, got {max_size!r}")
         if order not in cls.ORDERS:
             raise ConfigError(f"order must be one of {', '.join(cls.ORDERS)}; got {order!r}")
-        if isinstance(sentences, (str, os.PathLike)):
-            sentences = iter_sentences(sentences)
-        counter: collections.Counter = collections.Counter()
-        for sentence in sentences:
-            counter.update(sentence)  # Counter keeps first-occurrence order (dict order)
-        if not counter:
+
+    @classmethod
+    def from_occurrences(cls, words: Sequence[str], counts, *, min_count: int = 1,
+                         max_size: int | None = None, order: str = "frequency") -> "Vocab":
+        """The vocabulary `build` gives for a corpus whose distinct words, in order of first
+        occurrence, are `words`, seen `counts` times."""
+        cls._check_selection(min_count, max_size, order)
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if not len(words):
             raise CorpusError("corpus contains no words")
-        first = list(counter)  # first-occurrence order
-        kept = [w for w in first if counter[w] >= min_count]
-        if not kept:
+        kept = np.flatnonzero(counts >= min_count)  # first-occurrence order
+        if not len(kept):
             raise VocabError(f"min_count={min_count} removes every word "
-                             f"(largest count is {max(counter.values())})")
-        by_freq = sorted(kept, key=lambda w: -counter[w])  # stable: ties keep first occurrence
+                             f"(largest count is {int(counts.max())})")
+        by_freq = kept[np.argsort(-counts[kept], kind="stable")]  # ties keep first occurrence
         if max_size is not None and len(kept) > max_size:
-            keep = set(by_freq[:max_size])
-            kept = [w for w in kept if w in keep]
             by_freq = by_freq[:max_size]
-        words = {"frequency": by_freq, "alphabetical": sorted(kept), "first": kept}[order]
-        return cls(tuple(words), np.array([counter[w] for w in words], dtype=np.int64))
+            kept = np.sort(by_freq)
+        if order == "alphabetical":
+            chosen = sorted(kept.tolist(), key=words.__getitem__)
+        else:
+            chosen = (by_freq if order == "frequency" else kept).tolist()
+        return cls(tuple(words[i] for i in chosen), counts[chosen])
 
     def __len__(self) -> int:
         return len(self.words)
@@ -325,28 +340,109 @@ def encode_corpus_to_disk(source, vocab: Vocab, directory: str | os.PathLike,
     return EncodedCorpus.load(directory, mmap=True)
 
 
+def _encode_scan(scan, vocab: Vocab, max_len: int, ids_out: "_NpyStream", offsets_out: "_NpyStream",
+                 stats: ReadStats | None, token_block: int = 1 << 22, line_block: int = 1 << 20) -> None:
+    """Map a scan's provisional ids to `vocab`'s and cut its lines into sentences of at most
+    `max_len` tokens, as the sequential reader does (then sentences emptied by the vocabulary
+    are dropped), streaming into `ids_out` / `offsets_out` (which starts with its 0) a block at
+    a time. With `stats`, add the read's line, sentence and token counts to it."""
+    final = np.full(len(scan.words), -1, np.int32)
+    position = {w: i for i, w in enumerate(scan.words)}
+    final[np.fromiter((position[w] for w in vocab.words), np.int64, len(vocab))] = np.arange(len(vocab))
+    del position
+    prov = np.load(scan.ids_path, mmap_mode="r")
+    lines_all = np.load(scan.lines_path, mmap_mode="r")
+    token_pos, written = 0, 0
+    for lb in range(0, len(lines_all), line_block):
+        lines = np.asarray(lines_all[lb:lb + line_block])
+        per_line = -(-lines // max_len)  # sentences of each line (0 for an empty one)
+        seg = np.full(int(per_line.sum()), max_len, np.int64)
+        rem = lines % max_len
+        seg[(np.cumsum(per_line) - 1)[rem > 0]] = rem[rem > 0]  # each line's last, shorter sentence
+        ends = np.cumsum(seg)
+        first = 0
+        while first < len(seg):
+            base = int(ends[first - 1]) if first else 0
+            stop = max(int(np.searchsorted(ends, base + token_block, side="right")), first + 1)
+            block = final[np.asarray(prov[token_pos + base:token_pos + int(ends[stop - 1])])]
+            keep = block >= 0
+            kept = np.bincount(np.repeat(np.arange(stop - first), seg[first:stop])[keep],
+                               minlength=stop - first)
+            kept = kept[kept > 0]
+            ids_out.append(block[keep])
+            offsets_out.append(written + np.cumsum(kept))
+            written += int(kept.sum())
+            first = stop
+        token_pos += int(lines.sum())
+        if stats is not None:
+            stats.lines += len(lines)
+            stats.empty_lines += int((lines == 0).sum())
+            stats.sentences += len(seg)
+            stats.tokens += int(lines.sum())
+
+
 def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 order: str = "frequency", lowercase: bool = True, errors: str = "strict",
-                max_sentence_length: int = 10_000,
-                normalize: str | None = "NFC",
-                strip_diacritics: bool = False) -> tuple[Vocab, EncodedCorpus, ReadStats]:
-    """Build the vocabulary and encode `source`: two streaming passes over a file, one
-    materialisation for an in-memory source. Returns (vocab, corpus, stats of the read).
-    `normalize`: Unicode normalisation before tokenizing (see `tokenize`); `strip_diacritics`:
-    remove Arabic and Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`)."""
-    stats = ReadStats()
+                max_sentence_length: int = 10_000, normalize: str | None = "NFC",
+                strip_diacritics: bool = False, directory: str | os.PathLike | None = None,
+                processes: int | None = None, piece_bytes: int | None = None,
+                on_progress=None) -> tuple[Vocab, EncodedCorpus, ReadStats]:
+    """Build the vocabulary and encode `source` in one read (`sg_jax.fastread`: a file is cut
+    into pieces tokenized on `processes` cores, default all; an iterable is consumed once and
+    never held). Returns (vocab, corpus, stats of the read), the same as counting with
+    `Vocab.build` and encoding with `encode_corpus` over `iter_sentences` would give.
+
+    The corpus's `ids.npy` and `offsets.npy` are written into `directory` (atomically) and
+    returned memory-mapped; without `directory` they go to a temporary directory that is
+    removed at once (the maps keep the data until they are dropped). Memory stays bounded by the
+    vocabulary and a few pieces of `piece_bytes`, whatever the corpus size. `normalize`: Unicode
+    normalisation before tokenizing (see `tokenize`); `strip_diacritics`: remove Arabic and
+    Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`). `on_progress(bytes_read,
+    file_bytes)` is called while a file is read."""
+    import shutil
+    import tempfile
+
+    from sg_jax import fastread
+
+    Vocab._check_selection(min_count, max_size, order)
     opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
                 normalize=_check_normalize(normalize), strip_diacritics=bool(strip_diacritics))
+    stream = iter_sentences(source, **opts)  # checks the options and the source up front
     resolved = _resolve(source)
-    if not isinstance(resolved, Path):  # an iterator can be consumed only once
-        source = list(iter_sentences(resolved, stats=stats, **opts))
-        opts.update(lowercase=False, normalize=None, strip_diacritics=False)  # already done
-        vocab = Vocab.build(source, min_count=min_count, max_size=max_size, order=order)
-    else:
-        vocab = Vocab.build(iter_sentences(resolved, stats=stats, **opts),
-                            min_count=min_count, max_size=max_size, order=order)
-        source = resolved
-    corpus = encode_corpus(source, vocab, **opts)
+    workdir = Path(tempfile.mkdtemp(prefix="sg_jax-corpus-"))
+    try:
+        stats = ReadStats()
+        scan = None
+        if isinstance(resolved, Path):
+            try:
+                scan = fastread.scan_file(resolved, workdir, lowercase=lowercase, errors=errors,
+                                          normalize=normalize, strip=bool(strip_diacritics),
+                                          processes=processes, on_progress=on_progress,
+                                          piece_bytes=piece_bytes or fastread.PIECE_BYTES)
+                stats.dropped_chars, stats.replaced_bytes = scan.dropped_chars, scan.replaced_bytes
+                stats.long_words = scan.long_words
+                line_stats = stats
+            except fastread.NoCut:  # a piece-long run without whitespace: read it line by line
+                scan = None
+        if scan is None:
+            stream = iter_sentences(resolved, stats=stats, **opts)
+            scan = fastread.scan_sentences(stream, workdir)
+            line_stats = None  # the reader counted them
+        if not len(scan.words):
+            raise CorpusError(f"corpus {resolved if isinstance(resolved, Path) else '(token lists)'} "
+                              "contains no words")
+        vocab = Vocab.from_occurrences(scan.words, scan.counts, min_count=min_count,
+                                       max_size=max_size, order=order)
+        out = Path(directory) if directory is not None else workdir
+        with atomic_open(out / "ids.npy", "wb") as fi, atomic_open(out / "offsets.npy", "wb") as fo:
+            ids_out, offsets_out = _NpyStream(fi, np.int32), _NpyStream(fo, np.int64)
+            offsets_out.append(np.zeros(1, np.int64))
+            _encode_scan(scan, vocab, max_sentence_length, ids_out, offsets_out, line_stats)
+            ids_out.close()
+            offsets_out.close()
+        corpus = EncodedCorpus.load(out, mmap=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # open maps keep their files' data
     if corpus.n_tokens < 2:
         raise CorpusError(f"corpus has {corpus.n_tokens} in-vocabulary token(s) after "
                           f"min_count={min_count}; at least 2 are needed for training pairs")

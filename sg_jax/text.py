@@ -239,15 +239,18 @@ def _byte_lines(f, path: Path, chunk_size: int) -> Iterator[tuple[int, int, byte
         yield line_no, line_offset, buf, True
 
 
+def _utf8_error(path: Path, line_no: int, byte_no: int) -> CorpusError:
+    return CorpusError(f"{path}: invalid UTF-8 at line {line_no} (byte {byte_no} of the line); fix the "
+                       "file or pass --encoding-errors replace")
+
+
 def _decode(piece: bytes, errors: str, path: Path, line_no: int, offset: int,
             stats: ReadStats | None) -> str:
     try:
         return piece.decode("utf-8")
     except UnicodeDecodeError as e:
         if errors == "strict":
-            raise CorpusError(
-                f"{path}: invalid UTF-8 at line {line_no} (byte {offset + e.start + 1} of the "
-                f"line); fix the file or pass --encoding-errors replace") from None
+            raise _utf8_error(path, line_no, offset + e.start + 1) from None
     # Same output as bytes.decode("utf-8", "replace"), but counting the replaced bytes.
     parts, pos = [], 0
     while True:
