@@ -181,6 +181,12 @@ class Vocab:
 # Encoded corpus
 
 
+def _increasing(a: np.ndarray, block: int = 1 << 22) -> bool:
+    """Whether `a` is strictly increasing, read a block at a time (a memory map stays unread
+    into memory)."""
+    return all((np.diff(np.asarray(a[i:i + block + 1])) > 0).all() for i in range(0, max(len(a) - 1, 0), block))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class EncodedCorpus:
     """A corpus as word ids: sentence s is `ids[offsets[s]:offsets[s + 1]]`.
@@ -200,7 +206,7 @@ class EncodedCorpus:
                               f"{ids.shape} and {offsets.shape}")
         ids = ids if ids.dtype == np.int32 else ids.astype(np.int32)
         offsets = offsets if offsets.dtype == np.int64 else offsets.astype(np.int64)
-        if offsets[0] != 0 or offsets[-1] != len(ids) or (np.diff(offsets) <= 0).any():
+        if offsets[0] != 0 or offsets[-1] != len(ids) or not _increasing(offsets):
             raise FormatError(f"encoded corpus offsets do not partition {len(ids)} ids into "
                               "non-empty sentences")
         ids, offsets = ids.view(), offsets.view()  # own views: never flip the caller's flags
@@ -426,7 +432,8 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 scan = None
         if scan is None:
             stream = iter_sentences(resolved, stats=stats, **opts)
-            scan = fastread.scan_sentences(stream, workdir)
+            # token lists cost ~60 bytes a token in Python: batches of a 64th of a piece's bytes
+            scan = fastread.scan_sentences(stream, workdir, max((piece_bytes or fastread.PIECE_BYTES) // 64, 256))
             line_stats = None  # the reader counted them
         if not len(scan.words):
             raise CorpusError(f"corpus {resolved if isinstance(resolved, Path) else '(token lists)'} "
@@ -437,7 +444,9 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
         with atomic_open(out / "ids.npy", "wb") as fi, atomic_open(out / "offsets.npy", "wb") as fo:
             ids_out, offsets_out = _NpyStream(fi, np.int32), _NpyStream(fo, np.int64)
             offsets_out.append(np.zeros(1, np.int64))
-            _encode_scan(scan, vocab, max_sentence_length, ids_out, offsets_out, line_stats)
+            block = max((piece_bytes or fastread.PIECE_BYTES) // 2, 1024)  # about a piece's tokens
+            _encode_scan(scan, vocab, max_sentence_length, ids_out, offsets_out, line_stats,
+                         token_block=block, line_block=max(block // 16, 256))
             ids_out.close()
             offsets_out.close()
         corpus = EncodedCorpus.load(out, mmap=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -92,7 +93,14 @@ class RunOutput:
 
 
 def read_corpus(config: Config, corpus) -> Corpus:
-    """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them)."""
+    """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them).
+    A one-shot iterator (a generator) is refused for more than one epoch: a run must be able to
+    read its corpus again (to resume or train more), so pass a list or a restartable iterable (a
+    class whose __iter__ starts over), which is streamed and never held in memory."""
+    if config.epochs > 1 and _one_shot(corpus):
+        raise CorpusError(f"the corpus is a one-shot iterator ({type(corpus).__name__}), which can be read only "
+                          f"once, but epochs={config.epochs}: pass a list, a file path or a restartable iterable "
+                          "(an object whose __iter__ starts over)")
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
                                         lowercase=config.lowercase, errors=config.encoding_errors,
                                         normalize=config.normalize, strip_diacritics=config.strip_diacritics)
@@ -100,14 +108,25 @@ def read_corpus(config: Config, corpus) -> Corpus:
     return Corpus(vocab, encoded, stats, *corpus_identity(corpus, encoded))
 
 
+def _one_shot(source) -> bool:
+    """Whether `source` is an iterator that can be read only once (gensim's test: iter(x) is x)."""
+    if isinstance(source, (str, bytes, os.PathLike, list, tuple)) or not hasattr(source, "__iter__"):
+        return False
+    return iter(source) is source
+
+
 def corpus_identity(source, encoded: EncodedCorpus) -> tuple[str, str]:
-    """(fingerprint, name) of a corpus: the sha256 of a file's bytes or of token lists, or, for a
-    one-shot iterable (which cannot be read again), of what was encoded from it."""
+    """(fingerprint, name) of a corpus: the sha256 of a file's bytes or of token lists, or, for
+    another iterable, of what was encoded from it (a block at a time: the ids may be a memory
+    map)."""
     if isinstance(source, (str, Path, list, tuple)):
         fingerprint = corpus_fingerprint(source)
     else:
-        fingerprint = hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()
-                                     + np.ascontiguousarray(encoded.offsets).tobytes()).hexdigest()
+        h = hashlib.sha256()
+        for array in (encoded.ids, encoded.offsets):
+            for i in range(0, len(array), 1 << 22):
+                h.update(np.ascontiguousarray(array[i:i + (1 << 22)]).tobytes())
+        fingerprint = h.hexdigest()
     name = source if isinstance(source, str) else str(source) if isinstance(source, Path) else "<in-memory corpus>"
     return fingerprint, name
 
