@@ -92,18 +92,20 @@ class RunOutput:
     corpus: Corpus
 
 
-def read_corpus(config: Config, corpus) -> Corpus:
+def read_corpus(config: Config, corpus, on_read: Callable[[int, int], None] | None = None) -> Corpus:
     """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them).
     A one-shot iterator (a generator) is refused for more than one epoch: a run must be able to
     read its corpus again (to resume or train more), so pass a list or a restartable iterable (a
-    class whose __iter__ starts over), which is streamed and never held in memory."""
+    class whose __iter__ starts over), which is streamed and never held in memory.
+    on_read(bytes_read, file_bytes): called while a file is read."""
     if config.epochs > 1 and _one_shot(corpus):
         raise CorpusError(f"the corpus is a one-shot iterator ({type(corpus).__name__}), which can be read only "
                           f"once, but epochs={config.epochs}: pass a list, a file path or a restartable iterable "
                           "(an object whose __iter__ starts over)")
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
                                         lowercase=config.lowercase, errors=config.encoding_errors,
-                                        normalize=config.normalize, strip_diacritics=config.strip_diacritics)
+                                        normalize=config.normalize, strip_diacritics=config.strip_diacritics,
+                                        on_progress=on_read)
     check_trainable(vocab, encoded, config)
     return Corpus(vocab, encoded, stats, *corpus_identity(corpus, encoded))
 
@@ -237,12 +239,14 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
                  overwrite: bool = False, until_epoch: int | None = None,
                  checkpoint: CheckpointPolicy | None = CheckpointPolicy(), on_call: Callable | None = None,
                  log: Callable[[str], None] = print, loaded: Corpus | None = None,
-                 start: Progress | None = None, write_vectors: bool = True) -> RunOutput:
+                 start: Progress | None = None, write_vectors: bool = True,
+                 on_read: Callable[[int, int], None] | None = None) -> RunOutput:
     """Train `config` on `corpus` into out_dir (None: in memory only).
 
     loaded: an already-read `Corpus` (skips reading `corpus` again).
     start: continue from this in-memory progress (the model API's train_more) instead of a
     checkpoint. on_call(state, position, record): called after every jitted call.
+    on_read(bytes_read, file_bytes): called while the corpus file is read.
     """
     from sg_jax.mesh import resolve_devices
 
@@ -250,7 +254,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
-    data = loaded if loaded is not None else read_corpus(config, corpus)
+    data = loaded if loaded is not None else read_corpus(config, corpus, on_read)
     vocab, encoded = data.vocab, data.encoded
     _agree(config, data)
     writer = _writes()  # several processes train one model; process 0 writes it

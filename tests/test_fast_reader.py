@@ -168,3 +168,26 @@ def test_vocabulary_orders_match_build(tmp_path):
             vocab = load_corpus(path, order=order, max_size=max_size, min_count=2, piece_bytes=500,
                                 processes=1)[0]
             assert vocab == Vocab.build(iter_sentences(path), order=order, max_size=max_size, min_count=2)
+
+
+def test_read_progress_reaches_the_command_line_bar(tmp_path, monkeypatch, capsys):
+    from sg_jax import console
+    from sg_jax.config import Config
+    from sg_jax.runs import read_corpus
+
+    path = tmp_path / "c.txt"
+    path.write_bytes(sample_bytes(np.random.default_rng(2), n_lines=100))
+    seen = []
+    data = read_corpus(Config(min_count=1), path, on_read=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (path.stat().st_size,) * 2 and data.encoded.n_tokens > 0
+    on_read, close = console.read_progress_callback(True)
+    on_read(10, 100)  # a small file: no bar
+    close()
+    assert "100" not in capsys.readouterr().err
+    monkeypatch.setattr(console, "READ_BAR_BYTES", 0)
+    on_read, close = console.read_progress_callback(True)
+    on_read(40, 100)
+    on_read(100, 100)
+    close()
+    assert "100/100" in capsys.readouterr().err
+    assert console.read_progress_callback(False)[0] is None

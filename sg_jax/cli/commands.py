@@ -7,7 +7,7 @@ import math
 import sys
 
 from sg_jax.cli.options import add_config_arguments, config_from_args
-from sg_jax.console import progress_callback
+from sg_jax.console import progress_callback, read_progress_callback
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
 
@@ -87,11 +87,13 @@ def cmd_train(args) -> int:
     policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
+    on_read, close_read = read_progress_callback(not args.quiet)
     try:
         out = run_training(config, args.corpus, args.out, binary=args.binary, resume=args.resume,
                            overwrite=args.overwrite, until_epoch=args.stop_after_epoch, checkpoint=policy,
-                           on_call=on_call, log=log)
+                           on_call=on_call, log=log, on_read=on_read)
     finally:
+        close_read()
         close()
     r, config = out.result, out.result.config
     V = len(out.vocab)
