@@ -392,7 +392,8 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 max_sentence_length: int = 10_000, normalize: str | None = "NFC",
                 strip_diacritics: bool = False, directory: str | os.PathLike | None = None,
                 processes: int | None = None, piece_bytes: int | None = None,
-                on_progress=None) -> tuple[Vocab, EncodedCorpus, ReadStats]:
+                on_progress=None, cache_dir: str | os.PathLike | None = None,
+                log=lambda s: None) -> tuple[Vocab, EncodedCorpus, ReadStats]:
     """Build the vocabulary and encode `source` in one read (`sg_jax.fastread`: a file is cut
     into pieces tokenized on `processes` cores, default all; an iterable is consumed once and
     never held). Returns (vocab, corpus, stats of the read), the same as counting with
@@ -404,15 +405,26 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
     vocabulary and a few pieces of `piece_bytes`, whatever the corpus size. `normalize`: Unicode
     normalisation before tokenizing (see `tokenize`); `strip_diacritics`: remove Arabic and
     Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`). `on_progress(bytes_read,
-    file_bytes)` is called while a file is read."""
+    file_bytes)` is called while a file is read.
+
+    `source` may be an encoded-corpus directory (`sg_jax.encoded`, `sg-jax encode`): it is used
+    if it was read with these options and is neither damaged nor stale, else refused. With
+    `cache_dir`, a file is read once into an entry there keyed by its fingerprint and these
+    options, and reused by later calls (`log` hears when a damaged entry is rebuilt)."""
     import shutil
     import tempfile
 
-    from sg_jax import fastread
+    from sg_jax import encoded, fastread
 
     Vocab._check_selection(min_count, max_size, order)
     opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
                 normalize=_check_normalize(normalize), strip_diacritics=bool(strip_diacritics))
+    options = dict(opts, min_count=min_count, max_size=max_size, order=order)
+    read = dict(processes=processes, piece_bytes=piece_bytes, on_progress=on_progress)
+    if isinstance(source, (str, os.PathLike)) and encoded.is_encoded(source):
+        return encoded.read_encoded(source, options)[:3]
+    if cache_dir is not None and directory is None and isinstance(_resolve(source), Path):
+        return encoded.cached(source, cache_dir, options, log=log, **read)[:3]
     stream = iter_sentences(source, **opts)  # checks the options and the source up front
     resolved = _resolve(source)
     workdir = Path(tempfile.mkdtemp(prefix="sg_jax-corpus-"))

@@ -38,6 +38,7 @@ import sg_jax.sharded as sharded
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
+from sg_jax.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS
@@ -105,7 +106,7 @@ def read_corpus(config: Config, corpus, on_read: Callable[[int, int], None] | No
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
                                         lowercase=config.lowercase, errors=config.encoding_errors,
                                         normalize=config.normalize, strip_diacritics=config.strip_diacritics,
-                                        on_progress=on_read)
+                                        on_progress=on_read, cache_dir=os.environ.get(CACHE_ENV) or None)
     check_trainable(vocab, encoded, config)
     return Corpus(vocab, encoded, stats, *corpus_identity(corpus, encoded))
 
@@ -121,7 +122,9 @@ def corpus_identity(source, encoded: EncodedCorpus) -> tuple[str, str]:
     """(fingerprint, name) of a corpus: the sha256 of a file's bytes or of token lists, or, for
     another iterable, of what was encoded from it (a block at a time: the ids may be a memory
     map)."""
-    if isinstance(source, (str, Path, list, tuple)):
+    if isinstance(source, (str, Path)) and is_encoded(source):  # the fingerprint of the corpus it holds
+        fingerprint = read_manifest(source)["fingerprint"]
+    elif isinstance(source, (str, Path, list, tuple)):
         fingerprint = corpus_fingerprint(source)
     else:
         h = hashlib.sha256()

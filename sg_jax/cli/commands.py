@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from sg_jax.cli.options import add_config_arguments, config_from_args
@@ -61,7 +62,43 @@ def add_train(sub) -> None:
     g.add_argument("--process-id", type=int, default=None, help="this process's number, 0 to P - 1")
     g.add_argument("--coordinator-timeout", type=float, default=60.0,
                    help="seconds to wait for the coordinator and the other processes (default 60)")
+    g.add_argument("--corpus-cache", default=None, metavar="DIR", help="keep the encoded corpus under DIR, keyed by "
+                   "the corpus's fingerprint and the reading options, and reuse it in later runs (also "
+                   "SG_JAX_CORPUS_CACHE); --corpus may also be a directory written by sg-jax encode")
     p.set_defaults(func=cmd_train)
+
+
+# the Config fields that decide how a corpus is read (the encode command's options)
+READ_FIELDS = ("min_count", "max_vocab", "lowercase", "encoding_errors", "unicode_normalization", "strip_diacritics")
+
+
+def add_encode(sub) -> None:
+    from sg_jax.config import config_fields
+
+    p = sub.add_parser("encode", help="read a corpus once into a directory that train can use",
+                       description="Read and encode CORPUS (vocabulary, ids and sentence offsets as memory-mappable "
+                       "arrays, checksums in a manifest) into DIR; pass DIR as train's --corpus to skip reading. "
+                       "A damaged or stale DIR (its corpus changed) is refused.")
+    p.add_argument("corpus", help="a text file (.gz ok) or 'default'")
+    p.add_argument("--out", required=True, help="output directory")
+    add_config_arguments(p, exclude=[f.name for f in config_fields() if f.name not in READ_FIELDS])
+    p.set_defaults(func=cmd_encode)
+
+
+def cmd_encode(args) -> int:
+    from sg_jax.encoded import config_options, write_encoded
+    from sg_jax.console import read_progress_callback
+
+    config = config_from_args(args)
+    on_read, close = read_progress_callback(True, desc="encode")
+    try:
+        vocab, corpus, stats = write_encoded(args.corpus, args.out, config_options(config), on_progress=on_read)
+    finally:
+        close()
+    print(f"corpus: {stats.summary()}")
+    print(f"encoded {corpus.n_tokens:,} tokens in {corpus.n_sentences:,} sentences, {len(vocab):,} words "
+          f"(min_count={config.min_count}) into {args.out}")
+    return 0
 
 
 def join_processes(args) -> None:
@@ -84,6 +121,10 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args)
     join_processes(args)
+    if args.corpus_cache:
+        from sg_jax.encoded import CACHE_ENV
+
+        os.environ[CACHE_ENV] = args.corpus_cache
     policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
