@@ -75,7 +75,7 @@ class Piece:
 # what a whitespace-delimited chunk gives, per distinct chunk and options: (words, chars dropped,
 # long words); kept across a worker's pieces, since most chunks of a piece were in the previous ones
 _CHUNKS: dict = {}
-_CHUNK_CACHE_SIZE = 1 << 20
+_CHUNK_CACHE_SIZE = 1 << 17  # entries (about 200 bytes each): a worker's memory stays small
 
 
 def _read_chunk(chunk, lowercase: bool, normalize: str | None, strip: bool):
@@ -301,6 +301,18 @@ class _Merger:
                     self.replaced, self.long_words)
 
 
+MAX_PROCESSES = 32  # each worker holds a few pieces and its chunk cache: about 100-200 MB
+
+
+def default_processes() -> int:
+    """One worker per usable core, at most MAX_PROCESSES."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES))
+
+
 def scan_file(path: Path, workdir: Path, *, lowercase: bool, errors: str, normalize: str | None,
               strip: bool, processes: int | None = None, piece_bytes: int = PIECE_BYTES,
               on_progress: Callable[[int, int], None] | None = None) -> Scan:
@@ -309,7 +321,7 @@ def scan_file(path: Path, workdir: Path, *, lowercase: bool, errors: str, normal
     several pieces. Raises CorpusError for what the sequential reader refuses (NUL bytes,
     invalid UTF-8 under errors="strict", with the same messages), and NoCut.
     `on_progress(bytes_read, file_bytes)` is called as pieces are merged."""
-    processes = (os.cpu_count() or 1) if processes is None else processes
+    processes = default_processes() if processes is None else processes
     total = path.stat().st_size
     opts = (lowercase, errors, normalize, strip)
     ids_path, lines_path = workdir / "provisional_ids.npy", workdir / "line_lengths.npy"
@@ -321,8 +333,13 @@ def scan_file(path: Path, workdir: Path, *, lowercase: bool, errors: str, normal
             if on_progress is not None:
                 on_progress(position, total)
 
-        if processes > 1 and total > piece_bytes:
-            workers = _Workers(processes)
+        workers = None
+        if processes > 1 and total > 4 * piece_bytes:  # smaller files: starting workers costs more
+            try:
+                workers = _Workers(processes)
+            except OSError:  # no interpreter to start (an embedded Python): read here
+                workers = None
+        if workers is not None:
             try:
                 pending: collections.deque = collections.deque()
                 for data, position in pieces(path, piece_bytes):
@@ -372,8 +389,10 @@ def scan_sentences(sentences, workdir: Path, batch_tokens: int = 1 << 20) -> Sca
 
 def _serve() -> None:
     """A worker: read (data, *options) requests from stdin, answer (ok, Piece or traceback)."""
+    import signal
     import traceback
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:

@@ -80,7 +80,10 @@ def test_in_process_pieces_equal_the_reference(tmp_path, opts, crlf):
         assert_same(got, want)
 
 
-def test_worker_processes_equal_the_reference(tmp_path):
+def test_worker_processes_equal_the_reference(tmp_path, monkeypatch):
+    started = []
+    real = fastread._Workers.__init__
+    monkeypatch.setattr(fastread._Workers, "__init__", lambda self, n: started.append(n) or real(self, n))
     path = tmp_path / "c.txt"
     path.write_bytes(sample_bytes(np.random.default_rng(5), n_lines=400) + b"\nno newline at the end")
     seen = []
@@ -90,7 +93,9 @@ def test_worker_processes_equal_the_reference(tmp_path):
     assert len(seen) > 3 and seen[-1] == (size, size) and [a for a, _ in seen] == sorted(a for a, _ in seen)
     gz = tmp_path / "c.txt.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
-    assert_same(load_corpus(gz, processes=2, piece_bytes=2048), reference(path))
+    assert gz.stat().st_size > 4 * 256  # several pieces: read by the workers
+    assert_same(load_corpus(gz, processes=2, piece_bytes=256), reference(path))
+    assert started == [2, 2]  # both files went through the worker processes
 
 
 def test_invalid_utf8_under_both_policies(tmp_path):
