@@ -355,8 +355,11 @@ def scan_file(path: Path, workdir: Path, *, lowercase: bool, errors: str, normal
                 raise
             workers.close()
         else:
-            for data, position in pieces(path, piece_bytes):
-                merge(scan_piece(data, *opts), position)
+            try:
+                for data, position in pieces(path, piece_bytes):
+                    merge(scan_piece(data, *opts), position)
+            finally:
+                _CHUNKS.clear()  # the cache is for one file: keep nothing in the caller's process
         return merger.finish(ids_path, lines_path)
 
 
