@@ -28,6 +28,7 @@ import codecs
 import collections
 import concurrent.futures
 import dataclasses
+import itertools
 import os
 import pickle
 import queue
@@ -72,31 +73,29 @@ class Piece:
     error: tuple | None = None  # ("nul",) or ("utf8", line index in piece, byte index in that line)
 
 
-# what a whitespace-delimited chunk gives, per distinct chunk and options: (words, chars dropped,
-# long words); kept across a worker's pieces, since most chunks of a piece were in the previous ones
+# what a whitespace-delimited chunk gives, per distinct chunk: (words, chars dropped, long words),
+# one table per set of options; kept across a worker's pieces, since most chunks of a piece were
+# in the previous ones
 _CHUNKS: dict = {}
 _CHUNK_CACHE_SIZE = 1 << 17  # entries (about 200 bytes each): a worker's memory stays small
+_NOTHING = ((), 0, 0)
 
 
 def _read_chunk(chunk, lowercase: bool, normalize: str | None, strip: bool):
-    key = (chunk, lowercase, normalize, strip)
-    hit = _CHUNKS.get(key)
-    if hit is not None:
-        return hit
     if isinstance(chunk, bytes):  # ASCII: decoding, NFC/NFKC and diacritics are the identity
         text = chunk.decode("ascii")
     else:
         text = normalize_text(chunk, normalize, strip)  # per chunk: whitespace never composes
+    if text.isalnum():  # letters and digits only (all `\w`): the chunk is one word
+        if len(text) > MAX_WORD_CHARS:
+            return (), 0, 1
+        return (text.lower() if lowercase else text,), 0, 0
     words = WORD_RE.findall(text)
     # the reference's count: non-space characters of the normalised text not in a word (NFKC
     # can turn a character into a space, so the chunk is split again)
     dropped = sum(map(len, text.split())) - sum(map(len, words))
     kept = [w for w in words if len(w) <= MAX_WORD_CHARS]
-    hit = ([w.lower() for w in kept] if lowercase else kept), dropped, len(words) - len(kept)
-    if len(_CHUNKS) >= _CHUNK_CACHE_SIZE:
-        _CHUNKS.clear()
-    _CHUNKS[key] = hit
-    return hit
+    return tuple(map(str.lower, kept)) if lowercase else tuple(kept), dropped, len(words) - len(kept)
 
 
 def scan_piece(data: bytes, lowercase: bool, errors: str, normalize: str | None, strip: bool) -> Piece:
@@ -133,23 +132,28 @@ def scan_piece(data: bytes, lowercase: bool, errors: str, normalize: str | None,
     index = {c: i for i, c in enumerate(first)}
     pid = np.fromiter(map(index.__getitem__, chunks), np.int64, len(chunks))
     n_distinct = len(first)
-    n_of = np.zeros(n_distinct, np.int64)  # words each distinct chunk gives
-    dropped_of = np.zeros(n_distinct, np.int64)
-    long_of = np.zeros(n_distinct, np.int64)
-    table: list[int] = []  # the chunks' words as piece ids, concatenated in chunk order
-    local: dict[str, int] = {}  # first-occurrence order: chunks are visited in theirs
-    for j, chunk in enumerate(first):
-        if chunk == marker:
-            continue
-        words, dropped_of[j], long_of[j] = _read_chunk(chunk, lowercase, normalize, strip)
-        n_of[j] = len(words)
-        table.extend(local.setdefault(w, len(local)) for w in words)
+    cache = _CHUNKS.setdefault((lowercase, normalize, strip), {})
+    if len(cache) > _CHUNK_CACHE_SIZE:
+        cache.clear()
+    cache[marker] = _NOTHING
+    found = list(map(cache.get, first))
+    if None in found:
+        for j, chunk in enumerate(first):
+            if found[j] is None:
+                found[j] = cache[chunk] = _read_chunk(chunk, lowercase, normalize, strip)
+    words_of, dropped, long = zip(*found)
+    dropped_of = np.fromiter(dropped, np.int64, n_distinct)
+    long_of = np.fromiter(long, np.int64, n_distinct)
+    n_of = np.fromiter(map(len, words_of), np.int64, n_distinct)  # words each distinct chunk gives
+    flat = list(itertools.chain.from_iterable(words_of))  # in chunk order: first occurrences in order
+    local = {w: i for i, w in enumerate(dict.fromkeys(flat))}
+    table = np.fromiter(map(local.__getitem__, flat), np.int32, len(flat))
     per_chunk = np.bincount(pid, minlength=n_distinct)
     n_occ = n_of[pid]
     start_of = np.cumsum(n_of) - n_of
     occ_start = np.cumsum(n_occ) - n_occ  # where each chunk occurrence's words go
     source = np.repeat(start_of[pid] - occ_start, n_occ) + np.arange(int(n_occ.sum()))
-    ids = np.asarray(table, np.int32)[source]
+    ids = table[source]
     token_line = np.repeat(np.cumsum(pid == index[marker]), n_occ)  # a marker ends its line
     n_lines = int(per_chunk[index[marker]]) + 1
     return Piece(list(local), np.bincount(ids, minlength=len(local)).astype(np.int64), ids,
