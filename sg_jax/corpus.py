@@ -401,7 +401,9 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
 
     The corpus's `ids.npy` and `offsets.npy` are written into `directory` (atomically) and
     returned memory-mapped; without `directory` they go to a temporary directory that is
-    removed at once (the maps keep the data until they are dropped). Memory stays bounded by the
+    removed at once (the maps keep the data until they are dropped; the directory is under
+    TMPDIR, which should be on disk, not in memory, for corpora larger than memory). Memory stays
+    bounded by the
     vocabulary and a few pieces of `piece_bytes`, whatever the corpus size. `normalize`: Unicode
     normalisation before tokenizing (see `tokenize`); `strip_diacritics`: remove Arabic and
     Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`). `on_progress(bytes_read,
@@ -425,7 +427,7 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
         return encoded.read_encoded(source, options)[:3]
     if cache_dir is not None and directory is None and isinstance(_resolve(source), Path):
         return encoded.cached(source, cache_dir, options, log=log, **read)[:3]
-    stream = iter_sentences(source, **opts)  # checks the options and the source up front
+    iter_sentences(source, **opts)  # refuses bad options and a missing or unreadable source up front
     resolved = _resolve(source)
     workdir = Path(tempfile.mkdtemp(prefix="sg_jax-corpus-"))
     try:
@@ -452,6 +454,9 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                               "contains no words")
         vocab = Vocab.from_occurrences(scan.words, scan.counts, min_count=min_count,
                                        max_size=max_size, order=order)
+        if vocab.total < 2:  # the in-vocabulary tokens: refused before anything is written
+            raise CorpusError(f"corpus has {vocab.total} in-vocabulary token(s) after "
+                              f"min_count={min_count}; at least 2 are needed for training pairs")
         out = Path(directory) if directory is not None else workdir
         with atomic_open(out / "ids.npy", "wb") as fi, atomic_open(out / "offsets.npy", "wb") as fo:
             ids_out, offsets_out = _NpyStream(fi, np.int32), _NpyStream(fo, np.int64)
@@ -464,7 +469,4 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
         corpus = EncodedCorpus.load(out, mmap=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # open maps keep their files' data
-    if corpus.n_tokens < 2:
-        raise CorpusError(f"corpus has {corpus.n_tokens} in-vocabulary token(s) after "
-                          f"min_count={min_count}; at least 2 are needed for training pairs")
     return vocab, corpus, stats
