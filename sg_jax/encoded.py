@@ -69,10 +69,16 @@ def write_encoded(source, directory, options: dict, *, fingerprint: str | None =
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CorpusError(f"output path {directory} exists and is not a directory")
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)  # a half-rewritten directory is never valid
-    fingerprint = fingerprint or corpus_fingerprint(source)
-    vocab, corpus, stats = load_corpus(source, directory=directory, **options, **read)
+    try:
+        fingerprint = fingerprint or corpus_fingerprint(source)
+        vocab, corpus, stats = load_corpus(source, directory=directory, **options, **read)
+    except BaseException:
+        if created:  # a corpus that cannot be read leaves nothing behind
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
     atomic_write_text(directory / "vocab.json", vocab.to_json())
     files = {name: {"bytes": (directory / name).stat().st_size, "sha256": _digest(directory / name)}
              for name in FILES}

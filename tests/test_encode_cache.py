@@ -131,3 +131,13 @@ def test_encode_command_refuses_bad_input_in_a_subprocess(tmp_path):
                            str(tmp_path / "enc")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "corpus file not found" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "enc" / "manifest.json").exists()
+
+
+def test_encode_command_writes_nothing_for_an_unreadable_corpus(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\nnot \xff utf-8\n")
+    out = tmp_path / "enc"
+    assert main(["encode", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid UTF-8 at line 2" in err and err.count("\n") == 1
+    assert not out.exists()
