@@ -2,6 +2,7 @@
 stale ones are refused (an explicit directory) or rebuilt (a cache entry), never used."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -141,3 +142,18 @@ def test_encode_command_writes_nothing_for_an_unreadable_corpus(tmp_path, capsys
     err = capsys.readouterr().err
     assert "invalid UTF-8 at line 2" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_train_with_a_corpus_cache_reads_once(corpus, tmp_path, monkeypatch):
+    monkeypatch.delenv(encoded.CACHE_ENV, raising=False)
+    cache = tmp_path / "cache"
+    reads = []
+    real_scan = fastread.scan_file
+    monkeypatch.setattr(fastread, "scan_file", lambda *a, **k: reads.append(1) or real_scan(*a, **k))
+    for run in ("a", "b"):
+        assert main(["train", "--corpus", str(corpus), "--corpus-cache", str(cache), "--out", str(tmp_path / run),
+                     "--min-count", "2", "--dim", "4", "--epochs", "1", "--batch-size", "16", "--quiet"]) == 0
+    assert reads == [1] and len(list(cache.iterdir())) == 1  # the second run used the entry
+    assert encoded.CACHE_ENV not in os.environ  # the option does not outlive the command
+    a, b = ((tmp_path / run / "vectors.txt").read_text() for run in ("a", "b"))
+    assert a == b  # the same corpus, the same vectors

@@ -121,19 +121,25 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args)
     join_processes(args)
-    if args.corpus_cache:
-        from sg_jax.encoded import CACHE_ENV
-
-        os.environ[CACHE_ENV] = args.corpus_cache
     policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
     on_read, close_read = read_progress_callback(not args.quiet)
+    from sg_jax.encoded import CACHE_ENV
+
+    cache_before = os.environ.get(CACHE_ENV)
+    if args.corpus_cache:  # the run path reads the cache directory from the environment
+        os.environ[CACHE_ENV] = args.corpus_cache
     try:
         out = run_training(config, args.corpus, args.out, binary=args.binary, resume=args.resume,
                            overwrite=args.overwrite, until_epoch=args.stop_after_epoch, checkpoint=policy,
                            on_call=on_call, log=log, on_read=on_read)
     finally:
+        if args.corpus_cache:
+            if cache_before is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = cache_before
         close_read()
         close()
     r, config = out.result, out.result.config
