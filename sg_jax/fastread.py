@@ -10,12 +10,15 @@ reader gives), the ids, mapped to that index ("provisional" ids), and the line l
 builds the vocabulary from the counts and maps the provisional ids to final ones, cutting the
 lines into sentences.
 
-A piece's tokens are exactly `sg_jax.text`'s: lines never interact under normalisation,
-decoding or the word pattern (a newline is neither a word character nor composes with anything),
-so a block of lines is tokenized at once with the newlines kept as markers. Pure-ASCII pieces,
-the common case, skip decoding and normalisation (both are the identity on ASCII) and match the
-same pattern over bytes. A line longer than a piece is cut after ASCII whitespace, where no word
-can be split; a file with a piece-long run without whitespace is read by the sequential reader.
+A piece's tokens are exactly `sg_jax.text`'s. No word spans whitespace, and neither decoding,
+normalisation, diacritics nor lowercasing cross it (whitespace characters are starters that
+compose with nothing), so a piece is split at whitespace into chunks, with each newline kept as
+a marker, and each *distinct* chunk goes through the reference's normaliser and word pattern
+once (a chunk of letters and digits only is one word, no pattern needed); numpy lays the words
+out again in order. Pure-ASCII pieces, the common case, skip decoding (normalisation and
+diacritics are the identity on ASCII). A line longer than a piece is cut after ASCII
+whitespace; a file with a piece-long run without whitespace is read by the sequential reader.
+`tests/test_fast_reader.py` holds the two readers equal on every script and awkward input.
 
 Workers are plain `python -m sg_jax.fastread` processes fed through pipes (one request, then
 one reply at a time), so nothing depends on fork (unsafe once JAX has started threads) or on the
