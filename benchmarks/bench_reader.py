@@ -62,6 +62,7 @@ def run_row(row: str, path: str, processes: int | None) -> dict:
 
     out = Path(tempfile.mkdtemp(prefix="bench_reader-"))
     try:
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # git, at import
         before = common.proc_status("VmRSS")["VmRSS"]
         common.reset_peak_rss()
         start = time.perf_counter()
@@ -73,8 +74,9 @@ def run_row(row: str, path: str, processes: int | None) -> dict:
             corpus = encode_corpus_to_disk(path, vocab, out)
         wall = time.perf_counter() - start
         peak = common.proc_status("VmHWM")["VmHWM"]
-        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # kB on Linux
-        return {"wall_s": wall, "rss_before": before, "peak": peak, "worker_peak": workers or None,
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux
+        workers = children * 1024 if children > children_before else None  # None: no worker started
+        return {"wall_s": wall, "rss_before": before, "peak": peak, "worker_peak": workers,
                 "vocab": len(vocab), "tokens": stats.tokens, "encoded": int(corpus.n_tokens)}
     finally:
         shutil.rmtree(out, ignore_errors=True)

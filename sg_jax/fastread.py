@@ -47,7 +47,7 @@ from sg_jax.errors import CorpusError
 from sg_jax.limits import MAX_WORD_CHARS
 from sg_jax.text import WORD_RE, _WHITESPACE, _open_binary, _utf8_error, normalize_text
 
-PIECE_BYTES = 4 << 20  # bytes of text per piece: a worker's unit of work
+PIECE_BYTES = 2 << 20  # bytes of text per piece: a worker's unit of work (its memory: ~40x this)
 
 _replaced = [0]
 
@@ -308,7 +308,7 @@ class _Merger:
                     self.replaced, self.long_words)
 
 
-MAX_PROCESSES = 32  # each worker holds a few pieces and its chunk cache: about 100-200 MB
+MAX_PROCESSES = 16  # each worker holds a piece, its arrays and its chunk cache: about 100 MB
 
 
 def default_processes() -> int:
