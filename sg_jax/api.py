@@ -128,7 +128,7 @@ class Model:
         if source is None:
             raise ConfigError("the model does not know its corpus: pass the corpus to train_more")
         encoded = encode_corpus(source, self.vocab, lowercase=config.lowercase, errors=config.encoding_errors,
-                                normalize=config.normalize)
+                                normalize=config.normalize, strip_diacritics=config.strip_diacritics)
         data = Corpus(self.vocab, encoded, None, *corpus_identity(source, encoded))
         start = Progress(self.progress.state, self.progress.position, list(self.progress.history),
                          Schedule(start_step=int(self.progress.state.step), start_epoch=self.config.epochs))
@@ -147,7 +147,7 @@ class Model:
 
 def _from_output(output: RunOutput, source) -> Model:
     model = Model(output.result.config, output.vocab, output.progress, output.corpus.fingerprint)
-    model._source = source if isinstance(source, (str, Path, list, tuple)) else None
+    model._source = source if _rereadable(source) else None
     return model
 
 
@@ -173,8 +173,9 @@ def train_model(corpus, *, out_dir=None, log=None, on_call=None, **config) -> Mo
 
 def check_corpus(corpus):
     """`corpus` as train_model reads it, or a one-line CorpusError: a string is a path or a
-    corpus name (not text), and an iterator (readable once) becomes a list of its sentences,
-    kept for train_more."""
+    corpus name (not text); lists of sentences are checked here; any other iterable is passed
+    on as it is, to be streamed by the reader (never held in memory), which names a bad
+    sentence and refuses a one-shot iterator (a generator) for more than one epoch."""
     if isinstance(corpus, str):
         if corpus != DEFAULT_CORPUS and not corpus.startswith("toy:") and not Path(corpus).exists() \
                 and any(c.isspace() for c in corpus):
@@ -186,14 +187,23 @@ def check_corpus(corpus):
     if isinstance(corpus, (bytes, bytearray)) or not hasattr(corpus, "__iter__"):
         raise CorpusError(f"corpus must be a path, a corpus name or an iterable of token lists, got "
                           f"{type(corpus).__name__} {quoted(corpus)}")
-    sentences = []
-    for n, s in enumerate(corpus, 1):
-        if not isinstance(s, str) and (isinstance(s, (bytes, bytearray)) or not hasattr(s, "__iter__")):
-            raise CorpusError(f"sentence {n} of the corpus is {quoted(s)} ({type(s).__name__}), not a list of tokens")
-        sentences.append(s if isinstance(s, str) else list(s))
-    # lists are kept as given (their fingerprint names them); an iterator can be read only once:
-    # its sentences are kept for train_more
-    return corpus if isinstance(corpus, (list, tuple)) else sentences
+    if isinstance(corpus, (list, tuple)):
+        for n, s in enumerate(corpus, 1):
+            if not isinstance(s, str) and (isinstance(s, (bytes, bytearray)) or not hasattr(s, "__iter__")):
+                raise CorpusError(f"sentence {n} of the corpus is {quoted(s)} ({type(s).__name__}), "
+                                  "not a list of tokens")
+    return corpus
+
+
+def _rereadable(source) -> bool:
+    """Whether train_more can read `source` again: a path, a name, a list, or an iterable whose
+    __iter__ starts over (not a one-shot iterator, which is its own iterator)."""
+    if isinstance(source, (str, Path, list, tuple)):
+        return True
+    try:
+        return hasattr(source, "__iter__") and iter(source) is not source
+    except TypeError:
+        return False
 
 
 def load_model(out_dir) -> Model:

@@ -31,7 +31,7 @@ AUTO_SYNC = 8
 # fields added since sg_jax 0.1.0: a config saved before them lacks them and takes their defaults
 # (0.1.0 trained on one device); any other missing field means a damaged file
 ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
-                "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
+                "unicode_normalization": None, "strip_diacritics": None, "optimizer": None, "devices": 1, "sync_every": None,
                 "sync_combine": "sum",  # before the option, several devices summed
                 "window_layout": "padded",  # before the option, every step was padded
                 "shard_tables": None,
@@ -137,6 +137,10 @@ class Config:
         "NFC", "normalise the corpus text before tokenizing: NFC (a letter with a combining accent and its "
         "precomposed form become one word), NFKC (also folds compatibility forms such as ligatures and "
         "full-width letters) or none", choices=("NFC", "NFKC", "none"), group="data")
+    strip_diacritics: bool = option(
+        False, "remove Arabic harakat, superscript alef, Quranic annotation signs and tatweel, and Hebrew points "
+        "and cantillation marks, after normalising (so a word written with and without vowel marks is one word; "
+        "letters and the vowel signs of other scripts stay)", group="data")
 
     @property
     def normalize(self) -> str | None:

@@ -95,3 +95,31 @@ def progress_callback(enabled: bool, desc: str = "train"):
             bar["bar"].close()
 
     return on_call, close
+
+
+def read_progress_callback(enabled: bool, desc: str = "read"):
+    """An on_read(bytes_read, file_bytes) callback drawing a tqdm bar of the corpus file's bytes,
+    shown only for files large enough to take a while (None when disabled); returns (callback,
+    close)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = {"bar": None, "seen": 0}
+
+    def on_read(done: int, total: int):
+        if bar["bar"] is None:
+            if total < READ_BAR_BYTES:
+                return
+            bar["bar"] = tqdm(total=total, unit="B", unit_scale=True, desc=desc, dynamic_ncols=True)
+        bar["bar"].update(done - bar["seen"])
+        bar["seen"] = done
+
+    def close():
+        if bar["bar"] is not None:
+            bar["bar"].close()
+
+    return on_read, close
+
+
+READ_BAR_BYTES = 32 << 20  # smaller files are read in about a second

@@ -21,7 +21,7 @@ from sg_jax.atomic import atomic_open
 from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted, quoted_list
 
 from sg_jax.text import ReadStats, _check_normalize, _resolve, iter_sentences
-from sg_jax.text import DEFAULT_CORPUS, corpus_fingerprint, tokenize  # noqa: F401  (re-exported)
+from sg_jax.text import DEFAULT_CORPUS, corpus_fingerprint, normalize_query, tokenize  # noqa: F401  (re-exported)
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Vocab:
@@ -67,6 +67,17 @@ class Vocab:
         index 0 is the most frequent word), "alphabetical" (Python string order), or "first"
         (order of first occurrence in the corpus).
         """
+        cls._check_selection(min_count, max_size, order)
+        if isinstance(sentences, (str, os.PathLike)):
+            sentences = iter_sentences(sentences)
+        counter: collections.Counter = collections.Counter()
+        for sentence in sentences:
+            counter.update(sentence)  # Counter keeps first-occurrence order (dict order)
+        return cls.from_occurrences(list(counter), list(counter.values()), min_count=min_count,
+                                    max_size=max_size, order=order)
+
+    @classmethod
+    def _check_selection(cls, min_count, max_size, order) -> None:
         if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) \
                 or min_count < 1:
             raise ConfigError(f"min_count must be an integer >= 1, got {min_count!r}")
@@ -74,25 +85,29 @@ class Vocab:
             raise ConfigError(f"max_size must be >= 1, got {max_size!r}")
         if order not in cls.ORDERS:
             raise ConfigError(f"order must be one of {', '.join(cls.ORDERS)}; got {order!r}")
-        if isinstance(sentences, (str, os.PathLike)):
-            sentences = iter_sentences(sentences)
-        counter: collections.Counter = collections.Counter()
-        for sentence in sentences:
-            counter.update(sentence)  # Counter keeps first-occurrence order (dict order)
-        if not counter:
+
+    @classmethod
+    def from_occurrences(cls, words: Sequence[str], counts, *, min_count: int = 1,
+                         max_size: int | None = None, order: str = "frequency") -> "Vocab":
+        """The vocabulary `build` gives for a corpus whose distinct words, in order of first
+        occurrence, are `words`, seen `counts` times."""
+        cls._check_selection(min_count, max_size, order)
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if not len(words):
             raise CorpusError("corpus contains no words")
-        first = list(counter)  # first-occurrence order
-        kept = [w for w in first if counter[w] >= min_count]
-        if not kept:
+        kept = np.flatnonzero(counts >= min_count)  # first-occurrence order
+        if not len(kept):
             raise VocabError(f"min_count={min_count} removes every word "
-                             f"(largest count is {max(counter.values())})")
-        by_freq = sorted(kept, key=lambda w: -counter[w])  # stable: ties keep first occurrence
+                             f"(largest count is {int(counts.max())})")
+        by_freq = kept[np.argsort(-counts[kept], kind="stable")]  # ties keep first occurrence
         if max_size is not None and len(kept) > max_size:
-            keep = set(by_freq[:max_size])
-            kept = [w for w in kept if w in keep]
             by_freq = by_freq[:max_size]
-        words = {"frequency": by_freq, "alphabetical": sorted(kept), "first": kept}[order]
-        return cls(tuple(words), np.array([counter[w] for w in words], dtype=np.int64))
+            kept = np.sort(by_freq)
+        if order == "alphabetical":
+            chosen = sorted(kept.tolist(), key=words.__getitem__)
+        else:
+            chosen = (by_freq if order == "frequency" else kept).tolist()
+        return cls(tuple(words[i] for i in chosen), counts[chosen])
 
     def __len__(self) -> int:
         return len(self.words)
@@ -166,6 +181,12 @@ class Vocab:
 # Encoded corpus
 
 
+def _increasing(a: np.ndarray, block: int = 1 << 22) -> bool:
+    """Whether `a` is strictly increasing, read a block at a time (a memory map stays unread
+    into memory)."""
+    return all((np.diff(np.asarray(a[i:i + block + 1])) > 0).all() for i in range(0, max(len(a) - 1, 0), block))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class EncodedCorpus:
     """A corpus as word ids: sentence s is `ids[offsets[s]:offsets[s + 1]]`.
@@ -185,7 +206,7 @@ class EncodedCorpus:
                               f"{ids.shape} and {offsets.shape}")
         ids = ids if ids.dtype == np.int32 else ids.astype(np.int32)
         offsets = offsets if offsets.dtype == np.int64 else offsets.astype(np.int64)
-        if offsets[0] != 0 or offsets[-1] != len(ids) or (np.diff(offsets) <= 0).any():
+        if offsets[0] != 0 or offsets[-1] != len(ids) or not _increasing(offsets):
             raise FormatError(f"encoded corpus offsets do not partition {len(ids)} ids into "
                               "non-empty sentences")
         ids, offsets = ids.view(), offsets.view()  # own views: never flip the caller's flags
@@ -325,27 +346,127 @@ def encode_corpus_to_disk(source, vocab: Vocab, directory: str | os.PathLike,
     return EncodedCorpus.load(directory, mmap=True)
 
 
+def _encode_scan(scan, vocab: Vocab, max_len: int, ids_out: "_NpyStream", offsets_out: "_NpyStream",
+                 stats: ReadStats | None, token_block: int = 1 << 22, line_block: int = 1 << 20) -> None:
+    """Map a scan's provisional ids to `vocab`'s and cut its lines into sentences of at most
+    `max_len` tokens, as the sequential reader does (then sentences emptied by the vocabulary
+    are dropped), streaming into `ids_out` / `offsets_out` (which starts with its 0) a block at
+    a time. With `stats`, add the read's line, sentence and token counts to it."""
+    final = np.full(len(scan.words), -1, np.int32)
+    position = {w: i for i, w in enumerate(scan.words)}
+    final[np.fromiter((position[w] for w in vocab.words), np.int64, len(vocab))] = np.arange(len(vocab))
+    del position
+    prov = np.load(scan.ids_path, mmap_mode="r")
+    lines_all = np.load(scan.lines_path, mmap_mode="r")
+    token_pos, written = 0, 0
+    for lb in range(0, len(lines_all), line_block):
+        lines = np.asarray(lines_all[lb:lb + line_block])
+        per_line = -(-lines // max_len)  # sentences of each line (0 for an empty one)
+        seg = np.full(int(per_line.sum()), max_len, np.int64)
+        rem = lines % max_len
+        seg[(np.cumsum(per_line) - 1)[rem > 0]] = rem[rem > 0]  # each line's last, shorter sentence
+        ends = np.cumsum(seg)
+        first = 0
+        while first < len(seg):
+            base = int(ends[first - 1]) if first else 0
+            stop = max(int(np.searchsorted(ends, base + token_block, side="right")), first + 1)
+            block = final[np.asarray(prov[token_pos + base:token_pos + int(ends[stop - 1])])]
+            keep = block >= 0
+            kept = np.bincount(np.repeat(np.arange(stop - first), seg[first:stop])[keep],
+                               minlength=stop - first)
+            kept = kept[kept > 0]
+            ids_out.append(block[keep])
+            offsets_out.append(written + np.cumsum(kept))
+            written += int(kept.sum())
+            first = stop
+        token_pos += int(lines.sum())
+        if stats is not None:
+            stats.lines += len(lines)
+            stats.empty_lines += int((lines == 0).sum())
+            stats.sentences += len(seg)
+            stats.tokens += int(lines.sum())
+
+
 def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 order: str = "frequency", lowercase: bool = True, errors: str = "strict",
-                max_sentence_length: int = 10_000,
-                normalize: str | None = "NFC") -> tuple[Vocab, EncodedCorpus, ReadStats]:
-    """Build the vocabulary and encode `source`: two streaming passes over a file, one
-    materialisation for an in-memory source. Returns (vocab, corpus, stats of the read).
-    `normalize`: Unicode normalisation before tokenizing (see `tokenize`)."""
-    stats = ReadStats()
+                max_sentence_length: int = 10_000, normalize: str | None = "NFC",
+                strip_diacritics: bool = False, directory: str | os.PathLike | None = None,
+                processes: int | None = None, piece_bytes: int | None = None,
+                on_progress=None, cache_dir: str | os.PathLike | None = None,
+                log=lambda s: None) -> tuple[Vocab, EncodedCorpus, ReadStats]:
+    """Build the vocabulary and encode `source` in one read (`sg_jax.fastread`: a file is cut
+    into pieces tokenized on `processes` cores, default all; an iterable is consumed once and
+    never held). Returns (vocab, corpus, stats of the read), the same as counting with
+    `Vocab.build` and encoding with `encode_corpus` over `iter_sentences` would give.
+
+    The corpus's `ids.npy` and `offsets.npy` are written into `directory` (atomically) and
+    returned memory-mapped; without `directory` they go to a temporary directory that is
+    removed at once (the maps keep the data until they are dropped; the directory is under
+    TMPDIR, which should be on disk, not in memory, for corpora larger than memory). Memory stays
+    bounded by the
+    vocabulary and a few pieces of `piece_bytes`, whatever the corpus size. `normalize`: Unicode
+    normalisation before tokenizing (see `tokenize`); `strip_diacritics`: remove Arabic and
+    Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`). `on_progress(bytes_read,
+    file_bytes)` is called while a file is read.
+
+    `source` may be an encoded-corpus directory (`sg_jax.encoded`, `sg-jax encode`): it is used
+    if it was read with these options and is neither damaged nor stale, else refused. With
+    `cache_dir`, a file is read once into an entry there keyed by its fingerprint and these
+    options, and reused by later calls (`log` hears when a damaged entry is rebuilt)."""
+    import shutil
+    import tempfile
+
+    from sg_jax import encoded, fastread
+
+    Vocab._check_selection(min_count, max_size, order)
     opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
-                normalize=_check_normalize(normalize))
+                normalize=_check_normalize(normalize), strip_diacritics=bool(strip_diacritics))
+    options = dict(opts, min_count=min_count, max_size=max_size, order=order)
+    read = dict(processes=processes, piece_bytes=piece_bytes, on_progress=on_progress)
+    if isinstance(source, (str, os.PathLike)) and encoded.is_encoded(source):
+        return encoded.read_encoded(source, options)[:3]
+    if cache_dir is not None and directory is None and isinstance(_resolve(source), Path):
+        return encoded.cached(source, cache_dir, options, log=log, **read)[:3]
+    iter_sentences(source, **opts)  # refuses bad options and a missing or unreadable source up front
     resolved = _resolve(source)
-    if not isinstance(resolved, Path):  # an iterator can be consumed only once
-        source = list(iter_sentences(resolved, stats=stats, **opts))
-        opts.update(lowercase=False, normalize=None)  # already done
-        vocab = Vocab.build(source, min_count=min_count, max_size=max_size, order=order)
-    else:
-        vocab = Vocab.build(iter_sentences(resolved, stats=stats, **opts),
-                            min_count=min_count, max_size=max_size, order=order)
-        source = resolved
-    corpus = encode_corpus(source, vocab, **opts)
-    if corpus.n_tokens < 2:
-        raise CorpusError(f"corpus has {corpus.n_tokens} in-vocabulary token(s) after "
-                          f"min_count={min_count}; at least 2 are needed for training pairs")
+    workdir = Path(tempfile.mkdtemp(prefix="sg_jax-corpus-"))
+    try:
+        stats = ReadStats()
+        scan = None
+        if isinstance(resolved, Path):
+            try:
+                scan = fastread.scan_file(resolved, workdir, lowercase=lowercase, errors=errors,
+                                          normalize=normalize, strip=bool(strip_diacritics),
+                                          processes=processes, on_progress=on_progress,
+                                          piece_bytes=piece_bytes or fastread.PIECE_BYTES)
+                stats.dropped_chars, stats.replaced_bytes = scan.dropped_chars, scan.replaced_bytes
+                stats.long_words = scan.long_words
+                line_stats = stats
+            except fastread.NoCut:  # a piece-long run without whitespace: read it line by line
+                scan = None
+        if scan is None:
+            stream = iter_sentences(resolved, stats=stats, **opts)
+            # token lists cost ~60 bytes a token in Python: batches of a 64th of a piece's bytes
+            scan = fastread.scan_sentences(stream, workdir, max((piece_bytes or fastread.PIECE_BYTES) // 64, 256))
+            line_stats = None  # the reader counted them
+        if not len(scan.words):
+            raise CorpusError(f"corpus {resolved if isinstance(resolved, Path) else '(token lists)'} "
+                              "contains no words")
+        vocab = Vocab.from_occurrences(scan.words, scan.counts, min_count=min_count,
+                                       max_size=max_size, order=order)
+        if vocab.total < 2:  # the in-vocabulary tokens: refused before anything is written
+            raise CorpusError(f"corpus has {vocab.total} in-vocabulary token(s) after "
+                              f"min_count={min_count}; at least 2 are needed for training pairs")
+        out = Path(directory) if directory is not None else workdir
+        with atomic_open(out / "ids.npy", "wb") as fi, atomic_open(out / "offsets.npy", "wb") as fo:
+            ids_out, offsets_out = _NpyStream(fi, np.int32), _NpyStream(fo, np.int64)
+            offsets_out.append(np.zeros(1, np.int64))
+            block = max((piece_bytes or fastread.PIECE_BYTES) // 2, 1024)  # about a piece's tokens
+            _encode_scan(scan, vocab, max_sentence_length, ids_out, offsets_out, line_stats,
+                         token_block=block, line_block=max(block // 16, 256))
+            ids_out.close()
+            offsets_out.close()
+        corpus = EncodedCorpus.load(out, mmap=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # open maps keep their files' data
     return vocab, corpus, stats

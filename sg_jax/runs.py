@@ -38,6 +38,7 @@ import sg_jax.sharded as sharded
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
+from sg_jax.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS
@@ -92,23 +93,45 @@ class RunOutput:
     corpus: Corpus
 
 
-def read_corpus(config: Config, corpus) -> Corpus:
-    """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them)."""
+def read_corpus(config: Config, corpus, on_read: Callable[[int, int], None] | None = None) -> Corpus:
+    """Read and encode `corpus` (a path, "default", "toy:...", token lists or an iterable of them).
+    A one-shot iterator (a generator) is refused for more than one epoch: a run must be able to
+    read its corpus again (to resume or train more), so pass a list or a restartable iterable (a
+    class whose __iter__ starts over), which is streamed and never held in memory.
+    on_read(bytes_read, file_bytes): called while a file is read."""
+    if config.epochs > 1 and _one_shot(corpus):
+        raise CorpusError(f"the corpus is a one-shot iterator ({type(corpus).__name__}), which can be read only "
+                          f"once, but epochs={config.epochs}: pass a list, a file path or a restartable iterable "
+                          "(an object whose __iter__ starts over)")
     vocab, encoded, stats = load_corpus(corpus, min_count=config.min_count, max_size=config.max_vocab,
                                         lowercase=config.lowercase, errors=config.encoding_errors,
-                                        normalize=config.normalize)
+                                        normalize=config.normalize, strip_diacritics=config.strip_diacritics,
+                                        on_progress=on_read, cache_dir=os.environ.get(CACHE_ENV) or None)
     check_trainable(vocab, encoded, config)
     return Corpus(vocab, encoded, stats, *corpus_identity(corpus, encoded))
 
 
+def _one_shot(source) -> bool:
+    """Whether `source` is an iterator that can be read only once (gensim's test: iter(x) is x)."""
+    if isinstance(source, (str, bytes, os.PathLike, list, tuple)) or not hasattr(source, "__iter__"):
+        return False
+    return iter(source) is source
+
+
 def corpus_identity(source, encoded: EncodedCorpus) -> tuple[str, str]:
-    """(fingerprint, name) of a corpus: the sha256 of a file's bytes or of token lists, or, for a
-    one-shot iterable (which cannot be read again), of what was encoded from it."""
-    if isinstance(source, (str, Path, list, tuple)):
+    """(fingerprint, name) of a corpus: the sha256 of a file's bytes or of token lists, or, for
+    another iterable, of what was encoded from it (a block at a time: the ids may be a memory
+    map)."""
+    if isinstance(source, (str, Path)) and is_encoded(source):  # the fingerprint of the corpus it holds
+        fingerprint = read_manifest(source)["fingerprint"]
+    elif isinstance(source, (str, Path, list, tuple)):
         fingerprint = corpus_fingerprint(source)
     else:
-        fingerprint = hashlib.sha256(np.ascontiguousarray(encoded.ids).tobytes()
-                                     + np.ascontiguousarray(encoded.offsets).tobytes()).hexdigest()
+        h = hashlib.sha256()
+        for array in (encoded.ids, encoded.offsets):
+            for i in range(0, len(array), 1 << 22):
+                h.update(np.ascontiguousarray(array[i:i + (1 << 22)]).tobytes())
+        fingerprint = h.hexdigest()
     name = source if isinstance(source, str) else str(source) if isinstance(source, Path) else "<in-memory corpus>"
     return fingerprint, name
 
@@ -219,12 +242,14 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
                  overwrite: bool = False, until_epoch: int | None = None,
                  checkpoint: CheckpointPolicy | None = CheckpointPolicy(), on_call: Callable | None = None,
                  log: Callable[[str], None] = print, loaded: Corpus | None = None,
-                 start: Progress | None = None, write_vectors: bool = True) -> RunOutput:
+                 start: Progress | None = None, write_vectors: bool = True,
+                 on_read: Callable[[int, int], None] | None = None) -> RunOutput:
     """Train `config` on `corpus` into out_dir (None: in memory only).
 
     loaded: an already-read `Corpus` (skips reading `corpus` again).
     start: continue from this in-memory progress (the model API's train_more) instead of a
     checkpoint. on_call(state, position, record): called after every jitted call.
+    on_read(bytes_read, file_bytes): called while the corpus file is read.
     """
     from sg_jax.mesh import resolve_devices
 
@@ -234,7 +259,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         raise ConfigError(f"output path {out} exists and is not a directory")
     if out is not None and start is None and not resume and not overwrite:
         refuse_finished_run(out)  # before the corpus is read: that can take long
-    data = loaded if loaded is not None else read_corpus(config, corpus)
+    data = loaded if loaded is not None else read_corpus(config, corpus, on_read)
     vocab, encoded = data.vocab, data.encoded
     _agree(config, data)
     writer = _writes()  # several processes train one model; process 0 writes it

@@ -58,32 +58,76 @@ _WORD_RUN = re.compile(rf"{_WORD_CHARS}*")  # word characters, from where a matc
 _WHITESPACE = b" \t\r\n\v\f"
 
 
+# Diacritics that `strip_diacritics` removes: Arabic harakat and the other Arabic combining marks
+# (U+0610-U+061A, fathatan U+064B .. U+065F, superscript alef U+0670, the Extended-A marks
+# U+08D3-U+08FF), the Quranic annotation signs of U+06D6-U+06ED, tatweel U+0640 (a stretching
+# stroke, not a letter), and Hebrew points and cantillation (U+0591-U+05C7, U+FB1E). Only
+# nonspacing marks (category Mn) of those ranges are taken, so Arabic and Hebrew punctuation and
+# letters (the small waw and yeh U+06E5-U+06E6, maqaf U+05BE) stay. Every other script's marks,
+# such as the Devanagari vowel signs and virama and the Thai vowels, are untouched.
+_DIACRITIC_RANGES = ((0x0591, 0x05C7), (0xFB1E, 0xFB1E), (0x0610, 0x061A), (0x064B, 0x065F),
+                     (0x0670, 0x0670), (0x06D6, 0x06ED), (0x08D3, 0x08FF))
+DIACRITICS = frozenset([0x0640] + [c for a, b in _DIACRITIC_RANGES for c in range(a, b + 1)
+                                   if unicodedata.category(chr(c)) == "Mn"])
+_STRIP_TABLE = dict.fromkeys(DIACRITICS)
+_DIACRITIC_RE = re.compile("[" + "".join(f"\\u{c:04x}" for c in sorted(DIACRITICS)) + "]")
+
+
+def strip_diacritics(text: str, normalize: str | None = None) -> str:
+    """`text` without the Arabic and Hebrew marks in `DIACRITICS` (harakat, Quranic signs,
+    tatweel, niqqud, cantillation): "بِسْمِ" -> "بسم". With `normalize`, the result is normalised
+    again where something was removed (a removed mark can leave a base and a later mark that
+    compose), so the output is in that form whenever the input was."""
+    if not _DIACRITIC_RE.search(text):
+        return text
+    text = text.translate(_STRIP_TABLE)
+    return unicodedata.normalize(normalize, text) if normalize else text
+
+
+def normalize_text(text: str, normalize: str | None = "NFC", strip: bool = False) -> str:
+    """What the reader does to text before tokenizing: Unicode normalisation (`normalize`), then
+    `strip_diacritics` if `strip`. Lines never interact: normalising a block of lines equals
+    normalising each line."""
+    if _check_normalize(normalize):
+        text = unicodedata.normalize(normalize, text)
+    return strip_diacritics(text, normalize) if strip else text
+
+
+def normalize_query(word: str, *, lowercase: bool = True, normalize: str | None = "NFC",
+                    strip_diacritics: bool = False) -> str:
+    """`word` as a corpus token read with these options becomes: normalised, stripped of
+    diacritics if asked, lowercased. Look a query up in a vocabulary through this, with the
+    options the corpus was read with, and it is found however it was typed (NFC or decomposed,
+    with or without vowel marks, any case)."""
+    word = normalize_text(word, normalize, strip_diacritics)
+    return word.lower() if lowercase else word
+
+
 def _check_normalize(normalize) -> str | None:
     if normalize not in NORMALIZATIONS:
         raise ConfigError(f"normalize must be 'NFC', 'NFKC' or None, got {quoted(normalize)}")
     return normalize
 
 
-def tokenize(line: str, lowercase: bool = True, normalize: str | None = "NFC") -> list[str]:
+def tokenize(line: str, lowercase: bool = True, normalize: str | None = "NFC",
+             strip_diacritics: bool = False) -> list[str]:
     """Split `line` into words (`WORD_RE` matches, in order) after Unicode normalisation
     (`normalize`: "NFC", the default, "NFKC", which also folds compatibility forms such as "ﬁ"
-    and full-width letters, or None), lowercased with `str.lower`.
+    and full-width letters, or None), stripped of Arabic and Hebrew diacritics if
+    `strip_diacritics` (see `strip_diacritics`), lowercased with `str.lower`.
 
     "Don't stop -- it's café-time, 3.5!" -> ["don't", "stop", "it's", "café-time", "3", "5"];
     "हिन्दी भाषा" -> ["हिन्दी", "भाषा"].
     """
-    if _check_normalize(normalize):
-        line = unicodedata.normalize(normalize, line)
-    words = WORD_RE.findall(line)
+    words = WORD_RE.findall(normalize_text(line, normalize, strip_diacritics))
     return [w.lower() for w in words] if lowercase else words
 
 
 def _tokenize_counted(text: str, lowercase: bool, normalize: str | None = "NFC",
-                      stats: "ReadStats | None" = None) -> tuple[list[str], int]:
+                      stats: "ReadStats | None" = None, strip: bool = False) -> tuple[list[str], int]:
     """Tokens of `text` and the number of non-space characters that are not part of a token.
     Words longer than MAX_WORD_CHARS are dropped and counted in `stats.long_words`."""
-    if normalize:
-        text = unicodedata.normalize(normalize, text)
+    text = normalize_text(text, normalize, strip)
     words = WORD_RE.findall(text)
     # Count before lowercasing: str.lower can change a word's length ("İ" -> "i̇").
     dropped = sum(map(len, text.split())) - sum(map(len, words))
@@ -195,15 +239,18 @@ def _byte_lines(f, path: Path, chunk_size: int) -> Iterator[tuple[int, int, byte
         yield line_no, line_offset, buf, True
 
 
+def _utf8_error(path: Path, line_no: int, byte_no: int) -> CorpusError:
+    return CorpusError(f"{path}: invalid UTF-8 at line {line_no} (byte {byte_no} of the line); fix the "
+                       "file or pass --encoding-errors replace")
+
+
 def _decode(piece: bytes, errors: str, path: Path, line_no: int, offset: int,
             stats: ReadStats | None) -> str:
     try:
         return piece.decode("utf-8")
     except UnicodeDecodeError as e:
         if errors == "strict":
-            raise CorpusError(
-                f"{path}: invalid UTF-8 at line {line_no} (byte {offset + e.start + 1} of the "
-                f"line); fix the file or pass --encoding-errors replace") from None
+            raise _utf8_error(path, line_no, offset + e.start + 1) from None
     # Same output as bytes.decode("utf-8", "replace"), but counting the replaced bytes.
     parts, pos = [], 0
     while True:
@@ -218,8 +265,8 @@ def _decode(piece: bytes, errors: str, path: Path, line_no: int, offset: int,
             pos += e.end
 
 
-def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int,
-                    stats: ReadStats, chunk_size: int, normalize: str | None) -> Iterator[list[str]]:
+def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int, stats: ReadStats,
+                    chunk_size: int, normalize: str | None, strip: bool = False) -> Iterator[list[str]]:
     with _open_binary(path) as f:
         pending: list[str] = []
         line_tokens = 0
@@ -241,7 +288,7 @@ def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int,
                 if len(carry) > MAX_WORD_CHARS:
                     stats.long_words += 1
                     carry, skipping = "", True
-            tokens, dropped = _tokenize_counted(text, lowercase, normalize, stats)
+            tokens, dropped = _tokenize_counted(text, lowercase, normalize, stats, strip)
             stats.dropped_chars += dropped
             line_tokens += len(tokens)
             pending.extend(tokens)
@@ -259,20 +306,25 @@ def _file_sentences(path: Path, lowercase: bool, errors: str, max_len: int,
                 pending, line_tokens = [], 0
 
 
-def _iterable_sentences(source: Iterable, lowercase: bool, max_len: int,
-                        stats: ReadStats, normalize: str | None) -> Iterator[list[str]]:
+def _iterable_sentences(source: Iterable, lowercase: bool, max_len: int, stats: ReadStats,
+                        normalize: str | None, strip: bool = False) -> Iterator[list[str]]:
     for n, sentence in enumerate(source, 1):
         if isinstance(sentence, str):  # a list of raw sentences: tokenize them
-            tokens, dropped = _tokenize_counted(sentence, lowercase, normalize, stats)
+            tokens, dropped = _tokenize_counted(sentence, lowercase, normalize, stats, strip)
             stats.dropped_chars += dropped
         else:
+            if isinstance(sentence, (bytes, bytearray)) or not hasattr(sentence, "__iter__"):
+                raise CorpusError(f"sentence {n} of the corpus is {quoted(sentence)} ({type(sentence).__name__}), "
+                                  "not a list of tokens")
             tokens = list(sentence)
             if not all(isinstance(t, str) for t in tokens):
                 bad = next(t for t in tokens if not isinstance(t, str))
                 raise CorpusError(f"sentence {n}: token {quoted(bad)} is a {type(bad).__name__}, "
                                   "expected str")
-            if normalize:
-                tokens = [unicodedata.normalize(normalize, t) for t in tokens]
+            if normalize or strip:
+                tokens = [normalize_text(t, normalize, strip) for t in tokens]
+                if strip:  # a token of marks or tatweel alone is nothing once they are removed
+                    tokens = [t for t in tokens if t]
             if tokens and max(map(len, tokens)) > MAX_WORD_CHARS:
                 kept = [t for t in tokens if len(t) <= MAX_WORD_CHARS]
                 stats.long_words += len(tokens) - len(kept)
@@ -306,7 +358,8 @@ def _resolve(source) -> Path | Iterable:
 
 def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
                    max_sentence_length: int = 10_000, stats: ReadStats | None = None,
-                   chunk_size: int = CHUNK_SIZE, normalize: str | None = "NFC") -> Iterator[list[str]]:
+                   chunk_size: int = CHUNK_SIZE, normalize: str | None = "NFC",
+                   strip_diacritics: bool = False) -> Iterator[list[str]]:
     """Stream the sentences of `source` as lists of tokens (str).
 
     `source`: `"default"` (the bundled Brown corpus), `"toy:seeds"` / `"toy:groups"` (see
@@ -321,7 +374,8 @@ def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
     UTF-8 into U+FFFD (then dropped as a non-word); "strict" raises CorpusError with the line.
     `stats`, if given, is filled in as the stream is consumed. `normalize`: the Unicode
     normalisation applied before tokenizing ("NFC", the default; "NFKC"; None for none; see
-    `tokenize`). Words longer than `MAX_WORD_CHARS` characters are dropped and counted in
+    `tokenize`). `strip_diacritics`: remove Arabic and Hebrew diacritics after normalising (see
+    `strip_diacritics`). Words longer than `MAX_WORD_CHARS` characters are dropped and counted in
     `stats.long_words`; NUL bytes anywhere in a file make it a CorpusError (a binary file).
     """
     _check_normalize(normalize)
@@ -336,10 +390,11 @@ def iter_sentences(source, *, lowercase: bool = True, errors: str = "strict",
     if isinstance(resolved, Path):
         _check_file(resolved)
         stream = _file_sentences(resolved, lowercase, errors, max_sentence_length, stats,
-                                 chunk_size, normalize)
+                                 chunk_size, normalize, bool(strip_diacritics))
         name = str(resolved)
     else:
-        stream = _iterable_sentences(resolved, lowercase, max_sentence_length, stats, normalize)
+        stream = _iterable_sentences(resolved, lowercase, max_sentence_length, stats, normalize,
+                                     bool(strip_diacritics))
         name = "(token lists)"
     return _counted(stream, stats, name)
 

@@ -142,16 +142,18 @@ def _source(corpus_iterable, corpus_file, what: str):
     if not hasattr(corpus_iterable, "__iter__"):
         raise CorpusError(f"corpus_iterable must be an iterable of token lists, got {type(corpus_iterable).__name__} "
                           f"{quoted(corpus_iterable)}")
-    sentences = []
-    for n, sentence in enumerate(corpus_iterable, 1):
-        if isinstance(sentence, str):
-            sentences.append(sentence)  # a raw sentence: sg_jax's reader tokenizes it
-        elif hasattr(sentence, "__iter__") and not isinstance(sentence, (bytes, bytearray)):
-            sentences.append(list(sentence))
-        else:
-            raise CorpusError(f"sentence {n} of corpus_iterable is {quoted(sentence)} ({type(sentence).__name__}), "
-                              f"not a list of tokens")
-    return sentences
+    if iter(corpus_iterable) is corpus_iterable:
+        raise CorpusError(f"corpus_iterable is a one-shot iterator ({type(corpus_iterable).__name__}), which can be "
+                          "read only once: pass a list or a re-iterable object (a class whose __iter__ starts over)")
+    if isinstance(corpus_iterable, (list, tuple)):
+        for n, sentence in enumerate(corpus_iterable, 1):
+            if not isinstance(sentence, str) and (isinstance(sentence, (bytes, bytearray))
+                                                  or not hasattr(sentence, "__iter__")):
+                raise CorpusError(f"sentence {n} of corpus_iterable is {quoted(sentence)} "
+                                  f"({type(sentence).__name__}), not a list of tokens")
+    # a list is read as it is; any other re-iterable corpus is streamed by the reader at every
+    # pass (vocabulary, encoding), never held in memory
+    return corpus_iterable
 
 
 class _Epochs:

@@ -307,7 +307,8 @@ def test_refused_arguments_name_the_sg_jax_way(kwargs, message):
     (lambda: sg_jax.train_model(123), "got int 123"),
     (lambda: sg_jax.train_model("the king rules"), "is not a file"),
     (lambda: sg_jax.train_model([["a", "b"], 5]), "sentence 2"),
-    (lambda: sg_jax.train_model(iter([["a", "b"], 5])), "sentence 2"),
+    (lambda: sg_jax.train_model(iter([["a", "b"], 5]), epochs=1, min_count=1), "sentence 2"),
+    (lambda: sg_jax.train_model(iter([["a", "b"], ["c"]])), "one-shot iterator"),
 ])
 def test_bad_corpora_are_one_line_errors(call, message):
     with pytest.raises(CorpusError, match=message) as e:

@@ -20,6 +20,7 @@ DESCRIPTION = """\
 Skip-gram and CBOW word embeddings (word2vec) in JAX.
 
   sg-jax train --corpus default --out runs/brown      train, write vectors + checkpoint
+  sg-jax encode big.txt --out big.enc                  read a corpus once (train --corpus big.enc)
   sg-jax similar king --vectors runs/brown/vectors.txt nearest neighbours
   sg-jax analogy man king woman --vectors ...          man : king :: woman : ?
   sg-jax eval --vectors runs/brown/vectors.txt         WordSim-353 and Google analogies
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sg-jax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_train(sub)
+    commands.add_encode(sub)
     commands.add_gradcheck(sub)
     commands.add_queries(sub)
     p = sub.add_parser("sweep", help="window x dimension study: runs, table, heatmaps, report")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from sg_jax.cli.options import add_config_arguments, config_from_args
-from sg_jax.console import progress_callback
+from sg_jax.console import progress_callback, read_progress_callback
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
 
@@ -62,7 +63,43 @@ def add_train(sub) -> None:
     g.add_argument("--coordinator-timeout", type=positive_float, default=60.0,
                    help="seconds to wait for the coordinator and the other processes, and the longest a "
                         "process may fall silent before the others end the run (default 60)")
+    g.add_argument("--corpus-cache", default=None, metavar="DIR", help="keep the encoded corpus under DIR, keyed by "
+                   "the corpus's fingerprint and the reading options, and reuse it in later runs (also "
+                   "SG_JAX_CORPUS_CACHE); --corpus may also be a directory written by sg-jax encode")
     p.set_defaults(func=cmd_train)
+
+
+# the Config fields that decide how a corpus is read (the encode command's options)
+READ_FIELDS = ("min_count", "max_vocab", "lowercase", "encoding_errors", "unicode_normalization", "strip_diacritics")
+
+
+def add_encode(sub) -> None:
+    from sg_jax.config import config_fields
+
+    p = sub.add_parser("encode", help="read a corpus once into a directory that train can use",
+                       description="Read and encode CORPUS (vocabulary, ids and sentence offsets as memory-mappable "
+                       "arrays, checksums in a manifest) into DIR; pass DIR as train's --corpus to skip reading. "
+                       "A damaged or stale DIR (its corpus changed) is refused.")
+    p.add_argument("corpus", help="a text file (.gz ok) or 'default'")
+    p.add_argument("--out", required=True, help="output directory")
+    add_config_arguments(p, exclude=[f.name for f in config_fields() if f.name not in READ_FIELDS])
+    p.set_defaults(func=cmd_encode)
+
+
+def cmd_encode(args) -> int:
+    from sg_jax.encoded import config_options, write_encoded
+    from sg_jax.console import read_progress_callback
+
+    config = config_from_args(args)
+    on_read, close = read_progress_callback(True, desc="encode")
+    try:
+        vocab, corpus, stats = write_encoded(args.corpus, args.out, config_options(config), on_progress=on_read)
+    finally:
+        close()
+    print(f"corpus: {stats.summary()}")
+    print(f"encoded {corpus.n_tokens:,} tokens in {corpus.n_sentences:,} sentences, {len(vocab):,} words "
+          f"(min_count={config.min_count}) into {args.out}")
+    return 0
 
 
 def several_processes(args) -> bool:
@@ -122,11 +159,23 @@ def cmd_train(args) -> int:
     policy = CheckpointPolicy(every_steps=args.checkpoint_every_steps, every_seconds=args.checkpoint_every_seconds)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
+    on_read, close_read = read_progress_callback(not args.quiet)
+    from sg_jax.encoded import CACHE_ENV
+
+    cache_before = os.environ.get(CACHE_ENV)
+    if args.corpus_cache:  # the run path reads the cache directory from the environment
+        os.environ[CACHE_ENV] = args.corpus_cache
     try:
         out = run_training(config, args.corpus, args.out, binary=args.binary, resume=args.resume,
                            overwrite=args.overwrite, until_epoch=args.stop_after_epoch, checkpoint=policy,
-                           on_call=on_call, log=log)
+                           on_call=on_call, log=log, on_read=on_read)
     finally:
+        if args.corpus_cache:
+            if cache_before is None:
+                os.environ.pop(CACHE_ENV, None)
+            else:
+                os.environ[CACHE_ENV] = cache_before
+        close_read()
         close()
     r, config = out.result, out.result.config
     V = len(out.vocab)

@@ -46,7 +46,8 @@ def add_graph_arguments(p: argparse.ArgumentParser, *, study: bool = False) -> N
 
 
 # how text is read does not apply to walks, whose words are node ids
-READ_FIELDS = ("min_count", "max_vocab", "lowercase", "encoding_errors", "unicode_normalization")
+READ_FIELDS = ("min_count", "max_vocab", "lowercase", "encoding_errors", "unicode_normalization",
+               "strip_diacritics")
 
 
 def configs_from_args(args):
