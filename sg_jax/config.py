@@ -33,7 +33,8 @@ ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "en
                 "window_layout": "padded",  # before the option, every step was padded
                 "shard_tables": None,
                 "noise_pool": None, "span_length": None,
-                "split_batch": False}  # before the option, each device took batch_size targets
+                "split_batch": False,  # before the option, each device took batch_size targets
+                "trust_region": 0.0}  # before the option, a row moved by its whole summed update
 
 
 def _objectives() -> tuple[str, ...]:
@@ -160,6 +161,12 @@ class Config:
         None, "a row met n > cap times in a batch moves by cap/n of its summed gradient (default: the "
         "objective's: 64 for hs, whose root is on every path; off otherwise)",
         check=lambda v: v >= 1 and math.isfinite(v), rule="must be >= 1")
+    trust_region: float = option(
+        2.0, "a step moves each row by its summed update only as far as changes no score of the step by more "
+        "than this (|row update| x the largest norm of the other table's rows in the step): rare rows keep "
+        "word2vec's full step, frequent rows, whose many gradients a step sums at the same parameters, never "
+        "overshoot, at any batch size; 0 turns it off (docs/devices.md)",
+        check=lambda v: v >= 0 and math.isfinite(v), rule="must be a number >= 0")
     dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
     devices: int | None = option(
         1, "devices to train on, data-parallel over a mesh; 'all' for every device (on a CPU the command line "
