@@ -27,7 +27,8 @@ AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
 # fields added since sg_jax 0.1.0: a config saved before them lacks them and takes their defaults
 # (0.1.0 trained on one device); any other missing field means a damaged file
-ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
+ADDED_FIELDS = {"cbow_update": "mean",  # the default until the trust region made word2vec's rule stable
+                "noise_power": None, "lowercase": None, "encoding_errors": None,
                 "unicode_normalization": None, "optimizer": None, "devices": 1, "sync_every": None,
                 "sync_combine": "sum",  # before the option, several devices summed
                 "window_layout": "padded",  # before the option, every step was padded
@@ -87,8 +88,9 @@ class Config:
         "context's vector predicts the target (context, word2vec's form); auto: the objective's choice "
         "(target for softmax, context otherwise)", choices=("auto", "target", "context"), group="model")
     cbow_update: str = option(
-        "mean", "CBOW: each context row receives 1/C of dE/dh (mean: the exact gradient) or all of it "
-        "(sum: word2vec's and gensim's rule)", choices=("mean", "sum"), group="model")
+        "sum", "CBOW: each context row receives all of dE/dh (sum: word2vec's and gensim's rule, the default: "
+        "with the trust region it is stable at gensim's rates and keeps their quality) or 1/C of it (mean: "
+        "the exact gradient of the loss)", choices=("sum", "mean"), group="model")
     dim: int = option(100, "embedding dimension N", check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
     window: int = option(5, "max context offset", check=lambda v: 1 <= v <= MAX_WINDOW,
                          rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")

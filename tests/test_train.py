@@ -89,7 +89,7 @@ def test_sparse_row_step_equals_dense_sgd_step(arch, sg_form, objective, x64):
               "softmax": lambda: None}[objective]()
     obj = get_objective(arch, objective, negative=2, share="none", sg_form=sg_form)
     aux = obj.sample(jax.random.PRNGKey(1), batch, tables)
-    config = Config(arch=arch, objective=objective, lr=0.3, min_lr_ratio=1.0, dtype="float64")
+    config = Config(arch=arch, objective=objective, lr=0.3, min_lr_ratio=1.0, dtype="float64", trust_region=0.0)
     opt = make_optimizer(config, 10)
     state = TrainState(params, opt.init((params.w_in[:1], params.w_out[:1])), jnp.zeros((), jnp.int32),
                        jax.random.PRNGKey(0))
