@@ -118,9 +118,13 @@ def _group_similarity(vocab, vectors):
     return np.mean(within), np.mean(across)
 
 
-@pytest.mark.parametrize("objective,arch", [("ns", "sg"), ("hs", "sg"), ("softmax", "sg"), ("ns", "cbow")])
-def test_five_semantic_groups_are_closer_within_than_across(objective, arch):
-    vocab, result = _train_groups(objective=objective, arch=arch)
+@pytest.mark.parametrize("objective,arch,extra", [
+    ("ns", "sg", {}), ("hs", "sg", {}), ("softmax", "sg", {}), ("ns", "cbow", {"cbow_update": "mean"}),
+    # word2vec's CBOW update gives every context row C times the mean's step: on this toy corpus it
+    # separates the groups at gensim's rate (0.025); at word2vec's CBOW rate (0.05) the margin is 0.30
+    ("ns", "cbow", {"cbow_update": "sum", "lr": 0.025})])
+def test_five_semantic_groups_are_closer_within_than_across(objective, arch, extra):
+    vocab, result = _train_groups(objective=objective, arch=arch, **extra)
     within, across = _group_similarity(vocab, result.vectors())
     assert within > across + 0.3, (within, across)
 
