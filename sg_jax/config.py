@@ -30,13 +30,16 @@ AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
 # fields added since sg_jax 0.1.0: a config saved before them lacks them and takes their defaults
 # (0.1.0 trained on one device); any other missing field means a damaged file
-ADDED_FIELDS = {"cbow_update": None, "noise_power": None, "lowercase": None, "encoding_errors": None,
-                "unicode_normalization": None, "strip_diacritics": None, "optimizer": None, "devices": 1, "sync_every": None,
+ADDED_FIELDS = {"cbow_update": "mean",  # the default until the trust region made word2vec's rule stable
+                "noise_power": None, "lowercase": None, "encoding_errors": None,
+                "unicode_normalization": None, "strip_diacritics": None, "optimizer": None, "devices": 1,
+                "sync_every": None,
                 "sync_combine": "sum",  # before the option, several devices summed
                 "window_layout": "padded",  # before the option, every step was padded
                 "shard_tables": None,
                 "noise_pool": None, "span_length": None,
-                "split_batch": False}  # before the option, each device took batch_size targets
+                "split_batch": False,  # before the option, each device took batch_size targets
+                "trust_region": 0.0}  # before the option, a row moved by its whole summed update
 
 
 def _objectives() -> tuple[str, ...]:
@@ -89,8 +92,9 @@ class Config:
         "context's vector predicts the target (context, word2vec's form); auto: the objective's choice "
         "(target for softmax, context otherwise)", choices=("auto", "target", "context"), group="model")
     cbow_update: str = option(
-        "mean", "CBOW: each context row receives 1/C of dE/dh (mean: the exact gradient) or all of it "
-        "(sum: word2vec's and gensim's rule)", choices=("mean", "sum"), group="model")
+        "sum", "CBOW: each context row receives all of dE/dh (sum: word2vec's and gensim's rule, the default: "
+        "with the trust region it is stable at gensim's rates and keeps their quality) or 1/C of it (mean: "
+        "the exact gradient of the loss)", choices=("sum", "mean"), group="model")
     dim: int = option(100, "embedding dimension N", check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
     window: int = option(5, "max context offset", check=lambda v: 1 <= v <= MAX_WINDOW,
                          rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")
@@ -170,6 +174,12 @@ class Config:
         None, "a row met n > cap times in a batch moves by cap/n of its summed gradient (default: the "
         "objective's: 64 for hs, whose root is on every path; off otherwise)",
         check=lambda v: v >= 1 and math.isfinite(v), rule="must be >= 1")
+    trust_region: float = option(
+        2.0, "a step moves each row by its summed update only as far as changes no score of the step by more "
+        "than this (|row update| x the largest norm of the other table's rows in the step): rare rows keep "
+        "word2vec's full step, frequent rows, whose many gradients a step sums at the same parameters, never "
+        "overshoot, at any batch size; 0 turns it off (docs/devices.md)",
+        check=lambda v: v >= 0 and math.isfinite(v), rule="must be a number >= 0")
     dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
     devices: int | None = option(
         1, "devices to train on, data-parallel over a mesh; 'all' for every device (on a CPU the command line "

@@ -261,6 +261,62 @@ def clip_by_table_norm(max_norm: float) -> optax.GradientTransformationExtraArgs
     return optax.GradientTransformationExtraArgs(init, update)
 
 
+def trust_region(bound: float) -> optax.GradientTransformationExtraArgs:
+    """Scale each row's summed update so that it changes no score of the step by more than `bound`.
+
+    Applied to updates (after the optimizer, last in a chain). A step applies the sum U_r of the
+    updates of every occurrence of row r, all computed at the same parameters. Its effect on the
+    score x . w_r of any row x of the other table in the step is at most |U_r| * max|x|
+    (Cauchy-Schwarz). Sequential SGD, word2vec's, moves a row between its occurrences, and the
+    logistic losses saturate, so its scores move by O(1) however often a row occurs; the summed step
+    moves them by O(occurrences) and overshoots. This rule moves a row by its full summed update
+    while |U_r| * max|x| <= bound, and along the same direction by exactly `bound` / max|x|
+    beyond: rare rows keep word2vec's step, frequent rows never overshoot, whatever the batch, the
+    vocabulary, the layout or the device count (docs/devices.md has the measurements).
+
+    Extra arguments of update: indices (per table: row indices [M], or None for a dense table, whose
+    rows are summed already) and partner_norms (per table: the largest norm among the rows of the
+    *other* table that the step read: a scalar). Without partner_norms, updates pass unchanged.
+    """
+    _check(isinstance(bound, (int, float)) and bound > 0 and math.isfinite(bound),
+           f"trust_region must be a positive number, got {bound!r}")
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(updates, state, params=None, *, indices=None, partner_norms=None, **extra_args):
+        del params, extra_args
+        if partner_norms is None:
+            return updates, state
+        treedef = jax.tree.structure(updates)
+        out = []
+        for u, idx, x in zip(treedef.flatten_up_to(updates), _leaves_like(treedef, indices),
+                             treedef.flatten_up_to(partner_norms)):
+            if idx is None:  # a dense table: each row's update is its sum already
+                moved = jnp.sqrt(jnp.sum(u * u, axis=_row_axes(u)))
+            else:
+                group = _groups(idx).group
+                sums = jax.ops.segment_sum(u, group, num_segments=idx.shape[0])
+                moved = jnp.sqrt(jnp.sum(sums * sums, axis=_row_axes(u)))[group]
+            change = moved * x.astype(u.dtype)
+            scale = jnp.where(change > bound, bound / jnp.where(change > 0, change, 1), 1)
+            out.append(u * _per_row(scale.astype(u.dtype), u))
+        return treedef.unflatten(out), state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def partner_norms(in_rows: jax.Array, out_rows: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """For a step's gathered rows of W and W', per table the largest row norm of the other table's
+    rows: what `trust_region` multiplies a row's move by (a row of W is scored against rows of W',
+    and the reverse). Returns (for W, for W'), scalars."""
+    def largest(r):
+        return jnp.sqrt(jnp.max(jnp.sum(r * r, axis=-1)))
+
+    return largest(out_rows), largest(in_rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # the step
 
@@ -282,7 +338,7 @@ def row_state_tables(tx: optax.GradientTransformation, opt_state, params) -> Any
 
 
 def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *,
-                sum_duplicates: bool | None = None):
+                sum_duplicates: bool | None = None, **extra_args):
     """Apply tx to the rows a batch touches. Returns (params, opt_state).
 
     params: a pytree of tables (e.g. Params(w_in [V, N], w_out [V', N])).
@@ -296,9 +352,11 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
       touched rows only (lazy semantics). Default: when tx keeps per-parameter state. Without it the
       row updates are scatter-added as they come, which equals the summed form for transformations
       linear in the gradient (SGD, scales, schedules); pass True for a stateless nonlinear one.
+    extra_args: passed on to tx.update (e.g. partner_norms for `trust_region`).
     """
     tx = optax.with_extra_args_support(tx)
-    found = sparse_row_updates(tx, params, opt_state, row_grads, indices, sum_duplicates=sum_duplicates)
+    found = sparse_row_updates(tx, params, opt_state, row_grads, indices, sum_duplicates=sum_duplicates,
+                               **extra_args)
 
     def put_state(t, old, new):
         if t < 0 or found.touched[t] is None:
@@ -322,7 +380,7 @@ class RowUpdates(NamedTuple):
 
 
 def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *,
-                       sum_duplicates: bool | None = None) -> RowUpdates:
+                       sum_duplicates: bool | None = None, **extra_args) -> RowUpdates:
     """sparse_step's work short of writing it into the tables and the state: `sparse_step` is
     this followed by a scatter-add of `updates` at `touched` and a scatter of the row state. A
     caller that combines several batches' updates (the sharded step, `sg_jax.sharded`) takes
@@ -342,7 +400,8 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
     if not sum_duplicates:
         # word2vec's step: one scatter-add of the row updates per table, repeats and all
         rows = [w if i is None else w[i] for w, i in zip(tables, idx)]
-        updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=indices)
+        updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=indices,
+                                       **extra_args)
         return RowUpdates(idx, treedef.flatten_up_to(updates), opt_state, tags)
 
     # per table: (rows touched, their summed gradients, occurrences); a dense table as it is
@@ -355,5 +414,6 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
     row_state = jax.tree.map(lambda t, s: s if t < 0 else gather(s, touched[t]), tags, opt_state)
     rows = [gather(w, r) for w, r in zip(tables, touched)]
     updates, row_state = tx.update(treedef.unflatten(sums), row_state, treedef.unflatten(rows),
-                                   indices=treedef.unflatten(touched), counts=treedef.unflatten(counts))
+                                   indices=treedef.unflatten(touched), counts=treedef.unflatten(counts),
+                                   **extra_args)
     return RowUpdates(touched, treedef.flatten_up_to(updates), row_state, tags)

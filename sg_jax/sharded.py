@@ -163,16 +163,17 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
         local = idx - d * R
         return jnp.where((local >= 0) & (local < R), local, R)
 
-    def apply_updates(state, grads: Params, indices: Params, d):
+    def apply_updates(state, grads: Params, indices: Params, norms: Params, d):
         shard_rows = [w.shape[0] for w in state.params]
         every_g = Params(*(jax.lax.all_gather(g, AXIS) for g in grads))       # [n, M, N]
         every_i = Params(*(localise(jax.lax.all_gather(i, AXIS), d, r) for i, r in zip(indices, shard_rows)))
+        every_norms = Params(*(jax.lax.all_gather(x, AXIS) for x in norms))   # [n]
 
-        def source(g, i):  # one device's batch turned into updates of this shard, from the common state
-            found = optim.sparse_row_updates(tx, state.params, state.opt_state, g, i)
+        def source(g, i, x):  # one device's batch turned into updates of this shard, from the common state
+            found = optim.sparse_row_updates(tx, state.params, state.opt_state, g, i, partner_norms=x)
             return found.touched, found.updates, found.row_state
 
-        touched, updates, row_state = jax.vmap(source)(every_g, every_i)
+        touched, updates, row_state = jax.vmap(source)(every_g, every_i, every_norms)
         params = Params(*(w.at[t.reshape(-1)].add(u.reshape((-1,) + w.shape[1:]), mode="drop")
                           for w, t, u in zip(state.params, touched, updates)))
 
@@ -194,7 +195,7 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
         indices = Params(in_idx, out_idx)
         if keeps_rows:
             indices = mark_padding(grads, indices)
-        params, opt_state = apply_updates(state, Params(*grads), indices, d)
+        params, opt_state = apply_updates(state, Params(*grads), indices, Params(*optim.partner_norms(*rows)), d)
         return TrainState(params, opt_state, state.step + 1, state.key), loss, \
             n_examples(obj.form, batch).astype(loss.dtype)
 

@@ -72,13 +72,16 @@ def learning_rate_schedule(config: Config, total_steps: int, start_step: int = 0
 
 def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> optax.GradientTransformation:
     """The config's transformation of a step's row gradients: duplicate capping and clipping (when
-    set), then its optimizer on word2vec's decaying learning rate, as one optax chain."""
+    set), then its optimizer on word2vec's decaying learning rate, then the per-row trust region
+    (when set: `optim.trust_region`), as one optax chain."""
     parts = []
     if config.resolved_dup_cap is not None:
         parts.append(optim.cap_duplicates(config.resolved_dup_cap))
     if config.clip_norm is not None:
         parts.append(optim.clip_by_table_norm(config.clip_norm))
     parts.append(optim.make_optimizer(config.optimizer, learning_rate_schedule(config, total_steps, start_step)))
+    if config.trust_region:
+        parts.append(optim.trust_region(config.trust_region))
     return parts[0] if len(parts) == 1 else optax.chain(*parts)
 
 
@@ -120,7 +123,8 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
     indices = Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
         indices = mark_padding(grads, indices)
-    params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices)
+    params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices,
+                                          partner_norms=Params(*optim.partner_norms(*rows)))
     return TrainState(params, opt_state, state.step + 1, state.key), loss
 
 
@@ -205,11 +209,12 @@ def _keeps_row_state(optimizer, state: TrainState) -> bool:
 
 
 def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None, devices: int = 1) -> int:
-    """Targets per step on each device. A step applies the *sum* of the gradients of every
-    occurrence of a row, so a batch never holds more targets than the vocabulary has words: with
-    a tiny vocabulary each row would otherwise receive dozens of summed gradients per step and
-    diverge. With `devices` data-parallel devices and `split_batch`, the step's batch is split
-    over them, so the summed step does not grow with the device count. An objective with a
+    """Targets per step on each device. A batch never holds more targets than the vocabulary has
+    words: a step applies the *sum* of the gradients of every occurrence of a row, and with a tiny
+    vocabulary each row would receive dozens of them per step (the trust region keeps that stable;
+    the cap also keeps several steps per epoch on a small corpus, and runs without the trust
+    region stable as they were trained). With `devices` data-parallel devices and `split_batch`,
+    the step's batch is split over them, so the summed step does not grow with the device count. An objective with a
     memory bound (the exact softmax's [B, V] scores) caps it further."""
     batch = min(config.batch_size, max(vocab_size, 16))
     if devices > 1 and config.split_batch:

@@ -89,7 +89,7 @@ def test_sparse_row_step_equals_dense_sgd_step(arch, sg_form, objective, x64):
               "softmax": lambda: None}[objective]()
     obj = get_objective(arch, objective, negative=2, share="none", sg_form=sg_form)
     aux = obj.sample(jax.random.PRNGKey(1), batch, tables)
-    config = Config(arch=arch, objective=objective, lr=0.3, min_lr_ratio=1.0, dtype="float64")
+    config = Config(arch=arch, objective=objective, lr=0.3, min_lr_ratio=1.0, dtype="float64", trust_region=0.0)
     opt = make_optimizer(config, 10)
     state = TrainState(params, opt.init((params.w_in[:1], params.w_out[:1])), jnp.zeros((), jnp.int32),
                        jax.random.PRNGKey(0))
@@ -118,9 +118,13 @@ def _group_similarity(vocab, vectors):
     return np.mean(within), np.mean(across)
 
 
-@pytest.mark.parametrize("objective,arch", [("ns", "sg"), ("hs", "sg"), ("softmax", "sg"), ("ns", "cbow")])
-def test_five_semantic_groups_are_closer_within_than_across(objective, arch):
-    vocab, result = _train_groups(objective=objective, arch=arch)
+@pytest.mark.parametrize("objective,arch,extra", [
+    ("ns", "sg", {}), ("hs", "sg", {}), ("softmax", "sg", {}), ("ns", "cbow", {"cbow_update": "mean"}),
+    # word2vec's CBOW update gives every context row C times the mean's step: on this toy corpus it
+    # separates the groups at gensim's rate (0.025); at word2vec's CBOW rate (0.05) the margin is 0.30
+    ("ns", "cbow", {"cbow_update": "sum", "lr": 0.025})])
+def test_five_semantic_groups_are_closer_within_than_across(objective, arch, extra):
+    vocab, result = _train_groups(objective=objective, arch=arch, **extra)
     within, across = _group_similarity(vocab, result.vectors())
     assert within > across + 0.3, (within, across)
 
