@@ -106,7 +106,7 @@ def run_cell(spec: dict) -> dict:
     out.update(status="ok", calls=len(h), epoch_words=h[-1]["words"], timed_words=words, train_seconds=seconds,
                words_per_second=words / seconds if seconds > 0 else None, first_call_seconds=h[0]["seconds"],
                includes_first_call=not after_first, final_loss=_finite(h[-1]["loss"]),
-               peak_device_bytes=_peak_device_bytes(), vocab=len(model.wv.words),
+               peak_device_bytes=_peak_device_bytes(), vocab=len(model.wv.words), devices=model.config.devices,
                effective_batch=_effective_batch(model))
     out["quality"] = _quality(model.wv)
     return out
@@ -241,6 +241,10 @@ def _num(x, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
 def render(record: dict) -> str:
     s = record["settings"]
     lines = [f"# Accelerator readiness: words/s, device memory and quality against the batch"
@@ -265,8 +269,7 @@ def render(record: dict) -> str:
             f"{'n/a' if peak is None and 'peak_device_bytes' in c else _num(common.mib(peak), ',.1f')} | "
             f"{_num(q.get('wordsim353', {}).get('spearman'), '.3f')} | "
             f"{_num(q.get('simlex999', {}).get('spearman'), '.3f')} | "
-            f"{_num(None if q.get('analogies', {}).get('accuracy') is None else 100 * q['analogies']['accuracy'], '.2f')}"
-            f"{'%' if q.get('analogies', {}).get('accuracy') is not None else ''} |")
+            f"{_pct(q.get('analogies', {}).get('accuracy'))} |")
     lines += ["", "## Quality: the largest batch that trained against the reference batch (same epochs)", "",
               "| dim | reference batch | largest stable batch | diverged | WordSim-353 Δ | SimLex-999 Δ | "
               "analogies ratio |", "|---:|---:|---:|---|---:|---:|---:|"]
