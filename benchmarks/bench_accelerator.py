@@ -325,7 +325,10 @@ def main(argv=None) -> int:
         return 0
     t0 = time.monotonic()
     preset = SMOKE if args.smoke else FULL
-    dims, batches = _ints(args.dims or preset["dims"]), sorted(set(_ints(args.batches or preset["batches"])))
+    try:
+        dims, batches = _ints(args.dims or preset["dims"]), sorted(set(_ints(args.batches or preset["batches"])))
+    except ValueError:
+        p.error("--dims and --batches take comma-separated positive integers")
     repeat = args.repeat if args.repeat is not None else preset["repeat"]
     lines = args.lines if args.lines is not None else preset["lines"]
     study = not (args.no_study or args.smoke)
