@@ -24,12 +24,19 @@ import numpy as np
 
 import sg_jax.formats as formats
 from sg_jax.errors import ConfigError, VocabError, quoted, quoted_list
+from sg_jax.text import normalize_query
 
 METHODS = ("add", "mul")
 MUL_EPS = 1e-3        # 3CosMul's epsilon (Levy & Goldberg 2014 use 0.001; gensim uses 1e-6)
 _NORM_FLOOR = 1e-12
 _SCORE_BUDGET = 1 << 25  # max elements of one [questions, candidates] score matrix (128 MiB)
 _CANCEL = 1e-6  # a query shorter than this fraction of its terms' mean length has cancelled out
+
+# The spellings a query is tried in when it is not in the vocabulary as typed, in order: what the
+# reader makes of a token under each text option (vectors loaded from a file carry no options)
+QUERY_FORMS = tuple(dict(lowercase=lower, normalize=norm, strip_diacritics=strip)
+                    for strip in (False, True) for norm in (None, "NFC", "NFKC") for lower in (True, False)
+                    if norm or strip or lower)
 
 
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -186,12 +193,20 @@ class Embeddings:
         return self.vector(word)
 
     def _lookup(self, word) -> int | None:
-        """The row of `word`, or of its lowercase form when only that is known (training
-        lowercases by default, so "King" finds "king")."""
+        """The row of `word` or, when only another spelling of it is known, of the first of the
+        forms a corpus reader could have made of it (`QUERY_FORMS`): lowercased (training lowercases
+        by default, so "King" finds "king"), normalised to NFC or NFKC (a word typed with its
+        combining marks in another order), stripped of Arabic and Hebrew diacritics."""
         if not isinstance(word, str):
             return None
         i = self._index.get(word)
-        return i if i is not None else self._index.get(word.lower())
+        if i is not None:
+            return i
+        for options in QUERY_FORMS:
+            i = self._index.get(normalize_query(word, **options))
+            if i is not None:
+                return i
+        return None
 
     def __repr__(self) -> str:
         return f"Embeddings({len(self)} words, dim {self.dim})"

@@ -47,7 +47,8 @@ def query_normalizer(text) -> Callable[[str], str | None]:
     normalised exactly as the training text was. None: the reader drops the token."""
     from sg_jax.text import iter_sentences
 
-    options = dict(lowercase=text.lowercase, normalize=text.normalize)
+    options = dict(lowercase=text.lowercase, normalize=text.normalize,
+                   strip_diacritics=getattr(text, "strip_diacritics", False))
 
     def normal(word: str) -> str | None:
         try:
