@@ -140,6 +140,11 @@ class Model:
     _source: object = dataclasses.field(default=None, repr=False)
     _wv: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
 
+    @staticmethod
+    def load(out_dir) -> "Model":
+        """A model saved by `Model.save` (the same as `sg_jax.load_model`)."""
+        return load_model(out_dir)
+
     def __repr__(self) -> str:
         return (f"Model<vocab={len(self.vocab)}, vector_size={self.config.dim}, arch={self.config.arch}, "
                 f"objective={self.config.objective}, epochs={self.epochs_trained}>")

@@ -134,9 +134,10 @@ def random_problem(V: int, N: int, C: int, B: int, *, objective: str = "softmax"
 
 
 def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contexts=4, batch=3, negative=3,
-                  seed=0) -> list[GradCheckReport]:
+                  seed=0, on_report=None) -> list[GradCheckReport]:
     """check_gradients on random problems for every registered objective under every form (and
-    every noise-sharing mode for the objectives that read `share_negatives`).
+    every noise-sharing mode for the objectives that read `share_negatives`). on_report(report):
+    called as each check ends (the command line prints it then: the whole run takes a minute).
 
     The problem is bounded (GRADCHECK_MAX_ELEMENTS for batch * contexts * (vocab_size + negative)
     * dim, the size of its largest intermediate): a check is a test of the algebra, which small
@@ -171,5 +172,8 @@ def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contex
                 obj = get_objective(arch, name, sg_form=sg_form, **vars(options))
                 aux = obj.sample(jax.random.PRNGKey(seed), b, tables)
                 report = check_gradients(params, b, obj, aux=aux, tables=tables)
-                reports.append(report if share is None else dataclasses.replace(report, objective=f"{name}[share={share}]"))
+                report = report if share is None else dataclasses.replace(report, objective=f"{name}[share={share}]")
+                reports.append(report)
+                if on_report is not None:
+                    on_report(report)
     return reports

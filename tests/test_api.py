@@ -45,6 +45,7 @@ def test_save_load_and_train_more_equal_one_longer_run(tmp_path):
     assert verify_manifest(tmp_path / "m") == []
     loaded = sg_jax.load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.wv.vectors, model.wv.vectors)
+    np.testing.assert_array_equal(sg_jax.Model.load(tmp_path / "m").wv.vectors, model.wv.vectors)
     np.testing.assert_array_equal(loaded.output_vectors, model.output_vectors)
     assert loaded.config == model.config and loaded.epochs_trained == 2
     loaded.train_more(epochs=1)

@@ -201,3 +201,16 @@ def test_gradcheck_cli_passes_and_fails(capsys, monkeypatch):
     monkeypatch.setattr(softmax, "softmax_grads", lambda *a, **k: jax.tree.map(lambda g: 1.01 * g, real(*a, **k)))
     assert cli.main(["gradcheck", "--objective", "softmax", "--arch", "sg"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_each_check_is_reported_as_it_ends(x64):
+    seen = []
+
+    def on_report(report):
+        seen.append(report)
+        assert len(seen) == len(seen_by_then) + 1  # one call per check, before the next one starts
+        seen_by_then.append(report.objective)
+
+    seen_by_then = []
+    reports = gradcheck.run_gradcheck(objectives="ns", archs="sg", on_report=on_report)
+    assert seen == reports and len(reports) == 2 * 4  # two forms x four noise sharings

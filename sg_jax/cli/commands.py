@@ -231,15 +231,18 @@ def cmd_gradcheck(args) -> int:
 
     from sg_jax.gradcheck import run_gradcheck
 
+    failed = 0
+
+    def show(report) -> None:  # each check as it ends: the whole run takes about a minute
+        nonlocal failed
+        ok = report.ok(args.tol, args.fd_tol)
+        failed += not ok
+        print(("ok   " if ok else "FAIL ") + report.format(), flush=True)
+
     with jax.enable_x64(True):  # float64 for this command only (library callers keep their setting)
         reports = run_gradcheck(objectives=args.objective, archs=args.arch, vocab_size=args.vocab_size,
                                 dim=args.dim, contexts=args.contexts, batch=args.batch, negative=args.negative,
-                                seed=args.seed)
-    failed = 0
-    for report in reports:
-        ok = report.ok(args.tol, args.fd_tol)
-        failed += not ok
-        print(("ok   " if ok else "FAIL ") + report.format())
+                                seed=args.seed, on_report=show)
     print(f"{len(reports) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
