@@ -507,7 +507,7 @@ def test_a_failed_run_never_leaves_another_runs_files_beside_its_own(capsys, tmp
     out = tmp_path / "run"
     assert _train(out) == 0
     assert verify_manifest(out) == []
-    assert _train(out, "--overwrite", "--dim", "16", "--lr", "1e4") == 2
+    assert _train(out, "--overwrite", "--dim", "16", "--lr", "1e4", "--trust-region", "0") == 2
     left = {p.name for p in out.iterdir()} if out.exists() else set()
     assert not {"vectors.txt", "run.json", "metrics.jsonl"} & left  # the old run's outputs are gone
     if "config.json" in left:

@@ -1,6 +1,8 @@
 """optim.trust_region: a row's summed update bounded in score space, checked against a numpy
 derivation; and training runs that diverge without it and train with it."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -103,3 +105,17 @@ def test_a_run_that_diverges_without_the_rule_trains_with_it():
     model = sg_jax.train_model(corpus, **opts)
     losses = [r["loss"] for r in model.history if "loss" in r]
     assert np.all(np.isfinite(model.wv.vectors)) and losses[-1] < losses[0]
+
+
+def test_a_rate_of_ten_thousand_stays_finite_with_the_rule():
+    """The catalogue's diverging run (lr 1e4, tests/test_bad_inputs.py) without the rule: every
+    step moves each row so far that no score changes by more than the bound, so it ends finite."""
+    from sg_jax.corpus import load_corpus
+    from sg_jax.train import train
+
+    vocab, corpus, _ = load_corpus("toy:groups", min_count=1)
+    config = Config(lr=1e4, batch_size=64, dim=8, min_count=1, epochs=2)
+    with pytest.raises(DivergenceError):
+        train(dataclasses.replace(config, trust_region=0.0), vocab.words, vocab.counts, corpus.ids, corpus.offsets)
+    result = train(config, vocab.words, vocab.counts, corpus.ids, corpus.offsets)
+    assert np.all(np.isfinite(result.vectors())) and result.final_loss < 10 * result.history[0]["loss"]
