@@ -18,6 +18,10 @@ On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this
 (`host_device_flags`), a Python user sets the variable before importing jax. A run trains on one
 device unless asked for more (`devices=N`, or None for all): see docs/devices.md for why.
+
+A device count is always the count over every process of the run (`resolve_devices`): P
+processes of D devices train, and record, the run of one process of P*D devices, with the same
+batches and keys on device d of the mesh, and the same choices made from the count.
 """
 
 from __future__ import annotations
