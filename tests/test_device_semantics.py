@@ -232,3 +232,23 @@ def test_data_parallel_runs_train_one_at_a_time(capsys, tmp_path):
                     "--devices", "1", "--together", "2", "--data-parallel", "--out", tmp_path / "s")
     assert message.startswith("together 2 cannot be used with data_parallel"), message
     assert not (tmp_path / "s").exists()
+
+
+def test_a_study_trained_data_parallel_continues_only_with_data_parallel(capsys, tmp_path):
+    """A study whose runs trained data-parallel (with --together 1 on several devices, before
+    --data-parallel existed) is not continued as one-device runs: the refusal says how."""
+    from conftest import run
+
+    out = tmp_path / "s"
+    grid = ["sweep", "--corpus", "toy:groups", "--windows", "1", "--dims", "4", "--epochs", "1", "--quiet",
+            "--devices", "1", "--out", out]
+    code, _, err = run(capsys, *grid)
+    assert code == 0, err
+    record = json.loads((out / "runs.jsonl").read_text())
+    record["config"].update(devices=2, sync_every=64)  # as such a study recorded its runs
+    (out / "runs.jsonl").write_text(json.dumps(record) + "\n")
+    before = (out / "runs.jsonl").read_bytes()
+    message = error(capsys, *grid[:-2], "--windows", "1,2", "--out", out)
+    assert message == (f"{out} holds runs trained data-parallel over 2 devices (run w1_d4_s0); continue that "
+                       f"study with --data-parallel, or choose another --out"), message
+    assert (out / "runs.jsonl").read_bytes() == before and not (out / "w2_d4_s0").exists()

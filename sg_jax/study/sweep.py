@@ -154,6 +154,11 @@ def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, prog
     probe = _record_head(sweep, *sweep.grid()[0], corpus={"fingerprint": fingerprint, "lowercase": sweep.lowercase,
                                                           "encoding_errors": sweep.encoding_errors,
                                                           "normalize": sweep.normalize})
+    parallel = [r for r in records if (r["config"].get("devices") or 1) > 1]
+    if parallel and not sweep.data_parallel:  # the study's command before --data-parallel existed
+        raise ConfigError(f"{out} holds runs trained data-parallel over {parallel[0]['config']['devices']} devices "
+                          f"(run {parallel[0]['run_id']}); continue that study with --data-parallel, or choose "
+                          f"another --out")
     _check_same_study(out, records, study_settings(probe))
 
     done = {r["run_id"] for r in records}
