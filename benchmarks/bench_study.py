@@ -5,7 +5,7 @@
 Each variant is `TOGETHERxDEVICES`: `sg-jax sweep --corpus default --together T --devices D` (the
 default study: windows 1, 2, 3, 5, 8 x dimensions 25, 50, 100, 200, 3 epochs) in its own process
 and its own output directory. `1x1` is the study as it ran before runs were grouped (one run at a
-time on one device); `1xD` trains each run data-parallel over D devices; `TxD` trains T runs
+time on one device); `1xD` trains each run data-parallel over D devices (`--data-parallel`); `TxD` trains T runs
 together spread over D devices (each run a one-device run). Reported: the sweep's own time (as
 the command prints it), the process's wall and CPU time, and each variant's mean WordSim-353 and
 analogy accuracy over the grid with the largest per-run difference from the first variant, in
@@ -36,6 +36,8 @@ def run_variant(together: int, devices: int, args, workdir: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     argv = [sys.executable, "-m", "sg_jax", "sweep", "--corpus", args.corpus, "--out", str(out), "--quiet",
             "--together", str(together), "--devices", str(devices)]
+    if together == 1 and devices > 1:
+        argv.append("--data-parallel")  # 1xD: each run data-parallel over the devices, asked for explicitly
     if args.preset:
         argv += ["--preset", args.preset]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

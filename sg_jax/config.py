@@ -183,7 +183,8 @@ class Config:
     dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
     devices: int | None = option(
         1, "devices to train on, data-parallel over a mesh; 'all' for every device (on a CPU the command line "
-        "makes every core a device). Recorded with the run: a run resumes on the same count",
+        "makes every core a device). Counted over every process of a multi-process run (a multiple of the "
+        "processes). Recorded with the run: a run resumes on the same count",
         check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|all")
     sync_combine: str = option(
         "cap", "with several devices: how a row's changes from the replicas combine at a sync: cap (summed, "

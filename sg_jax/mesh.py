@@ -18,6 +18,10 @@ On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this
 (`host_device_flags`), a Python user sets the variable before importing jax. A run trains on one
 device unless asked for more (`devices=N`, or None for all): see docs/devices.md for why.
+
+A device count is always the count over every process of the run (`resolve_devices`): P
+processes of D devices train, and record, the run of one process of P*D devices, with the same
+batches and keys on device d of the mesh, and the same choices made from the count.
 """
 
 from __future__ import annotations
@@ -90,13 +94,19 @@ def _xla_complaint(stderr: str) -> str:
 
 
 def resolve_devices(requested: int | None) -> int:
-    """The device count a run uses: all of JAX's devices when None, else `requested` (refused
-    when more than exist)."""
+    """The device count a run uses, counted over every process of the run (jax.device_count()
+    once jax.distributed has started, not this process's devices): all of them when None, else
+    `requested` (refused when more than exist). Several processes take equal shares of the
+    mesh, so a count they cannot share evenly is refused: with P processes it is a multiple of P."""
     import jax
 
-    available = jax.device_count()
+    available, processes = jax.device_count(), jax.process_count()
     if requested is None:
         return available
+    if processes > 1 and requested % processes:
+        raise ConfigError(f"devices={requested} cannot be shared by the {processes} processes of the run (each "
+                          f"trains on an equal share of the devices: give a multiple of {processes}, or all for "
+                          f"every process's devices, {available} here)")
     if requested > available:
         hint = "" if jax.default_backend() != "cpu" else \
             f" (a CPU simulates at most {MAX_HOST_DEVICES})" if requested > MAX_HOST_DEVICES else \
@@ -105,12 +115,34 @@ def resolve_devices(requested: int | None) -> int:
     return requested
 
 
-def make_mesh(n: int):
+def on_run_devices(config):
+    """`config` with its device count resolved (`resolve_devices`: the count over every process)
+    and every choice made from that count (`Config.on_devices`: the sync interval...): the one
+    place a run's devices are resolved, so that P processes of D devices and one process of P*D
+    devices train, and record, the same run."""
+    return config.on_devices(resolve_devices(config.devices))
+
+
+def mesh_devices(n: int) -> list:
+    """The n devices of a mesh, in mesh order: the first n devices; with several processes, the
+    first n/P of each process's devices, process by process (so that every process takes part,
+    and a process's share is the same devices whatever n is)."""
     import jax
+
+    if jax.process_count() == 1:
+        return jax.devices()[:n]
+    share = n // jax.process_count()
+    by_process: dict[int, list] = {}
+    for d in jax.devices():
+        by_process.setdefault(d.process_index, []).append(d)
+    return [d for p in sorted(by_process) for d in by_process[p][:share]]
+
+
+def make_mesh(n: int):
     import numpy as np
     from jax.sharding import Mesh
 
-    return Mesh(np.array(jax.devices()[:n]), (AXIS,))
+    return Mesh(np.array(mesh_devices(n)), (AXIS,))
 
 
 def replicate(tree, mesh):

@@ -30,7 +30,7 @@ import sg_jax.sharded as sharded
 import sg_jax.span as span_layout
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
-from sg_jax.mesh import make_mesh, replicate, resolve_devices
+from sg_jax.mesh import make_mesh, on_run_devices, replicate
 from sg_jax.objectives import Objective, get_spec, make_objective
 from sg_jax.step import (TrainState, effective_batch_size, init_state, learning_rate_schedule, make_optimizer,
                          make_run_steps)
@@ -164,7 +164,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     (config.shard_tables), that state is the devices' padded shards (`sharded.host_state` gives
     the saved form) and the result's state is gathered to the host, unpadded.
     """
-    config = config.on_devices(resolve_devices(config.devices))
+    config = on_run_devices(config)  # the count over every process, and what auto makes of it
     plan = make_plan(config, counts, ids, offsets, schedule)
     n_dev, layout = config.devices, plan.layout
     mesh = make_mesh(n_dev) if n_dev > 1 else None

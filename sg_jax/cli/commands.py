@@ -7,7 +7,7 @@ import math
 import os
 import sys
 
-from sg_jax.cli.options import add_config_arguments, config_from_args
+from sg_jax.cli.options import ArgsDefault, add_config_arguments, config_from_args
 from sg_jax.console import progress_callback, read_progress_callback
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 
@@ -35,6 +35,12 @@ def positive_float(text: str) -> float:
 # --------------------------------------------------------------------------- train
 
 
+# --devices when not given: 1 device, or in a run of several processes every process's devices
+# (a multi-process run trains over all of them, as one process with as many devices would)
+DEFAULT_DEVICES = ArgsDefault("1; with several processes, all: every process's devices",
+                              lambda args: None if several_processes(args) else 1)
+
+
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train embeddings on a corpus", description="Train word embeddings and write "
                        "DIR/vectors.txt (word2vec text format), a checkpoint, a metrics log and a manifest.")
@@ -42,7 +48,7 @@ def add_train(sub) -> None:
     p.add_argument("--corpus", default="default",
                    help="a text file (one sentence per line, or text8's single line; .gz ok), "
                         "'default' (bundled Brown corpus), 'toy:groups' or 'toy:seeds'")
-    add_config_arguments(p)
+    add_config_arguments(p, defaults={"devices": DEFAULT_DEVICES})
     g = p.add_argument_group("output")
     g.add_argument("--binary", action="store_true", help="also write DIR/vectors.bin (word2vec binary format)")
     g.add_argument("--resume", action="store_true", help="continue the run in DIR (with more --epochs than it had: "

@@ -85,10 +85,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, exclude=(), default
             parser.add_argument(alias, dest=name, action="store_const", const=value, help=argparse.SUPPRESS)
 
 
+class ArgsDefault:
+    """A flag's default that depends on the other flags given (`resolve(args)`), shown in the
+    help as `text`."""
+
+    def __init__(self, text: str, resolve):
+        self.text, self.resolve = text, resolve
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def config_from_args(args: argparse.Namespace, **overrides) -> Config:
     """The Config the parsed flags describe (fields a command excluded take their default or the
     override), validated."""
     values = {f.name: getattr(args, f.name) for f in config_fields() if hasattr(args, f.name)}
+    values = {k: v.resolve(args) if isinstance(v, ArgsDefault) else v for k, v in values.items()}
     values.update(overrides)
     return Config(**values).validate()
 

@@ -64,7 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--save-vectors", action="store_true", help="also write DIR/w*_d*_s*/vectors.txt")
     g.add_argument("--together", type=_positive_int, default=None,
                    help="train up to K runs together as one compiled program, spread over the devices "
-                        "(default: one per device; 1 trains one run at a time, each over all --devices)")
+                        "(default: one per device; 1 trains one run at a time). Each run is the one-device run "
+                        "of its settings, whatever K and --devices")
+    g.add_argument("--data-parallel", action="store_true",
+                   help="train each run data-parallel over all --devices, one run at a time: its vectors are "
+                        "then those of a run on that many devices, not the one-device run's")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     parser.add_argument("--corpus", default="default",
                         help="a text file, 'default' (bundled Brown corpus), 'toy:groups' or 'toy:seeds'")
@@ -90,7 +94,8 @@ def sweep_from_args(args) -> Sweep:
     dims = args.dims or preset.dims
     base = config_from_args(args, window=windows[0], dim=dims[0], seed=seeds[0])
     return Sweep(base=base, windows=tuple(windows), dims=tuple(dims), seeds=tuple(seeds), corpus=args.corpus,
-                 restrict_vocab=args.restrict_vocab, save_vectors=args.save_vectors, together=args.together)
+                 restrict_vocab=args.restrict_vocab, save_vectors=args.save_vectors, together=args.together,
+                 data_parallel=args.data_parallel)
 
 
 def main(args) -> int:

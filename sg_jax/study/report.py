@@ -123,11 +123,13 @@ def reproduce_argv(records: Sequence[dict], out: Path) -> list[str]:
             "--dims", csv_of("dim"), "--seeds", csv_of("seed"), "--epochs", str(config.epochs),
             *config_to_argv(config, exclude=("window", "dim", "seed", "epochs", "devices", "sync_every")),
             *_sync_argv(config)]
-    # how the study used its devices: its runs trained together spread over them, or (records from
-    # before grouping) one at a time, each over config.devices
+    # how the study used its devices: its runs trained together spread over them, one at a time,
+    # or each data-parallel over config.devices
     device = first.get("device") or {}
     used, together = device.get("used", config.devices), device.get("together", 1)
     argv += ["--devices", str(used), "--together", str(together)]
+    if (config.devices or 1) > 1:
+        argv.append("--data-parallel")
     if evaluation.get("restrict_vocab") != DEFAULT_RESTRICT_VOCAB:
         argv += ["--restrict-vocab", str(evaluation["restrict_vocab"])]
     return argv + ["--out", str(out)]

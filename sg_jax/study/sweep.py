@@ -5,7 +5,10 @@
 trains one model per (window, dimension, seed), scores it on WordSim-353 and the Google analogies,
 and leaves in the output directory the files below. The runs are trained in groups (`--together
 K`, by default one run per device), each group one compiled program spread over the devices
-(`sg_jax.together`); `--together 1` trains one run at a time, each data-parallel over the devices.
+(`sg_jax.together`); `--together 1` trains one run at a time. Either way every run is the
+one-device run of its settings, so the scheduling never changes a run's vectors; only
+`--data-parallel` trains each run over all the devices (one run at a time), which gives it the
+vectors of a run on that many devices.
 
     runs.jsonl      one JSON object per finished run (schema below), appended as each run ends
     summary.csv     per (window, dimension): each score with its bootstrap interval over the
@@ -92,6 +95,7 @@ class Sweep:
     method: str = "add"
     save_vectors: bool = False
     together: int | None = None  # runs trained together (None: one per device; 1: one run at a time)
+    data_parallel: bool = False  # each run over all the devices (else every run is a one-device run)
 
     def grid(self) -> list[tuple[int, int, int]]:
         return [(w, d, s) for w in self.windows for d in self.dims for s in self.seeds]
@@ -128,11 +132,11 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
-    # the device count is part of the study (results depend on it): record the resolved count.
-    # Runs trained together are one-device runs spread over the devices.
+    # The study's devices schedule its runs; a run's own device count (part of its result) is 1
+    # unless data-parallel runs were asked for.
     devices = resolve_devices(sweep.base.devices)
-    together = resolve_together(sweep.together, devices)
-    sweep = dataclasses.replace(sweep, together=together, base=sweep.base.on_devices(1 if together > 1 else devices))
+    together = resolve_together(sweep.together, devices, sweep.data_parallel)
+    sweep = dataclasses.replace(sweep, together=together, base=sweep.base.on_devices(run_devices(sweep, devices)))
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):  # a second sweep into this directory is refused while this one runs
         return _run_sweep_locked(sweep, out, devices, together, progress, log)
@@ -150,6 +154,11 @@ def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, prog
     probe = _record_head(sweep, *sweep.grid()[0], corpus={"fingerprint": fingerprint, "lowercase": sweep.lowercase,
                                                           "encoding_errors": sweep.encoding_errors,
                                                           "normalize": sweep.normalize})
+    parallel = [r for r in records if (r["config"].get("devices") or 1) > 1]
+    if parallel and not sweep.data_parallel:  # the study's command before --data-parallel existed
+        raise ConfigError(f"{out} holds runs trained data-parallel over {parallel[0]['config']['devices']} devices "
+                          f"(run {parallel[0]['run_id']}); continue that study with --data-parallel, or choose "
+                          f"another --out")
     _check_same_study(out, records, study_settings(probe))
 
     done = {r["run_id"] for r in records}
@@ -195,14 +204,25 @@ def _record_head(sweep: Sweep, window: int, dim: int, seed: int, corpus: dict) -
             "evaluation": {"restrict_vocab": sweep.restrict_vocab, "method": sweep.method}}
 
 
-def resolve_together(together: int | None, devices: int) -> int:
+def resolve_together(together: int | None, devices: int, data_parallel: bool = False) -> int:
     """Runs trained together: `together`, or by default one per device (measured fastest on a
-    2-core CPU: benchmarks/README.md). Refused below 1."""
-    if together is None:
-        return devices
-    if together < 1:
+    2-core CPU: benchmarks/README.md); 1 for data-parallel runs, each of which trains alone over
+    every device. Refused below 1, and above 1 with data-parallel runs."""
+    if together is not None and together < 1:
         raise ConfigError(f"together must be >= 1, got {together}")
-    return together
+    if data_parallel:
+        if together not in (None, 1):
+            raise ConfigError(f"together {together} cannot be used with data_parallel: a data-parallel run trains "
+                              f"alone over all the devices (drop --together, or --data-parallel)")
+        return 1
+    return devices if together is None else together
+
+
+def run_devices(sweep: Sweep, devices: int) -> int:
+    """The device count of each run of a study on `devices` devices: 1 (runs trained together or
+    one at a time are one-device runs, whatever the scheduling), or all of them when data-parallel
+    runs were asked for."""
+    return devices if sweep.data_parallel else 1
 
 
 def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict, out: Path, *,
