@@ -56,10 +56,12 @@ ROWS = {
                                                {"window_layout": "packed", "devices": None}),
     "sg_jax-sg-ns-batch": ("sg_jax", "sg", "ns", "batch", {"window_layout": "padded"}),
     "sg_jax-sg-ns-pool-span": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span"}),
+    # the default step without its trust region (the step before it): what the rule costs
+    "sg_jax-sg-ns-pool-span-no-trust": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span", "trust_region": 0.0}),
     "sg_jax-sg-ns-pool-span-all-devices": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span", "devices": None}),
     "gensim-sg-ns": ("gensim", "sg", "ns", None, {}),
     "sg_jax-cbow-ns": ("sg_jax", "cbow", "ns", "none", {}),
-    "sg_jax-cbow-ns-sum": ("sg_jax", "cbow", "ns", "none", {"cbow_update": "sum"}),
+    "sg_jax-cbow-ns-mean": ("sg_jax", "cbow", "ns", "none", {"cbow_update": "mean"}),  # the default before
     "gensim-cbow-ns": ("gensim", "cbow", "ns", None, {}),
     "sg_jax-sg-hs": ("sg_jax", "sg", "hs", None, {}),
     "gensim-sg-hs": ("gensim", "sg", "hs", None, {}),
