@@ -356,11 +356,12 @@ def _encode_scan(scan, vocab: Vocab, max_len: int, ids_out: "_NpyStream", offset
     position = {w: i for i, w in enumerate(scan.words)}
     final[np.fromiter((position[w] for w in vocab.words), np.int64, len(vocab))] = np.arange(len(vocab))
     del position
-    prov = np.load(scan.ids_path, mmap_mode="r")
-    lines_all = np.load(scan.lines_path, mmap_mode="r")
+    # the provisional ids are read block by block with plain reads, not through a memory map: the
+    # pages a map touches would stay in this process's resident memory, 4 bytes a corpus token
+    prov, lines_all = _NpyBlocks(scan.ids_path), _NpyBlocks(scan.lines_path)
     token_pos, written = 0, 0
-    for lb in range(0, len(lines_all), line_block):
-        lines = np.asarray(lines_all[lb:lb + line_block])
+    for lb in range(0, lines_all.length, line_block):
+        lines = lines_all.read(lb, min(lb + line_block, lines_all.length))
         per_line = -(-lines // max_len)  # sentences of each line (0 for an empty one)
         seg = np.full(int(per_line.sum()), max_len, np.int64)
         rem = lines % max_len
@@ -370,7 +371,7 @@ def _encode_scan(scan, vocab: Vocab, max_len: int, ids_out: "_NpyStream", offset
         while first < len(seg):
             base = int(ends[first - 1]) if first else 0
             stop = max(int(np.searchsorted(ends, base + token_block, side="right")), first + 1)
-            block = final[np.asarray(prov[token_pos + base:token_pos + int(ends[stop - 1])])]
+            block = final[prov.read(token_pos + base, token_pos + int(ends[stop - 1]))]
             keep = block >= 0
             kept = np.bincount(np.repeat(np.arange(stop - first), seg[first:stop])[keep],
                                minlength=stop - first)
@@ -385,6 +386,25 @@ def _encode_scan(scan, vocab: Vocab, max_len: int, ids_out: "_NpyStream", offset
             stats.empty_lines += int((lines == 0).sum())
             stats.sentences += len(seg)
             stats.tokens += int(lines.sum())
+    prov.close()
+    lines_all.close()
+
+
+class _NpyBlocks:
+    """Ranges of a 1-D `.npy` file (`length` items) read with plain file reads."""
+
+    def __init__(self, path):
+        self.f = open(path, "rb")
+        np.lib.format.read_magic(self.f)
+        (self.length,), _, self.dtype = np.lib.format.read_array_header_1_0(self.f)
+        self.start = self.f.tell()
+
+    def read(self, begin: int, end: int) -> np.ndarray:
+        self.f.seek(self.start + begin * self.dtype.itemsize)
+        return np.fromfile(self.f, dtype=self.dtype, count=end - begin)
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
