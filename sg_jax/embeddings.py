@@ -120,9 +120,10 @@ class Embeddings:
     words: V distinct non-empty strings; vectors: [V, N] (numpy or jax; stored as float32).
     """
 
-    # A query that cancels out (most_similar("a", negative=["a"])) scores every word 0: Embeddings
-    # answers with the first words (the command line's `similar` has always done so);
-    # KeyedVectors refuses it, as gensim users are told the query words are left out.
+    # A query that cancels out (most_similar("a", negative=["a"])) would score every word 0 and
+    # answer with arbitrary words: it is refused. A query of zero vectors alone (a word whose row
+    # is zero) scores every word 0 here, as its cosine is defined to be; KeyedVectors refuses that
+    # too, as gensim users expect of a zero query.
     refuse_cancelled = False
 
     def __init__(self, words: Iterable[str], vectors) -> None:
@@ -283,7 +284,7 @@ class Embeddings:
         mean = (weights[:, None] * vecs).sum(axis=0) / total
         length = float(np.linalg.norm(mean))
         scale = float((np.abs(weights) * np.linalg.norm(vecs, axis=1)).sum()) / total
-        if not length > _CANCEL * scale and self.refuse_cancelled:
+        if not length > _CANCEL * scale and (scale > 0 or self.refuse_cancelled):
             named = f" ({quoted_list(dict.fromkeys(self._words[i] for i in rows))})" if rows else ""
             raise ConfigError(f"{what}: the query{named} is the zero vector (its terms cancel out, or are zero), "
                               f"which no word is similar to")

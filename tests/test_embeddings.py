@@ -77,7 +77,8 @@ def test_zero_vectors_do_not_make_nan():
     assert emb.similarity("zero", "a") == 0.0
     result = emb.most_similar("zero", k=2)
     assert [w for w, _ in result] == ["a", "b"] and all(s == 0.0 for _, s in result)
-    assert emb.most_similar(["a"], negative=["a"], k=1)[0][1] == 0.0  # zero query
+    with pytest.raises(ConfigError, match="zero vector"):  # a query that cancels out: no word is similar to it
+        emb.most_similar(["a"], negative=["a"], k=1)
     assert all(math.isfinite(s) for _, s in emb.analogy("zero", "a", "b", k=1, method="mul"))
 
 
@@ -253,3 +254,13 @@ def test_agrees_with_gensim():
     assert [w for w, _ in ours] == [w for w, _ in kv.most_similar("w11", topn=5, restrict_vocab=50)]
     assert emb.doesnt_match(["w1", "w2", "w3", "w4"]) == kv.doesnt_match(["w1", "w2", "w3", "w4"])
     assert emb.similarity("w1", "w2") == pytest.approx(float(kv.similarity("w1", "w2")), abs=1e-6)
+
+
+def test_the_similar_command_refuses_a_query_that_cancels_out(tmp_path, capsys):
+    from sg_jax import cli
+
+    path = tmp_path / "v.txt"
+    Embeddings(["a", "b", "c"], np.array([[1, 0], [0, 1], [1, 1]], np.float32)).save(path)
+    assert cli.main(["similar", "a", "--negative", "a", "--vectors", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "zero vector" in err and "'a'" in err, err

@@ -353,13 +353,16 @@ def test_a_command_line_run_loads_as_a_word2vec(tmp_path):
     assert model.native.epochs_trained == 2 and not np.array_equal(before, model.wv.vectors)
 
 
-def test_a_zero_query_is_refused_by_keyed_vectors_only():
+def test_a_zero_query_is_refused():
     vectors = np.array([[0, 0], [1, 0], [0, 2]], np.float32)
     wv = sg_jax.KeyedVectors(["zero", "a", "b"], vectors)
     for query in (dict(positive="zero"), dict(positive=["a"], negative=["a"]), dict(positive=[np.zeros(2)])):
         with pytest.raises(ConfigError, match="is the zero vector"):
             wv.most_similar(**query)
     assert [w for w, _ in wv.most_similar(["a"], negative=["b"])] == ["zero"]  # not the query words
-    from sg_jax.embeddings import Embeddings  # the command line's queries keep their answer
+    from sg_jax.embeddings import Embeddings  # the command line's queries: a cancelled query refused too,
 
-    assert Embeddings(["zero", "a", "b"], vectors).most_similar(["a"], negative=["a"], k=1)[0][1] == 0.0
+    emb = Embeddings(["zero", "a", "b"], vectors)  # a zero row still scores 0 against every word
+    with pytest.raises(ConfigError, match="is the zero vector"):
+        emb.most_similar(["a"], negative=["a"], k=1)
+    assert [s for _, s in emb.most_similar("zero", k=2)] == [0.0, 0.0]
