@@ -7,6 +7,7 @@ one is at the final path.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -64,3 +65,12 @@ def atomic_write_csv(path: str | os.PathLike, rows, fields=None) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:
+    """The hex sha256 of a file's bytes, read in blocks (what manifests record and check)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            h.update(chunk)
+    return h.hexdigest()

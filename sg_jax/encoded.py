@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sg_jax.atomic import atomic_write_text
+from sg_jax.atomic import atomic_write_text, file_sha256
 from sg_jax.errors import CorpusError, FormatError
 
 MANIFEST = "manifest.json"
@@ -52,14 +52,6 @@ def is_encoded(path) -> bool:
     return path.is_dir() and (path / MANIFEST).is_file()
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_encoded(source, directory, options: dict, *, fingerprint: str | None = None, **read) -> tuple:
     """Read `source` with `options` (load_corpus's keywords) into `directory` (created) and
     write its manifest last. Returns load_corpus's (vocab, corpus, stats)."""
@@ -80,7 +72,7 @@ def write_encoded(source, directory, options: dict, *, fingerprint: str | None =
             shutil.rmtree(directory, ignore_errors=True)
         raise
     atomic_write_text(directory / "vocab.json", vocab.to_json())
-    files = {name: {"bytes": (directory / name).stat().st_size, "sha256": _digest(directory / name)}
+    files = {name: {"bytes": (directory / name).stat().st_size, "sha256": file_sha256(directory / name)}
              for name in FILES}
     manifest = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint,
                 "source": str(source) if isinstance(source, (str, os.PathLike)) else None,
@@ -131,7 +123,7 @@ def read_encoded(directory, options: dict | None = None, *, fingerprint: str | N
         path, want = directory / name, manifest["files"].get(name)
         if not isinstance(want, dict) or not path.is_file():
             raise FormatError(f"encoded corpus {directory} is damaged: {name} is missing")
-        if path.stat().st_size != want.get("bytes") or _digest(path) != want.get("sha256"):
+        if path.stat().st_size != want.get("bytes") or file_sha256(path) != want.get("sha256"):
             raise FormatError(f"encoded corpus {directory} is damaged: {name} does not match its checksum")
     source = manifest.get("source")
     if fingerprint is None and check_source and source and Path(source).is_file():

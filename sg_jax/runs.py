@@ -35,7 +35,7 @@ import numpy as np
 import sg_jax.checkpoint as ckpt_io
 import sg_jax.formats as formats
 import sg_jax.sharded as sharded
-from sg_jax.atomic import atomic_write_text
+from sg_jax.atomic import atomic_write_text, file_sha256
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
 from sg_jax.encoded import CACHE_ENV, is_encoded, read_manifest
@@ -433,17 +433,9 @@ def replace_run(new: Path, out: Path) -> None:
             os.replace(new / name, out / name)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_manifest(out: Path, config: Config, fingerprint: str) -> None:
     """DIR/run.json, last: the files of this run and their hashes."""
-    files = {name: _sha256(out / name) for name in OUTPUTS[:-1] if (out / name).exists()}
+    files = {name: file_sha256(out / name) for name in OUTPUTS[:-1] if (out / name).exists()}
     manifest = {"run_id": uuid.uuid4().hex, "corpus_fingerprint": fingerprint, "epochs": config.epochs,
                 "files": files}
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
@@ -461,6 +453,6 @@ def verify_manifest(out) -> list[str]:
             raise TypeError
     except (OSError, ValueError, KeyError, TypeError):
         raise FormatError(f"{out / MANIFEST} is missing or damaged") from None
-    changed = [name for name, digest in files.items() if not (out / name).exists() or _sha256(out / name) != digest]
+    changed = [name for name, digest in files.items() if not (out / name).exists() or file_sha256(out / name) != digest]
     unlisted = [name for name in OUTPUTS[:-1] if name not in files and (out / name).exists()]
     return changed + unlisted
