@@ -28,6 +28,8 @@ import numpy as np
 
 from sg_jax.atomic import atomic_write_text, file_sha256
 from sg_jax.errors import CorpusError, FormatError
+from sg_jax.text import ReadStats, corpus_fingerprint
+from sg_jax.vocabulary import EncodedCorpus, Vocab
 
 MANIFEST = "manifest.json"
 FORMAT = "sg_jax encoded corpus"
@@ -52,12 +54,10 @@ def is_encoded(path) -> bool:
     return path.is_dir() and (path / MANIFEST).is_file()
 
 
-def write_encoded(source, directory, options: dict, *, fingerprint: str | None = None, **read) -> tuple:
-    """Read `source` with `options` (load_corpus's keywords) into `directory` (created) and
-    write its manifest last. Returns load_corpus's (vocab, corpus, stats)."""
-    from sg_jax.corpus import load_corpus
-    from sg_jax.text import corpus_fingerprint
-
+def write_encoded(source, directory, options: dict, *, reader, fingerprint: str | None = None, **read) -> tuple:
+    """Read `source` with `options` into `directory` (created) and write its manifest last.
+    reader: `sg_jax.corpus.load_corpus` (passed in: the reader calls this module for directories
+    and caches); options and read are its keywords. Returns its (vocab, corpus, stats)."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CorpusError(f"output path {directory} exists and is not a directory")
@@ -66,7 +66,7 @@ def write_encoded(source, directory, options: dict, *, fingerprint: str | None =
     (directory / MANIFEST).unlink(missing_ok=True)  # a half-rewritten directory is never valid
     try:
         fingerprint = fingerprint or corpus_fingerprint(source)
-        vocab, corpus, stats = load_corpus(source, directory=directory, **options, **read)
+        vocab, corpus, stats = reader(source, directory=directory, **options, **read)
     except BaseException:
         if created:  # a corpus that cannot be read leaves nothing behind
             shutil.rmtree(directory, ignore_errors=True)
@@ -108,8 +108,6 @@ def read_encoded(directory, options: dict | None = None, *, fingerprint: str | N
     with and `fingerprint` against its corpus's (CorpusError: made for another reading or
     stale). Without `fingerprint` and with `check_source`, the source named in the manifest is
     fingerprinted if it is still there."""
-    from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab
-    from sg_jax.text import corpus_fingerprint
 
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -149,11 +147,10 @@ def cache_entry(cache_dir, fingerprint: str, options: dict) -> Path:
     return Path(cache_dir) / hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def cached(source, cache_dir, options: dict, log=lambda s: None, **read) -> tuple:
+def cached(source, cache_dir, options: dict, *, reader, log=lambda s: None, **read) -> tuple:
     """(vocab, corpus, stats, fingerprint) of `source` read with `options`, from its entry
-    under `cache_dir` when that entry checks out, else read (again) into it."""
-    from sg_jax.text import corpus_fingerprint
-
+    under `cache_dir` when that entry checks out, else read (again) into it by `reader` (see
+    `write_encoded`)."""
     fingerprint = corpus_fingerprint(source)
     entry = cache_entry(cache_dir, fingerprint, options)
     if entry.exists():
@@ -164,14 +161,13 @@ def cached(source, cache_dir, options: dict, log=lambda s: None, **read) -> tupl
     # build beside the entry, then publish it with one rename: readers never see it half-made
     building = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}")
     try:
-        vocab, corpus, stats = write_encoded(source, building, options, fingerprint=fingerprint, **read)
+        vocab, corpus, stats = write_encoded(source, building, options, reader=reader, fingerprint=fingerprint,
+                                             **read)
         shutil.rmtree(entry, ignore_errors=True)
         try:
             os.replace(building, entry)
         except OSError:  # another process published the same entry meanwhile: use ours from here
             return vocab, corpus, stats, fingerprint
-        from sg_jax.corpus import EncodedCorpus
-
         return vocab, EncodedCorpus.load(entry), stats, fingerprint
     finally:
         shutil.rmtree(building, ignore_errors=True)

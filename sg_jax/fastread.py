@@ -265,7 +265,7 @@ class _Merger:
     """Merges pieces in file order into one first-occurrence index and the two .npy streams."""
 
     def __init__(self, path, fi, fl):
-        from sg_jax.corpus import _NpyStream  # the .npy writer (corpus imports this module lazily)
+        from sg_jax.vocabulary import _NpyStream
 
         self.path = path
         self.ids_out, self.lines_out = _NpyStream(fi, np.int32), _NpyStream(fl, np.int64)

@@ -37,7 +37,7 @@ def same(a, b):
 
 def test_encoded_directory_gives_what_reading_gives(corpus, tmp_path):
     out = tmp_path / "enc"
-    encoded.write_encoded(corpus, out, OPTIONS)
+    encoded.write_encoded(corpus, out, OPTIONS, reader=load_corpus)
     same(load_corpus(out, **OPTIONS), load_corpus(corpus, **OPTIONS))
     assert json.loads((out / "manifest.json").read_text())["fingerprint"] == corpus_fingerprint(corpus)
     # a run on the directory has the corpus's own fingerprint (resuming on either agrees)
@@ -50,7 +50,7 @@ def test_encoded_directory_gives_what_reading_gives(corpus, tmp_path):
                                     "edit vocab", "manifest gone"])
 def test_damaged_directory_is_refused(corpus, tmp_path, damage):
     out = tmp_path / "enc"
-    encoded.write_encoded(corpus, out, OPTIONS)
+    encoded.write_encoded(corpus, out, OPTIONS, reader=load_corpus)
     if damage == "flip ids":
         data = bytearray((out / "ids.npy").read_bytes())
         data[-3] ^= 0x01
@@ -74,7 +74,7 @@ def test_damaged_directory_is_refused(corpus, tmp_path, damage):
 
 def test_stale_directory_and_other_options_are_refused(corpus, tmp_path):
     out = tmp_path / "enc"
-    encoded.write_encoded(corpus, out, OPTIONS)
+    encoded.write_encoded(corpus, out, OPTIONS, reader=load_corpus)
     with pytest.raises(CorpusError, match="was read with min_count=2, not 1"):
         load_corpus(out, **dict(OPTIONS, min_count=1))
     with pytest.raises(CorpusError, match="strip_diacritics=False, not True"):

@@ -93,13 +93,15 @@ def add_encode(sub) -> None:
 
 
 def cmd_encode(args) -> int:
+    from sg_jax.corpus import load_corpus
     from sg_jax.encoded import config_options, write_encoded
     from sg_jax.console import read_progress_callback
 
     config = config_from_args(args)
     on_read, close = read_progress_callback(True, desc="encode")
     try:
-        vocab, corpus, stats = write_encoded(args.corpus, args.out, config_options(config), on_progress=on_read)
+        vocab, corpus, stats = write_encoded(args.corpus, args.out, config_options(config), reader=load_corpus,
+                                             on_progress=on_read)
     finally:
         close()
     print(f"corpus: {stats.summary()}")

@@ -448,7 +448,7 @@ class _Sink:
         self.ids: list[np.ndarray] = []
         self.lengths: list[np.ndarray] = []
         if directory is not None:
-            from sg_jax.corpus import _NpyStream
+            from sg_jax.vocabulary import _NpyStream
 
             directory.mkdir(parents=True, exist_ok=True)
             self.files = [open(directory / "ids.npy", "w+b"), open(directory / "offsets.npy", "w+b")]
