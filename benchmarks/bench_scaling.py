@@ -66,7 +66,8 @@ class Runner:
         import jax
         import numpy as np
 
-        from sg_jax import pipeline
+        from sg_jax.data import epoch as pipeline
+        from sg_jax.data.layouts.padded import make_batch
         from sg_jax.train import Config, init_state, make_plan
 
         objective, share = MODES[mode]
@@ -91,7 +92,7 @@ class Runner:
                              f"{(args.calls + 1) * self.S}; raise --tokens or lower --calls/--steps")
 
         def touched(data, tables, key):  # the index vectors one step gathers and scatters
-            batch = pipeline.make_batch(data, 0, key, batch_size=plan.batch_size, window=config.window,
+            batch = make_batch(data, 0, key, batch_size=plan.batch_size, window=config.window,
                                         dynamic=config.dynamic_window)
             return plan.obj.indices(batch, plan.obj.sample(key, batch, tables), tables)
 

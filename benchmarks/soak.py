@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     sampler = RssSampler(args.interval)
     sampler.start()
 
-    from sg_jax.pipeline import chunk_bounds
+    from sg_jax.data.epoch import chunk_bounds
     from sg_jax.synthetic import write_zipf_corpus
     from sg_jax.train import Config, train
 

@@ -11,7 +11,7 @@ in a Huffman tree, about log2 V of them (fewer for frequent words): logarithmic.
 
 For each V it builds a skip-gram model (dim N, batch of B targets with 2w contexts each, word
 frequencies following Zipf's law), compiles one training step of each objective (the library's
-sparse step, `sg_jax.step.sparse_update`), and times it: the median of several calls after the
+sparse step, `sg_jax.step.row_step`), and times it: the median of several calls after the
 compiled warm-up. Prints a table and the log-log slope of time against V for each objective, and
 writes OUT/softmax_cost.csv, OUT/softmax_cost.md and OUT/softmax_cost.png.
 """
@@ -67,7 +67,8 @@ def time_step(objective: str, V: int, *, batch: int, dim: int, window: int, nega
 
     from sg_jax.config import Config
     from sg_jax.objectives import Batch, get_objective, get_spec
-    from sg_jax.step import init_state, make_optimizer, sparse_update
+    from sg_jax.data.layouts.padded import PADDED
+    from sg_jax.step import init_state, make_optimizer, row_step
 
     config = Config(objective=objective, dim=dim, window=window, negative=negative, share_negatives="none",
                     batch_size=batch, seed=seed).validate()
@@ -87,7 +88,7 @@ def time_step(objective: str, V: int, *, batch: int, dim: int, window: int, nega
     @functools.partial(jax.jit, donate_argnums=(0,))
     def step(state, batch_data, key, tables):
         aux = obj.sample(key, batch_data, tables)
-        return sparse_update(state, obj, optimizer, batch_data, aux, tables)
+        return row_step(state, obj, PADDED, optimizer, batch_data, aux, tables)
 
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()

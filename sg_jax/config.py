@@ -54,6 +54,19 @@ def _architectures() -> tuple[str, ...]:
     return tuple(ARCHITECTURES)
 
 
+def _layouts() -> tuple[str, ...]:
+    from sg_jax.data.layouts import choices
+
+    return choices()
+
+
+def _resolved_layout(config):
+    from sg_jax.data.layouts import resolve
+    from sg_jax.objectives import make_objective
+
+    return resolve(config, make_objective)
+
+
 def _optimizers() -> tuple[str, ...]:
     from sg_jax.optim import OPTIMIZERS
 
@@ -106,7 +119,7 @@ class Config:
         "span (a step's targets are runs of span_length consecutive tokens, as word2vec reads them: each "
         "position's row is read once, and scored once against its span's noise pool; shuffle orders the "
         "spans; needs skip-gram in word2vec's form, ns or nce, and share_negatives pool or target) or auto "
-        "(span where it applies, else padded)", choices=("auto", "padded", "packed", "span"), group="model")
+        "(span where it applies, else padded)", choices=_layouts, group="model")
     span_length: int = option(64, "share_negatives pool: targets sharing one pool (consecutive in a batch); "
                               "window_layout span: consecutive tokens read as one span (a step takes "
                               "batch_size / span_length spans from random places of the epoch)",
@@ -228,32 +241,18 @@ class Config:
 
         return get_architecture(self.arch).form(self.resolved_sg_form)
 
-    def _spans_possible(self) -> bool:
-        """Whether the span layout can train this config with pooled noise."""
-        if self.pairs or self.shard_tables:
-            return False
-        from sg_jax.objectives import make_objective
-
-        return make_objective(dataclasses.replace(self, share_negatives="pool")).span is not None
-
     @property
     def layout(self) -> str:
-        """window_layout with "auto" resolved: span with pooled noise where the objective can score
-        spans (skip-gram in word2vec's form with ns or nce, target groups, tables not sharded), else
-        padded. (Spans with noise per target are an explicit choice: they lost WordSim-353 against
-        the padded layout with the same noise, see docs/devices.md.)"""
-        if self.window_layout != "auto":
-            return self.window_layout
-        return "span" if self.sharing == "pool" and self._spans_possible() else "padded"
+        """window_layout with auto resolved (`sg_jax.data.layouts.resolve`): the span layout with
+        pooled noise where it can train the config, else padded. (Spans with noise per target are
+        an explicit choice: they lost WordSim-353 against the padded layout with the same noise,
+        see docs/devices.md.)"""
+        return _resolved_layout(self)[0].name
 
     @property
     def sharing(self) -> str:
-        """share_negatives with "auto" resolved: pool where the span layout applies, else target."""
-        if self.share_negatives != "auto":
-            return self.share_negatives
-        if self.window_layout in ("auto", "span") and self._spans_possible():
-            return "pool"
-        return "target"
+        """share_negatives with auto resolved: the layout's (pool with spans), else target."""
+        return _resolved_layout(self)[1]
 
     def sync_interval(self, devices: int) -> int:
         """sync_every with auto resolved for `devices` devices (see the option's help): the largest
@@ -313,36 +312,19 @@ class Config:
             if self.clip_norm is not None:
                 return ("clip_norm cannot be used with shard_tables: its global gradient norm would need every "
                         "device's rows (drop one of the two)")
-            if self.objective == "softmax":
-                return ("objective softmax cannot be used with shard_tables: the exact softmax reads and updates "
+            from sg_jax.objectives import get_spec
+
+            if get_spec(self.objective).reads_every_output_row:
+                return (f"objective {self.objective} cannot be used with shard_tables: it reads and updates "
                         "every row of W' at every step (use ns, hs or nce, or drop shard_tables)")
-            if self.layout != "padded":
-                return (f"window_layout {self.layout} cannot be used with shard_tables: the sharded step "
-                        "fetches the rows of one padded batch (use window_layout padded, or drop shard_tables)")
             if self.sync_combine == "mean":
                 return ("sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous "
                         "step over all the devices' batches (the sum; cap, which limits replicas' diverging "
                         "copies, has nothing to limit there)")
-        if self.layout == "packed":
-            from sg_jax.objectives import get_spec
+        from sg_jax.objectives import make_objective
 
-            clash = next((c for c, bad in (("dynamic_window=False", not self.dynamic_window),
-                                           ("shuffle=False", not self.shuffle), ("pairs=True", self.pairs),
-                                           (f"objective={self.objective} (it scores every output row)",
-                                            get_spec(self.objective).max_predictions is not None)) if bad), None)
-            if clash:
-                return (f"window_layout=packed needs the dynamic window, shuffled targets, target groups and a "
-                        f"sampled objective; got {clash}")
-        if self.layout == "span":
-            from sg_jax.objectives import make_objective
-
-            if self.pairs or make_objective(self).span is None:
-                got = "pairs=True" if self.pairs else (
-                    f"arch={self.arch}, objective={self.objective}, sg_form={self.resolved_sg_form}, "
-                    f"share_negatives={self.sharing}")
-                return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
-                        f"objective, share_negatives pool or target, and target groups; got {got}")
-        return None
+        layout, _ = _resolved_layout(self)
+        return layout.refusal(self, make_objective(self))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

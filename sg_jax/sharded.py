@@ -14,7 +14,7 @@ One step on device d, inside `jax.shard_map`:
    every device's batch (zeros for the rows owned elsewhere), and a reduce-scatter
    (`psum_scatter`) hands each device the rows of its own batch, exactly (a row has one owner;
    the other devices add zeros);
-3. the loss and the row gradients, by the objective's code (`step.row_gradients`);
+3. the loss and the row gradients, by the one row step every runner uses (`step.row_step`);
 4. update: the indices and row gradients are all-gathered; each device turns every device's batch
    into row updates against its shard (`optim.sparse_row_updates`, indices localised: a row owned
    elsewhere is mapped past the shard's end, where the scatters drop it) and adds them all. The
@@ -40,14 +40,12 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import sg_jax.optim as optim
-from sg_jax.architectures import n_examples
 from sg_jax.config import Config
 from sg_jax.errors import ConfigError
 from sg_jax.mesh import AXIS
 from sg_jax.model import Params
 from sg_jax.objectives import Objective
-from sg_jax.step import (StepStats, TrainState, init_state, make_optimizer, mark_padding, row_gradients,
-                         scan_steps, step_batch)
+from sg_jax.step import StepStats, TrainState, init_state, layout_of, make_optimizer, row_step, scan_steps, step_batch
 
 FETCHES = ("psum_scatter", "all_to_all", "psum")  # ways to deliver the fetched rows (see fetch_rows)
 FETCH = "psum_scatter"  # the one used (the fastest measured: docs/devices.md); the results are the same
@@ -144,7 +142,6 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
         raise ValueError(f"fetch must be one of {', '.join(FETCHES)}, got {fetch!r}")
     S, n = config.steps_per_call, layout.n
     tx = optax.with_extra_args_support(optimizer)
-    keeps_rows = any(jax.tree.leaves(layout.by_row.opt_state))
 
     def fetch_rows(table, idx, d):
         """The rows idx [M] of the whole table, from the devices that own them: [M, N]."""
@@ -187,17 +184,15 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
 
         return params, jax.tree.map(put_state, layout.tags, state.opt_state, row_state)
 
+    step_layout = layout_of(config)
+
     def one_step(state, epoch, tables, epoch_key, s, d):
-        batch, aux = step_batch(config, obj, epoch, tables, epoch_key, s, d, n, batch_size, slots, config.window)
-        in_idx, out_idx = obj.indices(batch, aux, tables)
-        rows = (fetch_rows(state.params.w_in, in_idx, d), fetch_rows(state.params.w_out, out_idx, d))
-        loss, grads = row_gradients(obj, rows, batch, aux, tables)
-        indices = Params(in_idx, out_idx)
-        if keeps_rows:
-            indices = mark_padding(grads, indices)
-        params, opt_state = apply_updates(state, Params(*grads), indices, Params(*optim.partner_norms(*rows)), d)
-        return TrainState(params, opt_state, state.step + 1, state.key), loss, \
-            n_examples(obj.form, batch).astype(loss.dtype)
+        batch, aux = step_batch(config, obj, step_layout, epoch, tables, epoch_key, s, d, n, batch_size, slots,
+                                config.window)
+        state, loss = row_step(state, obj, step_layout, optimizer, batch, aux, tables,
+                               read=lambda table, idx: fetch_rows(table, idx, d),
+                               apply=lambda st, _, grads, indices, norms: apply_updates(st, grads, indices, norms, d))
+        return state, loss, step_layout.examples(obj, batch).astype(loss.dtype)
 
     def device(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)

@@ -24,10 +24,8 @@ import numpy as np
 import optax
 
 import sg_jax.optim as optim
-import sg_jax.pipeline as pipeline
-import sg_jax.span as span_layout
-from sg_jax.architectures import Batch, n_examples
 from sg_jax.config import Config
+from sg_jax.data.layouts import Layout, get_layout
 from sg_jax.model import Params, init_params
 from sg_jax.objectives import Objective, get_spec
 
@@ -85,6 +83,11 @@ def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> opt
     return parts[0] if len(parts) == 1 else optax.chain(*parts)
 
 
+def layout_of(config: Config) -> Layout:
+    """The layout a config trains with (window_layout with auto resolved)."""
+    return get_layout(config.layout)
+
+
 def out_rows(config: Config, vocab_size: int) -> int:
     return get_spec(config.objective).out_rows(vocab_size)
 
@@ -97,65 +100,37 @@ def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransfo
     return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
 
 
-def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, aux, tables):
-    """One optimizer step on the rows the batch touches. Returns (state, summed loss).
+def read_rows(table: jax.Array, idx: jax.Array | None) -> jax.Array:
+    """The rows idx of a table on this device (the whole table where idx is None: a dense W')."""
+    return table if idx is None else table[idx]
 
-    batch (and aux) may be a tuple of sub-batches (and their draws) of different shapes: their
-    rows are gathered in one gather and updated in one scatter per table, and their losses summed.
-    It may be a span (`sg_jax.span.SpanBatch`), scored by the objective's span loss.
+
+def apply_rows(state: TrainState, optimizer, grads: Params, indices: Params, norms: Params):
+    """(params, opt_state) after the row gradients of one batch on this device's whole tables."""
+    return optim.sparse_step(optimizer, state.params, state.opt_state, grads, indices, partner_norms=norms)
+
+
+def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch, aux, tables, *,
+             read=read_rows, apply=apply_rows):
+    """One optimizer step on the rows a batch touches, for every runner. Returns (state, summed loss).
+
+    The layout names the rows of W and W' the batch reads and its loss as a function of them
+    (`Layout.scoring`); `read(table, idx)` gathers them, `jax.grad` differentiates the loss with
+    respect to them, and `apply(state, optimizer, grads, indices, partner norms)` turns the row
+    gradients into updates through the optimizer's optax chain (every per-row transformation in
+    it: duplicate capping, the trust region) and writes them. A single device, replicas and runs
+    trained together use the defaults; sharded tables pass their own read (rows fetched from the
+    devices that own them) and apply (every device's batch applied to each shard).
     """
-    if isinstance(batch, Batch):
-        in_idx, out_idx = obj.indices(batch, aux, tables)
-
-        def loss_of(rows):
-            return obj.loss_rows(rows[0], rows[1], batch, aux, tables)
-    elif isinstance(batch, span_layout.SpanBatch):
-        span_indices, span_loss = obj.span
-        in_idx, out_idx = span_indices(batch, aux, tables)
-
-        def loss_of(rows):
-            return span_loss(rows[0], rows[1], batch, aux, tables)
-    else:
-        in_idx, out_idx, loss_of = _joined(obj, batch, aux, tables)
+    in_idx, out_idx, loss_of = layout.scoring(obj, batch, aux, tables)
     w_in, w_out = state.params
-    rows = (w_in[in_idx], w_out if out_idx is None else w_out[out_idx])
+    rows = (read(w_in, in_idx), read(w_out, out_idx))
     loss, grads = jax.value_and_grad(loss_of)(rows)
-    indices = Params(in_idx, out_idx)
+    grads, indices = Params(*grads), Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
         indices = mark_padding(grads, indices)
-    params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices,
-                                          partner_norms=Params(*optim.partner_norms(*rows)))
+    params, opt_state = apply(state, optimizer, grads, indices, Params(*optim.partner_norms(*rows)))
     return TrainState(params, opt_state, state.step + 1, state.key), loss
-
-
-def _joined(obj: Objective, batches, auxes, tables):
-    """(in indices, out indices, loss of the rows) of several sub-batches as one: their indices
-    flattened and concatenated, so that a step gathers and scatters each table once."""
-    parts = [obj.indices(b, a, tables) for b, a in zip(batches, auxes)]
-    if any(o is None for _, o in parts):
-        raise ValueError("sub-batches need an objective that gathers its output rows")
-    shapes = [(i.shape, o.shape) for i, o in parts]
-
-    def cut(flat, which):
-        out, start = [], 0
-        for shape in shapes:
-            n = math.prod(shape[which])
-            out.append(flat[start:start + n].reshape(shape[which] + flat.shape[1:]))
-            start += n
-        return out
-
-    def loss_of(rows):
-        r_in, r_out = cut(rows[0], 0), cut(rows[1], 1)
-        return sum(obj.loss_rows(i, o, b, a, tables) for i, o, b, a in zip(r_in, r_out, batches, auxes))
-
-    in_idx = jnp.concatenate([i.reshape(-1) for i, _ in parts])
-    out_idx = jnp.concatenate([o.reshape(-1) for _, o in parts])
-    return in_idx, out_idx, loss_of
-
-
-def row_gradients(obj: Objective, rows, batch: Batch, aux, tables):
-    """(summed loss, (dloss/d in_rows, dloss/d out_rows)) at the gathered rows (in_rows, out_rows)."""
-    return jax.value_and_grad(lambda r: obj.loss_rows(r[0], r[1], batch, aux, tables))(rows)
 
 
 def mark_padding(grads, indices) -> Params:
@@ -167,40 +142,17 @@ def mark_padding(grads, indices) -> Params:
                     for g, i in zip(grads, indices)))
 
 
-def step_batch(config: Config, obj: Objective, epoch, tables, epoch_key, s, d, n: int, batch_size: int,
-               slots: int | None, window):
-    """(batch, aux) of step s on device d of n: batch s*n + d of the epoch's visiting order, drawn
-    with fold_in(fold_in(epoch_key, s), d) (fold_in(epoch_key, s) on one device); with the packed
-    window layout, a tuple of sub-batches and their draws; with the span layout, the spans of
-    step s*n + d."""
+def step_batch(config: Config, obj: Objective, layout: Layout, epoch, tables, epoch_key, s, d, n: int,
+               batch_size: int, slots: int | None, window):
+    """(batch, aux) of step s on device d of n: batch s*n + d of the epoch's visiting order as the
+    layout cuts it, drawn with fold_in(fold_in(epoch_key, s), d) (fold_in(epoch_key, s) on one
+    device)."""
     step_key = jax.random.fold_in(epoch_key, s)
     if n > 1:  # each device draws its own window sizes and noise words
         step_key = jax.random.fold_in(step_key, d)
     k_window, k_sample = jax.random.split(step_key)
-    if config.layout == "span":  # runs of consecutive targets, each position's row read once
-        span = span_layout.make_span_batch(epoch, s * n + d, k_window, batch_size=batch_size,
-                                           length=config.span_length, window=window,
-                                           dynamic=config.dynamic_window, slots=slots)
-        return span, obj.sample(k_sample, span_layout.as_batch(span), tables)
-    if config.layout == "packed":  # one sub-batch per dynamic window b (the window is static)
-        batches = pipeline.make_packed_batches(epoch, s * n + d, k_window, batch_size=batch_size,
-                                               window=config.window, slots=slots)
-        keys = jax.random.split(k_sample, len(batches))
-        return batches, tuple(obj.sample(k, b, tables) for k, b in zip(keys, batches))
-    batch = pipeline.make_batch(epoch, s * n + d, k_window, batch_size=batch_size, window=window,
-                                dynamic=config.dynamic_window, slots=slots)
-    if config.pairs:
-        batch = pipeline.as_pairs(batch)
-    return batch, obj.sample(k_sample, batch, tables)
-
-
-def batch_examples(obj: Objective, batch) -> jax.Array:
-    """What the loss of a batch (or of its packed sub-batches) sums over."""
-    if isinstance(batch, Batch):
-        return n_examples(obj.form, batch)
-    if isinstance(batch, span_layout.SpanBatch):
-        return span_layout.examples(batch)
-    return sum(n_examples(obj.form, b) for b in batch)
+    return layout.make(config, obj, epoch, tables, s * n + d, k_window, k_sample, batch_size=batch_size,
+                       slots=slots, window=window)
 
 
 def _keeps_row_state(optimizer, state: TrainState) -> bool:
@@ -219,9 +171,7 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     batch = min(config.batch_size, max(vocab_size, 16))
     if devices > 1 and config.split_batch:
         batch = max(1, batch // devices)
-    if config.layout == "span":  # whole spans
-        G, L = span_layout.spans_per_step(batch, config.span_length)
-        batch = G * L
+    batch = layout_of(config).batch_size(config, batch)
     bound = get_spec(config.objective).max_predictions
     if bound is None:
         return batch
@@ -247,10 +197,12 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
     S = config.steps_per_call
     n = 1 if together else devices
 
+    layout = layout_of(config)
+
     def one_step(state, epoch, tables, epoch_key, s, d, window):
-        batch, aux = step_batch(config, obj, epoch, tables, epoch_key, s, d, n, batch_size, slots, window)
-        examples = batch_examples(obj, batch)
-        state, loss = sparse_update(state, obj, optimizer, batch, aux, tables)
+        batch, aux = step_batch(config, obj, layout, epoch, tables, epoch_key, s, d, n, batch_size, slots, window)
+        examples = layout.examples(obj, batch)
+        state, loss = row_step(state, obj, layout, optimizer, batch, aux, tables)
         return state, loss, examples.astype(loss.dtype)
 
     def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S, window=config.window):

@@ -42,6 +42,7 @@ import numpy as np
 import sg_jax.interrupts as interrupts
 from sg_jax.config import Config
 from sg_jax.errors import ConfigError, DivergenceError
+from sg_jax.step import layout_of
 from sg_jax.train import Calls, Position, Schedule, TrainResult, Watch, init_state, make_plan
 
 # fields that may differ within a group
@@ -62,7 +63,7 @@ def group_key(config: Config) -> str:
 def windows_pad_exactly(config: Config) -> bool:
     """Whether runs of different windows draw the same random numbers when padded to a common
     slot count (their objective's draws do not depend on the number of context slots)."""
-    if config.pairs or config.layout == "packed":  # packed sub-batches have the window's shapes
+    if not layout_of(config).pads_exactly(config):
         return False
     from sg_jax.architectures import Batch
     from sg_jax.objectives import get_spec, make_objective

@@ -24,16 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import sg_jax.data.epoch as epochs
 import sg_jax.interrupts as interrupts
-import sg_jax.pipeline as pipeline
 import sg_jax.sharded as sharded
-import sg_jax.span as span_layout
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
 from sg_jax.mesh import make_mesh, on_run_devices, replicate
 from sg_jax.objectives import Objective, get_spec, make_objective
-from sg_jax.step import (TrainState, effective_batch_size, init_state, learning_rate_schedule, make_optimizer,
-                         make_run_steps)
+from sg_jax.step import (TrainState, effective_batch_size, init_state, layout_of, learning_rate_schedule,
+                         make_optimizer, make_run_steps)
 from sg_jax.windows import keep_probability
 
 LOSS_BLOWUP = 10.0   # a call's loss per example above this multiple of the first call's: diverged
@@ -109,7 +108,7 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
     obj = make_objective(config)
     tables = get_spec(config.objective).tables(counts, config)
     keep = keep_probability(counts, config.sample)
-    chunks = pipeline.chunk_bounds(offsets, config.chunk_tokens)
+    chunks = epochs.chunk_bounds(offsets, config.chunk_tokens)
     # no context lies further away than the longest sentence allows
     slots = max(1, min(config.window, int(np.diff(np.asarray(offsets)).max(initial=2)) - 1))
     B = effective_batch_size(config, counts.size, slots, devices=1 if together else n)
@@ -221,7 +220,7 @@ class Calls:
         self.base_key, self.position, self.mesh, self.n_dev = base_key, position, mesh, n_dev
         self.last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
         self.chunk_words = [end - start for start, end in plan.chunks]
-        self.span_unit = span_layout.epoch_unit(config, plan.batch_size)  # what an epoch orders
+        self.unit = layout_of(config).epoch_unit(config, plan.batch_size)  # what an epoch orders
         self.words_total = (sum(self.chunk_words) * (self.last_epoch - position.epoch)
                             - _words_before(position, self.chunk_words))
 
@@ -235,12 +234,12 @@ class Calls:
                     continue
                 first = position.step if (epoch == position.epoch and c == position.chunk) else 0
                 if c not in resident:  # a corpus in one chunk goes to the device once, not every epoch
-                    dev = pipeline.to_device(self.ids, self.offsets, start, end, pad_to=max(self.chunk_words))
+                    dev = epochs.to_device(self.ids, self.offsets, start, end, pad_to=max(self.chunk_words))
                     resident = {c: dev} if n_chunks == 1 else {}
                 else:
                     dev = resident[c]
                 key = jax.random.fold_in(self.base_key, epoch * n_chunks + c)
-                data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle, self.span_unit)
+                data = epochs.prepare_epoch(key, dev, plan.keep_prob, config.shuffle, self.unit)
                 steps = -(-int(data.n) // (plan.batch_size * self.n_dev))
                 epoch_key = jax.random.fold_in(key, 1)
                 if self.mesh is not None:

@@ -8,7 +8,7 @@ with probability (w - d + 1) / w.
 
 Everything here is vectorised over tokens (loops run over the 2w offsets only). Inputs are an
 `EncodedCorpus` or a 1-D int array (treated as one sentence). Outputs are int32 word ids.
-The on-device equivalent used in training lives in `sg_jax.pipeline`; these functions are the
+The on-device equivalent used in training lives in `sg_jax.data.epoch` and the layouts of `sg_jax.data.layouts`; these functions are the
 reference it is tested against, and feed the exact-softmax and multi-context examples.
 """
 

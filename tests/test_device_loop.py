@@ -40,7 +40,7 @@ def test_a_run_compiles_its_step_once_across_epochs_chunks_and_a_resume(corpus, 
     config = Config(dim=8, window=3, epochs=3, sample=0.0, batch_size=64, steps_per_call=4,
                     chunk_tokens=max(64, enc.n_tokens // 3), window_layout=layout)
     first = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, until_epoch=1)
-    assert len(train_module.pipeline.chunk_bounds(enc.offsets, config.chunk_tokens)) > 1
+    assert len(train_module.epochs.chunk_bounds(enc.offsets, config.chunk_tokens)) > 1
     train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, state=first.state, position=first.position)
     assert len(plans) == 2 and len(first.history) > 2
     for plan in plans:  # each invocation traced and compiled its jitted call once

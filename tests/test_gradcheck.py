@@ -15,7 +15,8 @@ from sg_jax.huffman import build_huffman
 from sg_jax.model import Params
 from sg_jax.objectives import REGISTRY, Batch, Objective, get_objective, get_spec, objective_loss
 from sg_jax.objectives.softmax import softmax_error
-from sg_jax.step import TrainState, make_optimizer, sparse_update
+from sg_jax.data.layouts.padded import PADDED
+from sg_jax.step import TrainState, make_optimizer, row_step
 
 SHAPES = [(5, 3, 1, 1), (11, 4, 4, 3), (23, 6, 6, 5)]
 
@@ -176,7 +177,7 @@ def test_textbook_worked_sgd_step_through_the_training_step():
     state = TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), jax.random.PRNGKey(0))
     batch = Batch(jnp.array([1]), jnp.array([[0]]), jnp.array([[True]]))
     obj = get_objective("sg", "softmax", sg_form="target")
-    new, _ = sparse_update(state, obj, opt, batch, None, None)
+    new, _ = row_step(state, obj, PADDED, opt, batch, None, None)
     out4 = np.asarray(new.params.w_out[4])
     assert round(float(out4[0]), 2) == 0.78 and round(float(out4[1]), 2) == 0.56
     # the input vector moves by -eta * W'.EI, computed here with numpy from the textbook's formulas

@@ -114,11 +114,12 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
         COMBINE, N = %r, %d
         import dataclasses
         import jax, jax.numpy as jnp, numpy as np
-        from sg_jax import pipeline
+        from sg_jax.data import epoch as pipeline
+        from sg_jax.data.layouts.padded import make_batch
         from sg_jax.config import Config
         from sg_jax.corpus import load_corpus
         from sg_jax.mesh import make_mesh, replicate
-        from sg_jax.step import init_state, sparse_update
+        from sg_jax.step import init_state, layout_of, row_step
         from sg_jax.train import make_plan
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)
@@ -138,11 +139,11 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
         examples = 0.0
         for d in range(N):
             k_window, k_sample = jax.random.split(jax.random.fold_in(jax.random.fold_in(epoch_key, 0), d))
-            batch = pipeline.make_batch(data, d, k_window, batch_size=plan.batch_size, window=config.window,
+            batch = make_batch(data, d, k_window, batch_size=plan.batch_size, window=config.window,
                                         dynamic=True)
             aux = plan.obj.sample(k_sample, batch, plan.tables)
             fresh = init_state(config, len(vocab), plan.optimizer)
-            moved, _ = sparse_update(fresh, plan.obj, plan.optimizer, batch, aux, plan.tables)
+            moved, _ = row_step(fresh, plan.obj, layout_of(config), plan.optimizer, batch, aux, plan.tables)
             for t, (a, b) in enumerate(zip(moved.params, start)):
                 deltas[t].append(np.asarray(a, np.float64) - b)
             examples += float(jnp.sum(batch.mask))

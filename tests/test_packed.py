@@ -14,13 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sg_jax import cli, pipeline
+from sg_jax import cli
+from sg_jax.data import epoch as pipeline
+from sg_jax.data.layouts.packed import PACKED, make_packed_batches
+from sg_jax.data.layouts.padded import PADDED
 from sg_jax.architectures import Batch
 from sg_jax.config import Config
 from sg_jax.corpus import EncodedCorpus
 from sg_jax.errors import ConfigError
 from sg_jax.objectives import get_spec, make_objective
-from sg_jax.step import init_state, make_optimizer, sparse_update
+from sg_jax.step import init_state, make_optimizer, row_step
 from sg_jax.train import train
 
 LENGTHS = [9, 1, 4, 12, 2, 7, 30, 3]
@@ -46,7 +49,7 @@ def test_each_sub_batch_holds_exactly_the_contexts_of_its_window(window):
     pairs = 0
     for step in range(-(-int(n) // B)):
         key = jax.random.PRNGKey(step)
-        batches = pipeline.make_packed_batches(data, step, key, batch_size=B, window=window)
+        batches = make_packed_batches(data, step, key, batch_size=B, window=window)
         deal = np.asarray(jax.random.permutation(key, B))
         assert len(batches) == window
         for b, batch in enumerate(batches, start=1):
@@ -69,7 +72,7 @@ def test_each_sub_batch_holds_exactly_the_contexts_of_its_window(window):
 def test_every_target_of_a_step_is_dealt_once():
     corpus, data = _epoch()
     B, window = 16, 4
-    batches = pipeline.make_packed_batches(data, 0, jax.random.PRNGKey(3), batch_size=B, window=window)
+    batches = make_packed_batches(data, 0, jax.random.PRNGKey(3), batch_size=B, window=window)
     want = np.asarray(data.ids)[np.asarray(data.order)[:B]]
     got = np.concatenate([np.asarray(b.targets) for b in batches])
     assert sorted(got.tolist()) == sorted(want.tolist())
@@ -104,10 +107,12 @@ def test_a_step_over_sub_batches_equals_the_step_over_them_padded(objective):
     opt = make_optimizer(config, 100)
     with jax.enable_x64(True):
         state = init_state(dataclasses.replace(config, init="normal"), 30, opt)
-        batches = pipeline.make_packed_batches(data, 0, jax.random.PRNGKey(7), batch_size=12, window=3)
+        batches = make_packed_batches(data, 0, jax.random.PRNGKey(7), batch_size=12, window=3)
         auxes = tuple(obj.sample(k, b, tables) for k, b in zip(jax.random.split(jax.random.PRNGKey(8), 3), batches))
-        update = jax.jit(lambda st, b, a: sparse_update(st, obj, opt, b, a, tables))  # eager ops compile one by one
-        packed, loss_packed = update(state, batches, auxes)
+        def update(layout):  # jitted: eager ops compile one by one
+            return jax.jit(lambda st, b, a: row_step(st, obj, layout, opt, b, a, tables))
+
+        packed, loss_packed = update(PACKED)(state, batches, auxes)
         width = 2 * 3
 
         def pad(x, fill):
@@ -117,7 +122,7 @@ def test_a_step_over_sub_batches_equals_the_step_over_them_padded(objective):
                              jnp.concatenate([pad(b.contexts, 0) for b in batches]),
                              jnp.concatenate([pad(b.mask, False) for b in batches]))
         padded_aux = jax.tree.map(lambda *xs: jnp.concatenate(xs), *auxes)
-        padded, loss_padded = update(state, padded_batch, padded_aux)
+        padded, loss_padded = update(PADDED)(state, padded_batch, padded_aux)
     np.testing.assert_allclose(float(loss_packed), float(loss_padded), rtol=1e-12)
     for a, b in zip(packed.params, padded.params):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)

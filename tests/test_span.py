@@ -17,12 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sg_jax import cli, pipeline
-from sg_jax import span as span_layout
+from sg_jax import cli
+from sg_jax.data import epoch as pipeline
+from sg_jax.data.layouts import span as span_layout
+from sg_jax.data.layouts.padded import PADDED, make_batch
 from sg_jax.config import Config
 from sg_jax.errors import ConfigError
 from sg_jax.objectives import get_objective, get_spec, make_objective
-from sg_jax.step import init_state, make_optimizer, sparse_update
+from sg_jax.step import init_state, make_optimizer, row_step
 from sg_jax.train import train
 
 LENGTHS = [9, 1, 4, 12, 2, 7, 30, 3, 17, 5]
@@ -43,14 +45,14 @@ def test_one_whole_span_is_the_padded_batch_of_the_same_targets(window, dynamic)
     _, _, dev = _device_corpus()
     keep = jnp.full(V, 0.9)
     B = 16
-    by_span = pipeline.prepare_epoch(jax.random.PRNGKey(4), dev, keep, False, span=B)
+    by_span = pipeline.prepare_epoch(jax.random.PRNGKey(4), dev, keep, False, unit=B)
     by_token = pipeline.prepare_epoch(jax.random.PRNGKey(4), dev, keep, False)
     assert int(by_span.n) == int(by_token.n)
     for s in range(-(-int(by_span.n) // B)):
         key = jax.random.PRNGKey(10 + s)
         got = span_layout.as_batch(span_layout.make_span_batch(by_span, s, key, batch_size=B, length=B, window=window,
                                                                dynamic=dynamic))
-        want = pipeline.make_batch(by_token, s, key, batch_size=B, window=window, dynamic=dynamic)
+        want = make_batch(by_token, s, key, batch_size=B, window=window, dynamic=dynamic)
         np.testing.assert_array_equal(np.asarray(got.mask), np.asarray(want.mask))
         np.testing.assert_array_equal(np.asarray(got.targets)[np.asarray(want.mask).any(1)],
                                       np.asarray(want.targets)[np.asarray(want.mask).any(1)])
@@ -66,7 +68,7 @@ def test_an_epoch_of_spans_holds_every_pair_once(shuffle):
     _, _, dev = _device_corpus(1)
     keep = jnp.full(V, 0.8)
     B, L, window = 12, 4, 2
-    data = pipeline.prepare_epoch(jax.random.PRNGKey(2), dev, keep, shuffle, span=L)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(2), dev, keep, shuffle, unit=L)
     ids, sent, order, n = (np.asarray(x) for x in data)
     spans = -(-int(n) // L)
     assert sorted(order[:spans].tolist()) == list(range(spans))
@@ -99,7 +101,7 @@ def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, 
     the same pairs, in float64, with the dynamic window, sentence ends and the epoch's end in the
     spans; spans of 32 are scored in two blocks of 16."""
     ids, _, dev = _device_corpus(2)
-    data = pipeline.prepare_epoch(jax.random.PRNGKey(3), dev, jnp.full(V, 0.9), True, span=length)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(3), dev, jnp.full(V, 0.9), True, unit=length)
     rng = np.random.default_rng(0)
     counts = rng.integers(1, 100, V)
     obj = get_objective("sg", objective, sg_form="context", negative=3, share_negatives=share, noise_pool=pool or 1,
@@ -119,8 +121,8 @@ def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, 
             return obj.loss_rows(w_in[i], w_out[o], batch, negs, tables)
 
         def spans(w_in, w_out):
-            i, o = obj.span[0](span, negs, tables)
-            return obj.span[1](w_in[i], w_out[o], span, negs, tables)
+            i, o = obj.scorer(span_layout.SpanBatch)[0](span, negs, tables)
+            return obj.scorer(span_layout.SpanBatch)[1](w_in[i], w_out[o], span, negs, tables)
 
         want, want_grads = jax.value_and_grad(padded, (0, 1))(w_in, w_out)
         got, got_grads = jax.value_and_grad(spans, (0, 1))(w_in, w_out)
@@ -192,7 +194,7 @@ def test_a_span_step_equals_the_padded_step_on_the_same_pairs(x64):
     config = Config(dim=5, window=2, batch_size=10, min_count=1, dtype="float64", optimizer="adagrad",
                     share_negatives="pool", noise_pool=6, window_layout="span", span_length=5)
     ids, _, dev = _device_corpus(3)
-    data = pipeline.prepare_epoch(jax.random.PRNGKey(1), dev, jnp.ones(V), True, span=5)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(1), dev, jnp.ones(V), True, unit=5)
     counts = np.bincount(ids, minlength=V) + 1
     obj = make_objective(config)
     tables = get_spec("ns").tables(counts, config)
@@ -202,9 +204,8 @@ def test_a_span_step_equals_the_padded_step_on_the_same_pairs(x64):
                                        dynamic=True)
     batch = span_layout.as_batch(span)
     negs = obj.sample(jax.random.PRNGKey(8), batch, tables)
-    update = jax.jit(lambda st, b: sparse_update(st, obj, opt, b, negs, tables))
-    by_span, loss_span = update(state, span)
-    by_batch, loss_batch = update(state, batch)
+    by_span, loss_span = jax.jit(lambda st, b: row_step(st, obj, span_layout.SPAN, opt, b, negs, tables))(state, span)
+    by_batch, loss_batch = jax.jit(lambda st, b: row_step(st, obj, PADDED, opt, b, negs, tables))(state, batch)
     np.testing.assert_allclose(float(loss_span), float(loss_batch), rtol=1e-12)
     for a, b in zip(jax.tree.leaves(by_span), jax.tree.leaves(by_batch)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)

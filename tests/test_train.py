@@ -9,7 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sg_jax import pipeline
+from sg_jax.data import epoch as pipeline
+from sg_jax.data.layouts import padded
+from sg_jax.architectures import Batch
+from sg_jax.data.layouts.padded import PADDED
 from sg_jax.corpus import EncodedCorpus, load_corpus
 from sg_jax.gradcheck import random_problem
 from sg_jax.errors import ConfigError
@@ -17,7 +20,7 @@ from sg_jax.huffman import build_huffman
 from sg_jax.objectives import get_objective, objective_loss
 from sg_jax.objectives.negative import noise_table
 from sg_jax.toy import FIVE_GROUPS
-from sg_jax.step import TrainState, make_optimizer, sparse_update
+from sg_jax.step import TrainState, make_optimizer, row_step
 from sg_jax.train import Config, train
 from sg_jax.windows import keep_probability, skipgram_pairs
 
@@ -33,7 +36,7 @@ def _epoch_pairs(corpus, window, batch_size=7, dynamic=False, shuffle=False, key
     data = pipeline.prepare_epoch(jax.random.PRNGKey(key), dev, jnp.ones(64), shuffle)
     pairs = []
     for s in range(-(-int(data.n) // batch_size)):
-        b = pipeline.make_batch(data, s, jax.random.PRNGKey(s), batch_size=batch_size, window=window, dynamic=dynamic)
+        b = padded.make_batch(data, s, jax.random.PRNGKey(s), batch_size=batch_size, window=window, dynamic=dynamic)
         t, c, m = map(np.asarray, b)
         pairs += [(t[i], c[i, j]) for i, j in zip(*np.nonzero(m))]
     return pairs
@@ -93,7 +96,7 @@ def test_sparse_row_step_equals_dense_sgd_step(arch, sg_form, objective, x64):
     opt = make_optimizer(config, 10)
     state = TrainState(params, opt.init((params.w_in[:1], params.w_out[:1])), jnp.zeros((), jnp.int32),
                        jax.random.PRNGKey(0))
-    new, loss = jax.jit(lambda s: sparse_update(s, obj, opt, batch, aux, tables))(state)
+    new, loss = jax.jit(lambda s: row_step(s, obj, PADDED, opt, batch, aux, tables))(state)
     grads = jax.grad(objective_loss)(params, obj, batch, aux, tables)
     lr = float(np.float32(0.3))  # optax's schedule evaluates the rate in float32
     np.testing.assert_allclose(new.params.w_in, params.w_in - lr * grads.w_in, rtol=1e-12, atol=1e-13)
@@ -154,12 +157,12 @@ def test_splitting_a_corpus_into_chunks_still_visits_every_word():
 
 @pytest.mark.parametrize("layout,builder", [("padded", "make_batch"), ("span", "make_span_batch")])
 def test_steps_compile_once_across_calls(layout, builder, monkeypatch):
-    from sg_jax import span
+    from sg_jax.data.layouts import span
 
     vocab, enc, _ = load_corpus("toy:groups", min_count=1)
     config = Config(dim=8, epochs=2, sample=0.0, batch_size=16, steps_per_call=4, window_layout=layout)
     traces = []
-    module = span if layout == "span" else pipeline
+    module = span if layout == "span" else padded
     real = getattr(module, builder)
 
     def counting(*a, **k):
@@ -206,7 +209,7 @@ def test_pair_batches_hold_the_same_pairs_as_target_groups():
     targets = jnp.array([4, 7])
     contexts = jnp.array([[1, 2, 3], [5, 6, 0]])
     mask = jnp.array([[True, False, True], [True, True, False]])
-    pairs = pipeline.as_pairs(pipeline.Batch(targets, contexts, mask))
+    pairs = padded.as_pairs(Batch(targets, contexts, mask))
     assert pairs.contexts.shape == (6, 1) and pairs.mask.shape == (6, 1)
     got = {(int(t), int(c)) for t, c, m in zip(pairs.targets, pairs.contexts[:, 0], pairs.mask[:, 0]) if m}
     assert got == {(4, 1), (4, 3), (7, 5), (7, 6)}

@@ -29,7 +29,12 @@ def make_objective(config) -> Objective:
     form = get_architecture(config.arch).form(config.resolved_sg_form)
     if getattr(config, "share_negatives", None) == "auto":  # the objective reads the resolved sharing
         config = dataclasses.replace(config, share_negatives=config.sharing)
-    return spec.make(form, config)
+    return _bound(spec, spec.make(form, config))
+
+
+def _bound(spec: ObjectiveSpec, obj: Objective) -> Objective:
+    """The objective with its spec's facts that the step and the layouts read."""
+    return obj._replace(reads_every_output_row=spec.reads_every_output_row)
 
 
 def get_objective(arch: str = "sg", name: str = "ns", *, sg_form: str = "target", **options) -> Objective:
@@ -46,4 +51,5 @@ def get_objective(arch: str = "sg", name: str = "ns", *, sg_form: str = "target"
         options["share_negatives"] = options.pop("share")
     options.setdefault("share_negatives", "none")
     form = get_architecture(arch).form(sg_form)
-    return get_spec(name).make(form, types.SimpleNamespace(**options))
+    spec = get_spec(name)
+    return _bound(spec, spec.make(form, types.SimpleNamespace(**options)))

@@ -25,7 +25,8 @@ all read `REGISTRY`; nothing else changes when an objective is added. See docs/e
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,9 +46,17 @@ class Objective(NamedTuple):
     indices: Callable[[Batch, Any, Any], tuple[jax.Array, jax.Array | None]]
     loss_rows: Callable[[jax.Array, jax.Array, Batch, Any, Any], jax.Array]
     closed_form: Callable[[Params, Batch, Any, Any], Params] | None = None  # hand-derived dE/dParams
-    # the same loss over a span batch (sg_jax.span), when the objective can score one:
-    # (indices(span, aux, tables) -> (in_idx, out_idx), loss(in_rows, out_rows, span, aux, tables))
-    span: tuple[Callable, Callable] | None = None
+    # the same loss over other batch types (e.g. the span layout's `SpanBatch`), by type:
+    # {batch type: (indices(batch, aux, tables) -> (in_idx, out_idx), loss(in_rows, out_rows, batch, aux, tables))}
+    scorers: Mapping[type, tuple[Callable, Callable]] = MappingProxyType({})
+    reads_every_output_row: bool = False   # the spec's fact, bound by make_objective
+
+    def scorer(self, batch_type: type) -> tuple[Callable, Callable] | None:
+        """(indices, loss) for batches of `batch_type` (`Batch`: indices and loss_rows), or None
+        when the objective cannot score them."""
+        if batch_type is Batch:
+            return self.indices, self.loss_rows
+        return self.scorers.get(batch_type)
 
 
 def _no_tables(counts: np.ndarray, options) -> None:
@@ -69,6 +78,8 @@ class ObjectiveSpec:
     out_rows(V): rows of w_out (V - 1 for the inner nodes of a Huffman tree).
     max_predictions(V): the most predictions one step may hold (a memory bound, e.g. the exact
     softmax's [B, V] scores), or None for no bound.
+    reads_every_output_row: a step reads and updates every row of W' (the exact softmax), so W'
+    is used densely and cannot be split by row or cut into sub-batches.
     sg_form: the skip-gram form used when the config says "auto".
     dup_cap: the default duplicate-row cap (see sg_jax.optim.cap_duplicates), or None.
     options: the Config fields it reads.
@@ -80,6 +91,7 @@ class ObjectiveSpec:
     tables: Callable[[np.ndarray, Any], Any] = _no_tables
     out_rows: Callable[[int], int] = _same_rows
     max_predictions: Callable[[int], int] | None = None
+    reads_every_output_row: bool = False
     sg_form: str = "context"
     dup_cap: float | None = None
     options: tuple[str, ...] = ()     # the Config fields make/tables read (shown in help, varied by gradcheck)

@@ -40,13 +40,14 @@ nce.py, subtracts log(k q_w)).
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import sg_jax.span as span_layout
+import sg_jax.data.layouts.span as span_layout
 from sg_jax.architectures import Batch, hidden_and_predictions, input_indices, predicted_words
 from sg_jax.errors import ConfigError
 from sg_jax.model import Params
@@ -209,7 +210,7 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         return pairs, loss, x_blocks, t
 
     def span_loss(x_rows, out_rows, span, negs, tables):
-        """loss_rows over spans (sg_jax.span): x_rows [G (L + 2R), N] the rows of the spans'
+        """loss_rows over spans (sg_jax.data.layouts.span): x_rows [G (L + 2R), N] the rows of the spans'
         positions, out_rows [G L + G K, N] the targets' then the spans' pools' output rows.
 
         The pair scores come from `span_pairs`. A noise word's score depends on the context's row
@@ -244,12 +245,12 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         s_neg = shifted(s_neg, noise.reshape(Q, 1, b * k), tables)
         return loss + jnp.sum(weight * jax.nn.softplus(s_neg))
 
-    spans = None
+    scorers = {}
     if form == "context" and share == "pool":
-        spans = (span_indices, span_loss)
+        scorers[span_layout.SpanBatch] = (span_indices, span_loss)
     elif form == "context" and share == "target":
-        spans = (span_indices, span_loss_per_target)
-    return Objective(name, form, sample, indices, loss_rows, closed_form, spans)
+        scorers[span_layout.SpanBatch] = (span_indices, span_loss_per_target)
+    return Objective(name, form, sample, indices, loss_rows, closed_form, MappingProxyType(scorers))
 
 
 def make(form: str, options=None) -> Objective:

@@ -92,4 +92,4 @@ def make(form: str, options=None) -> Objective:
 
 SPEC = register(ObjectiveSpec(
     name="softmax", summary="the exact full softmax over the vocabulary (the textbook's model)", make=make,
-    max_predictions=max_batch_for_vocab, sg_form="target"))
+    max_predictions=max_batch_for_vocab, sg_form="target", reads_every_output_row=True))

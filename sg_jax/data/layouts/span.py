@@ -31,16 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg_jax.architectures import Batch
+from sg_jax.data.epoch import context_mask, context_reach, draw_windows, window_offsets
+from sg_jax.data.layouts.base import Layout, register
 
 
 class SpanBatch(NamedTuple):
     ids: jax.Array    # int32 [G, L + 2R] words at positions start_g - R .. start_g + L + R - 1 of each span
-    mask: jax.Array   # bool  [G, L, 2R]  target l of span g and its context at offset offsets(R)[c] form a pair
-
-
-def offsets(reach: int) -> list[int]:
-    """The 2R context offsets -R..-1, 1..R (the padded layout's order)."""
-    return [*range(-reach, 0), *range(1, reach + 1)]
+    mask: jax.Array   # bool  [G, L, 2R]  target l of span g and its context at offset window_offsets(R)[c] form a pair
 
 
 def reach_of(span: SpanBatch) -> int:
@@ -56,7 +53,7 @@ def targets(span: SpanBatch) -> jax.Array:
 def contexts(rows: jax.Array, reach: int, length: int) -> jax.Array:
     """[G, L, 2R, ...]: the rows (or ids) of every (target, offset) context, as shifted slices of
     the spans' rows [G, L + 2R, ...]."""
-    return jnp.stack([rows[:, reach + o: reach + o + length] for o in offsets(reach)], axis=2)
+    return jnp.stack([rows[:, reach + o: reach + o + length] for o in window_offsets(reach)], axis=2)
 
 
 # targets per block of the pair scores: a block's [BLOCK + 2R] positions times its [BLOCK] targets, so
@@ -93,7 +90,7 @@ def band(pair_weights: jax.Array) -> jax.Array:
     L, C = pair_weights.shape[1:]
     R = C // 2
     place = np.zeros((C, L + C, L), np.float32)       # place[c, l + R + o_c, l] = 1
-    for c, o in enumerate(offsets(R)):
+    for c, o in enumerate(window_offsets(R)):
         place[c, np.arange(L) + R + o, np.arange(L)] = 1.0
     return jnp.einsum("glc,cpl->gpl", pair_weights, jnp.asarray(place, pair_weights.dtype))
 
@@ -112,40 +109,64 @@ def spans_per_step(batch_size: int, length: int) -> tuple[int, int]:
     return max(1, batch_size // L), L
 
 
-def epoch_unit(config, batch_size: int) -> int:
-    """`pipeline.prepare_epoch`'s span argument for a config: its span length L with the span
-    layout, else 0 (the epoch orders its tokens)."""
-    return spans_per_step(batch_size, config.span_length)[1] if config.layout == "span" else 0
-
-
 def make_span_batch(epoch, step: jax.Array, key: jax.Array, *, batch_size: int, length: int, window,
                     dynamic: bool, slots: int | None = None) -> SpanBatch:
     """Step `step`'s G = batch_size / L spans: spans epoch.order[step * G + g] of the epoch's kept
-    tokens (span i holds positions i L .. i L + L - 1; `pipeline.prepare_epoch` orders them), each
+    tokens (span i holds positions i L .. i L + L - 1; `epoch.prepare_epoch` orders them), each
     target with word2vec's dynamic window b ~ U{1..window} (drawn from `key` as the padded layout
     draws it) and its contexts within the same sentence.
 
-    slots and a traced `window` as in `pipeline.make_batch`."""
+    slots and a traced `window` as in the padded layout's `make_batch`."""
     T = epoch.ids.shape[0]
     G, L = spans_per_step(batch_size, length)
-    R = slots if not isinstance(window, int) else min(window, slots or window)
+    R = context_reach(window, slots)
     first = epoch.order[jnp.minimum(step * G + jnp.arange(G), T - 1)] * L                   # [G]
     pos = first[:, None] - R + jnp.arange(L + 2 * R)[None, :]                                # [G, L + 2R]
     inside = (pos >= 0) & (pos < T)
     pc = jnp.clip(pos, 0, T - 1)
     sent = jnp.where(inside, epoch.sent[pc], -1)
-    if dynamic:
-        b = jax.random.randint(key, (G * L,), 1, window + 1)
-    else:
-        b = jnp.full((G * L,), window)
-    b = b.reshape(G, L)
-    offs = jnp.asarray(offsets(R), jnp.int32)
+    b = draw_windows(key, G * L, window, dynamic).reshape(G, L)
+    offs = jnp.asarray(window_offsets(R))
     t_sent = sent[:, R:R + L]
     real = (pos[:, R:R + L] < epoch.n) & (t_sent >= 0)
-    mask = (real[..., None] & (jnp.abs(offs) <= b[..., None]) & (contexts(sent, R, L) == t_sent[..., None]))
-    return SpanBatch(epoch.ids[pc], mask)
+    return SpanBatch(epoch.ids[pc], context_mask(real, t_sent, contexts(sent, R, L), offs, b))
 
 
 def examples(span: SpanBatch) -> jax.Array:
     """The (target, context) pairs the span's loss sums over."""
     return jnp.sum(span.mask)
+
+
+class Span(Layout):
+    name = "span"
+    summary = "runs of span_length consecutive tokens, each position's row read once"
+    batch_type = SpanBatch
+    auto_sharing = "pool"
+    auto_rank = 1   # chosen where it applies, with pooled noise
+
+    def refusal(self, config, obj) -> str | None:
+        if config.pairs or config.shard_tables or obj.scorer(SpanBatch) is None:
+            got = "pairs=True" if config.pairs else "shard_tables=True" if config.shard_tables else (
+                f"arch={config.arch}, objective={config.objective}, sg_form={config.resolved_sg_form}, "
+                f"share_negatives={config.sharing}")
+            return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
+                    f"objective, share_negatives pool or target, target groups and unsharded tables; got {got}")
+        return None
+
+    def epoch_unit(self, config, batch_size: int) -> int:
+        return spans_per_step(batch_size, config.span_length)[1]
+
+    def batch_size(self, config, batch: int) -> int:
+        G, L = spans_per_step(batch, config.span_length)   # whole spans
+        return G * L
+
+    def make(self, config, obj, epoch, tables, step, k_window, k_sample, *, batch_size, slots, window):
+        span = make_span_batch(epoch, step, k_window, batch_size=batch_size, length=config.span_length,
+                               window=window, dynamic=config.dynamic_window, slots=slots)
+        return span, obj.sample(k_sample, as_batch(span), tables)
+
+    def examples(self, obj, batch) -> jax.Array:
+        return examples(batch)
+
+
+SPAN = register(Span())
