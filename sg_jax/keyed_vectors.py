@@ -45,7 +45,7 @@ def query_normalizer(text) -> Callable[[str], str | None]:
     """How the corpus reader spells one token under a run's text options (`text`: a Config, or
     anything with its `lowercase` and `normalize`): the reader itself is asked, so a query is
     normalised exactly as the training text was. None: the reader drops the token."""
-    from sg_jax.text import iter_sentences
+    from sg_jax.data.text import iter_sentences
 
     options = dict(lowercase=text.lowercase, normalize=text.normalize,
                    strip_diacritics=getattr(text, "strip_diacritics", False))

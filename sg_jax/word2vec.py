@@ -44,7 +44,7 @@ import numpy as np
 from sg_jax.api import Model, load_model
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
-from sg_jax.corpus import DEFAULT_CORPUS, encode_corpus, load_corpus
+from sg_jax.data.corpus import DEFAULT_CORPUS, encode_corpus, load_corpus
 from sg_jax.errors import ConfigError, CorpusError, FormatError, quoted
 from sg_jax.growth import grow_state, grow_vocab
 from sg_jax.keyed_vectors import KeyedVectors

@@ -7,10 +7,10 @@ import gzip
 import numpy as np
 import pytest
 
-from sg_jax import fastread
-from sg_jax.corpus import EncodedCorpus, Vocab, load_corpus
+from sg_jax.data import fastread
+from sg_jax.data.corpus import EncodedCorpus, Vocab, load_corpus
+from sg_jax.data.text import ReadStats, iter_sentences
 from sg_jax.errors import CorpusError
-from sg_jax.text import ReadStats, iter_sentences
 
 LINES = [
     "The café's crème brûlée -- naïve, déjà vu; Ünïcödé CAPITALS and e\u0301 decomposed.",

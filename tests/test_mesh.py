@@ -116,7 +116,7 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
         import jax, jax.numpy as jnp, numpy as np
         from sg_jax import pipeline
         from sg_jax.config import Config
-        from sg_jax.corpus import load_corpus
+        from sg_jax.data.corpus import load_corpus
         from sg_jax.mesh import make_mesh, replicate
         from sg_jax.step import init_state, sparse_update
         from sg_jax.train import make_plan

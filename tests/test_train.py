@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sg_jax import pipeline
-from sg_jax.corpus import EncodedCorpus, load_corpus
+from sg_jax.data.corpus import EncodedCorpus, load_corpus
 from sg_jax.gradcheck import random_problem
 from sg_jax.errors import ConfigError
 from sg_jax.huffman import build_huffman

@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax.corpus import EncodedCorpus, Vocab
+from sg_jax.data.corpus import EncodedCorpus, Vocab
 from sg_jax.errors import ConfigError
 from sg_jax.graph.csr import CSR, DeviceCSR, to_device
 from sg_jax.graph.edgelist import GraphError
@@ -448,7 +448,7 @@ class _Sink:
         self.ids: list[np.ndarray] = []
         self.lengths: list[np.ndarray] = []
         if directory is not None:
-            from sg_jax.vocabulary import _NpyStream
+            from sg_jax.data.vocabulary import _NpyStream
 
             directory.mkdir(parents=True, exist_ok=True)
             self.files = [open(directory / "ids.npy", "w+b"), open(directory / "offsets.npy", "w+b")]

@@ -24,7 +24,7 @@ from sg_jax.errors import ConfigError, CorpusError, quoted
 from sg_jax.limits import MAX_WORD_CHARS
 
 DEFAULT_CORPUS = "default"
-DEFAULT_CORPUS_PATH = Path(__file__).resolve().parent / "data" / "brown.txt.gz"
+DEFAULT_CORPUS_PATH = Path(__file__).resolve().parent / "brown.txt.gz"
 CHUNK_SIZE = 1 << 20  # bytes read per call; also the longest piece of a line decoded at once
 
 # A word is a letter, digit or underscore (any script, Python's unicode `\w`) followed by more of

@@ -6,11 +6,11 @@ words in order of first occurrence, with counts), the piece's tokens as ids into
 and its lines' token counts. The parent merges the pieces in file order: the words into one
 first-occurrence index (so the vocabulary's order, and hence every id, is the one the sequential
 reader gives), the ids, mapped to that index ("provisional" ids), and the line lengths into two
-`.npy` files. Memory stays bounded by the vocabulary and a few pieces; `sg_jax.corpus` then
+`.npy` files. Memory stays bounded by the vocabulary and a few pieces; `sg_jax.data.corpus` then
 builds the vocabulary from the counts and maps the provisional ids to final ones, cutting the
 lines into sentences.
 
-A piece's tokens are exactly `sg_jax.text`'s. No word spans whitespace, and neither decoding,
+A piece's tokens are exactly `sg_jax.data.text`'s. No word spans whitespace, and neither decoding,
 normalisation, diacritics nor lowercasing cross it (whitespace characters are starters that
 compose with nothing), so a piece is split at whitespace into chunks, with each newline kept as
 a marker, and each *distinct* chunk goes through the reference's normaliser and word pattern
@@ -20,7 +20,7 @@ diacritics are the identity on ASCII). A line longer than a piece is cut after A
 whitespace; a file with a piece-long run without whitespace is read by the sequential reader.
 `tests/test_fast_reader.py` holds the two readers equal on every script and awkward input.
 
-Workers are plain `python -m sg_jax.fastread` processes fed through pipes (one request, then
+Workers are plain `python -m sg_jax.data.fastread` processes fed through pipes (one request, then
 one reply at a time), so nothing depends on fork (unsafe once JAX has started threads) or on the
 calling script being importable (spawn would re-run it).
 """
@@ -43,9 +43,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from sg_jax.data.text import WORD_RE, _WHITESPACE, _open_binary, _utf8_error, normalize_text
 from sg_jax.errors import CorpusError
 from sg_jax.limits import MAX_WORD_CHARS
-from sg_jax.text import WORD_RE, _WHITESPACE, _open_binary, _utf8_error, normalize_text
 
 PIECE_BYTES = 2 << 20  # bytes of text per piece: a worker's unit of work (its memory: ~40x this)
 
@@ -102,7 +102,7 @@ def _read_chunk(chunk, lowercase: bool, normalize: str | None, strip: bool):
 
 
 def scan_piece(data: bytes, lowercase: bool, errors: str, normalize: str | None, strip: bool) -> Piece:
-    """Tokenize a block of whole lines (the last one possibly open) as `sg_jax.text` would.
+    """Tokenize a block of whole lines (the last one possibly open) as `sg_jax.data.text` would.
 
     The text is split at whitespace into chunks, each newline kept as a NUL marker (a NUL byte
     cannot be in the text: the reader refuses it). A word never spans whitespace, and
@@ -220,10 +220,10 @@ class _Workers:
     """`n` worker processes, each serving one request at a time from a thread of a pool."""
 
     def __init__(self, n: int):
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        self.procs = [subprocess.Popen([sys.executable, "-m", "sg_jax.fastread"], stdin=subprocess.PIPE,
+        self.procs = [subprocess.Popen([sys.executable, "-m", "sg_jax.data.fastread"], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, env=env) for _ in range(n)]
         self.idle: queue.Queue = queue.Queue()
         for p in self.procs:
@@ -265,7 +265,7 @@ class _Merger:
     """Merges pieces in file order into one first-occurrence index and the two .npy streams."""
 
     def __init__(self, path, fi, fl):
-        from sg_jax.vocabulary import _NpyStream
+        from sg_jax.data.vocabulary import _NpyStream
 
         self.path = path
         self.ids_out, self.lines_out = _NpyStream(fi, np.int32), _NpyStream(fl, np.int64)
@@ -418,6 +418,6 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":  # run as a script: serve from the module proper, so replies unpickle
-    from sg_jax.fastread import _serve as serve
+    from sg_jax.data.fastread import _serve as serve
 
     serve()
