@@ -43,7 +43,7 @@ def __getattr__(name):  # the API is imported on first use, so `import sg_jax` s
 
         return Word2Vec
     if name == "normalize_query":  # a query through exactly what a corpus token goes through
-        from sg_jax.data.text import normalize_query
+        from sg_jax.data.tokenizer import normalize_query
 
         return normalize_query
     raise AttributeError(f"module 'sg_jax' has no attribute {name!r}")

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import sg_jax.formats as formats
-from sg_jax.data.text import normalize_query
+from sg_jax.data.tokenizer import normalize_query
 from sg_jax.errors import ConfigError, VocabError, quoted, quoted_list
 
 METHODS = ("add", "mul")

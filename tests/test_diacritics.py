@@ -7,9 +7,10 @@ import pytest
 
 import sg_jax
 from sg_jax.config import Config
-from sg_jax.data import text
+from sg_jax.data import tokenizer
 from sg_jax.data.corpus import load_corpus
-from sg_jax.data.text import DIACRITICS, iter_sentences, normalize_query, strip_diacritics, tokenize
+from sg_jax.data.text import iter_sentences
+from sg_jax.data.tokenizer import DIACRITICS, normalize_query, strip_diacritics, tokenize
 
 # The first verse of the Quran, fully vowelled as printed (shadda, superscript alef, a Quranic
 # sign and tatweel added), and the same words as usually typed, without marks.
@@ -101,4 +102,4 @@ def test_config_field_and_flag():
 
 
 def test_strip_is_a_no_op_without_marks():
-    assert text.strip_diacritics("plain ascii") == "plain ascii"
+    assert tokenizer.strip_diacritics("plain ascii") == "plain ascii"

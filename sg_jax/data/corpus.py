@@ -16,8 +16,10 @@ import numpy as np
 import sg_jax.data.encoded as encoded
 import sg_jax.data.fastread as fastread
 from sg_jax.atomic import atomic_open
-from sg_jax.data.text import ReadStats, _check_normalize, _resolve, iter_sentences
-from sg_jax.data.text import DEFAULT_CORPUS, corpus_fingerprint, normalize_query, tokenize  # noqa: F401  (re-exported)
+from sg_jax.data.text import DEFAULT_CORPUS, corpus_fingerprint  # noqa: F401  (re-exported)
+from sg_jax.data.text import ReadStats, _resolve, iter_sentences
+from sg_jax.data.tokenizer import _check_normalize
+from sg_jax.data.tokenizer import normalize_query, tokenize  # noqa: F401  (re-exported)
 from sg_jax.data.vocabulary import EncodedCorpus, Vocab, _NpyBlocks, _NpyStream  # noqa: F401  (re-exported)
 from sg_jax.errors import CorpusError
 
@@ -140,7 +142,7 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
     bounded by the
     vocabulary and a few pieces of `piece_bytes`, whatever the corpus size. `normalize`: Unicode
     normalisation before tokenizing (see `tokenize`); `strip_diacritics`: remove Arabic and
-    Hebrew diacritics after it (see `sg_jax.data.text.strip_diacritics`). `on_progress(bytes_read,
+    Hebrew diacritics after it (see `sg_jax.data.tokenizer.strip_diacritics`). `on_progress(bytes_read,
     file_bytes)` is called while a file is read.
 
     `source` may be an encoded-corpus directory (`sg_jax.data.encoded`, `sg-jax encode`): it is used
