@@ -17,7 +17,7 @@ import io
 import os
 import zlib
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from sg_jax.data.tokenizer import WORD_RE, _WORD_RUN, _check_normalize, normalize_text
 from sg_jax.errors import ConfigError, CorpusError, quoted
@@ -314,6 +314,23 @@ def _counted(stream: Iterator[list[str]], stats: ReadStats, name: str) -> Iterat
         yield sentence
     if stats.tokens == start:
         raise CorpusError(f"corpus {name} contains no words")
+
+
+def query_normalizer(text) -> Callable[[str], str | None]:
+    """How the corpus reader spells one token under a run's text options (`text`: a Config, or
+    anything with its `lowercase` and `normalize`): the reader itself is asked, so a query is
+    normalised exactly as the training text was. None: the reader drops the token."""
+    options = dict(lowercase=text.lowercase, normalize=text.normalize,
+                   strip_diacritics=getattr(text, "strip_diacritics", False))
+
+    def normal(word: str) -> str | None:
+        try:
+            sentence = next(iter_sentences([[word]], **options), None)
+        except CorpusError:
+            return None
+        return sentence[0] if sentence and len(sentence) == 1 else None
+
+    return normal
 
 
 # ---------------------------------------------------------------------------------------------
