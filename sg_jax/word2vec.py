@@ -48,6 +48,7 @@ from sg_jax.gensim_args import gensim_config, gensim_corpus
 from sg_jax.growth import grow_state, grow_vocab
 from sg_jax.keyed_vectors import KeyedVectors
 from sg_jax.runs import Corpus, Progress, check_trainable, corpus_identity, read_corpus, run_training
+from sg_jax.sharded import host_state
 from sg_jax.train import Position, Schedule, init_state, make_optimizer
 
 logger = logging.getLogger("sg_jax")
@@ -273,8 +274,6 @@ class Word2Vec:
                 model = self._model
                 state = self._live
                 if model.config.shard_tables:
-                    from sg_jax.sharded import host_state
-
                     state = host_state(state, model.config, len(model.vocab))
                 vectors = np.asarray(state.params.w_in)
                 self._live_wv = (self._live, KeyedVectors(model.vocab.words, vectors, counts=model.vocab.counts,

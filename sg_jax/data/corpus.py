@@ -9,6 +9,8 @@ int32[T] + `offsets` int64[S + 1]), which can be saved as two memory-mappable `.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -149,9 +151,6 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
     if it was read with these options and is neither damaged nor stale, else refused. With
     `cache_dir`, a file is read once into an entry there keyed by its fingerprint and these
     options, and reused by later calls (`log` hears when a damaged entry is rebuilt)."""
-    import shutil
-    import tempfile
-
     Vocab._check_selection(min_count, max_size, order)
     opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
                 normalize=_check_normalize(normalize), strip_diacritics=bool(strip_diacritics))

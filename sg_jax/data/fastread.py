@@ -28,8 +28,10 @@ import dataclasses
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
+import traceback
 import zlib
 from pathlib import Path
 from typing import Callable, Iterator
@@ -38,6 +40,7 @@ import numpy as np
 
 from sg_jax.data.piece import _CHUNKS, Piece, piece_of_sentences, scan_piece
 from sg_jax.data.text import _WHITESPACE, _open_binary, _utf8_error
+from sg_jax.data.vocabulary import _NpyStream
 from sg_jax.errors import CorpusError
 
 PIECE_BYTES = 2 << 20  # bytes of text per piece: a worker's unit of work (its memory: ~40x this)
@@ -143,8 +146,6 @@ class _Merger:
     """Merges pieces in file order into one first-occurrence index and the two .npy streams."""
 
     def __init__(self, path, fi, fl):
-        from sg_jax.data.vocabulary import _NpyStream
-
         self.path = path
         self.ids_out, self.lines_out = _NpyStream(fi, np.int32), _NpyStream(fl, np.int64)
         self.index: dict[str, int] = {}
@@ -267,9 +268,6 @@ def scan_sentences(sentences, workdir: Path, batch_tokens: int = 1 << 20) -> Sca
 
 def _serve() -> None:
     """A worker: read (data, *options) requests from stdin, answer (ok, Piece or traceback)."""
-    import signal
-    import traceback
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 from sg_jax.data.tokenizer import WORD_RE, _WORD_RUN, _check_normalize, normalize_text
 from sg_jax.errors import ConfigError, CorpusError, quoted
 from sg_jax.limits import MAX_WORD_CHARS
+from sg_jax.toy import TOY_CORPORA
 
 DEFAULT_CORPUS = "default"
 DEFAULT_CORPUS_PATH = Path(__file__).resolve().parent / "brown.txt.gz"
@@ -249,7 +250,6 @@ def _resolve(source) -> Path | Iterable:
     if isinstance(source, str) and source == DEFAULT_CORPUS:
         return DEFAULT_CORPUS_PATH
     if isinstance(source, str) and source.startswith("toy:"):
-        from sg_jax.toy import TOY_CORPORA
         name = source[4:]
         if name not in TOY_CORPORA:
             raise CorpusError(f"unknown toy corpus {quoted(source)}; known: "

@@ -33,6 +33,7 @@ import jax
 import numpy as np
 
 from sg_jax.data.corpus import EncodedCorpus, Vocab
+from sg_jax.data.vocabulary import _NpyStream
 from sg_jax.errors import ConfigError
 from sg_jax.graph.csr import CSR, to_device
 from sg_jax.graph.edgelist import GraphError
@@ -264,8 +265,6 @@ class _Sink:
         self.ids: list[np.ndarray] = []
         self.lengths: list[np.ndarray] = []
         if directory is not None:
-            from sg_jax.data.vocabulary import _NpyStream
-
             directory.mkdir(parents=True, exist_ok=True)
             self.files = [open(directory / "ids.npy", "w+b"), open(directory / "offsets.npy", "w+b")]
             self.id_stream, self.offset_stream = _NpyStream(self.files[0], np.int32), _NpyStream(self.files[1], np.int64)
