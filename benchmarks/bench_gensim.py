@@ -21,7 +21,7 @@ row alone) and reports:
 * WS353, analogy   WordSim-353 Spearman and Google-analogy accuracy (3CosAdd) scored by
                    sg_jax.evaluation on both models' input vectors, same restrict_vocab.
 
-gensim reads exactly the token lists sg_jax reads (`sg_jax.corpus.iter_sentences`, lowercased),
+gensim reads exactly the token lists sg_jax reads (`sg_jax.data.corpus.iter_sentences`, lowercased),
 so the vocabularies agree (checked: the report lists both sizes).
 
     python benchmarks/bench_gensim.py                       # all rows, bundled Brown corpus
@@ -79,7 +79,7 @@ def peer_of(row: str) -> str | None:
 
 
 def train_sg_jax(spec, args) -> dict:
-    from sg_jax.corpus import load_corpus
+    from sg_jax.data.corpus import load_corpus
     from sg_jax.errors import DivergenceError
     from sg_jax.config import Config
     from sg_jax.train import train
@@ -146,7 +146,7 @@ def train_gensim(spec, args) -> dict:
     from gensim.models import Word2Vec
     from gensim.models import word2vec_inner
 
-    from sg_jax.corpus import iter_sentences
+    from sg_jax.data.corpus import iter_sentences
 
     _, arch, objective, _, _ = spec
     t = time.perf_counter()

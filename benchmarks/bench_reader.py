@@ -57,8 +57,8 @@ def run_row(row: str, path: str, processes: int | None) -> dict:
         wall = time.perf_counter() - start
         return {"wall_s": wall, "rss_before": before, "peak": common.proc_status("VmHWM")["VmHWM"],
                 "vocab": len(model.wv), "raw_words": int(model.corpus_total_words)}
-    from sg_jax.corpus import Vocab, encode_corpus_to_disk, load_corpus
-    from sg_jax.text import ReadStats, iter_sentences
+    from sg_jax.data.corpus import Vocab, encode_corpus_to_disk, load_corpus
+    from sg_jax.data.text import ReadStats, iter_sentences
 
     out = Path(tempfile.mkdtemp(prefix="bench_reader-"))
     try:
@@ -102,7 +102,7 @@ def make_corpus(args, workdir: Path) -> Path:
         return path
     source = Path(args.corpus) if args.corpus else None
     if source is None:
-        from sg_jax.text import DEFAULT_CORPUS_PATH
+        from sg_jax.data.text import DEFAULT_CORPUS_PATH
 
         source = DEFAULT_CORPUS_PATH
     opener = gzip.open if source.read_bytes()[:2] == b"\x1f\x8b" else open

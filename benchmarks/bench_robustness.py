@@ -43,7 +43,7 @@ SMALL_TOKENS = 60_000
 
 def small_corpus(directory: Path) -> str:
     """The first SMALL_TOKENS whitespace tokens of the bundled Brown corpus, whole lines."""
-    from sg_jax.text import DEFAULT_CORPUS_PATH
+    from sg_jax.data.text import DEFAULT_CORPUS_PATH
 
     lines, n = [], 0
     with gzip.open(DEFAULT_CORPUS_PATH, "rt", encoding="utf-8") as f:
@@ -95,7 +95,7 @@ def run_sg_jax(cell: dict, corpus: str, extra: dict) -> dict:
 def run_gensim(cell: dict, corpus: str) -> dict:
     from gensim.models import Word2Vec
 
-    from sg_jax.corpus import iter_sentences
+    from sg_jax.data.corpus import iter_sentences
 
     objective, k = OBJECTIVES[cell["objective"]]
     sentences = list(iter_sentences(corpus))

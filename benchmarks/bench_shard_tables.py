@@ -131,7 +131,7 @@ if kind in ("large", "compare"):
                                                         ("w_out", ha.params.w_out, hb.params.w_out))}
         out["max_abs_table_value"] = float(np.max(np.abs(np.asarray(ha.params.w_out))))
 else:  # bundled
-    from sg_jax.corpus import load_corpus
+    from sg_jax.data.corpus import load_corpus
     vocab, enc, _ = load_corpus("default", min_count=5)
     config = Config(devices=args["devices"], epochs=1, sync_every=args["sync_every"],
                     shard_tables=args["shard"], seed=0)

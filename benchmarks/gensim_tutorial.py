@@ -8,8 +8,8 @@ the same script (the import is the only difference); docs/gensim.md quotes the o
 import sys
 import time
 
+from sg_jax.data.text import iter_sentences
 from sg_jax.evaluation import GOOGLE_ANALOGIES, WORDSIM353
-from sg_jax.text import iter_sentences
 
 
 def main(lib: str) -> int:

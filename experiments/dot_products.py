@@ -133,7 +133,7 @@ def plot(path, before: dict, after: dict, title: str) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        from sg_jax.corpus import load_corpus
+        from sg_jax.data.corpus import load_corpus
         from sg_jax.train import Config, init_state, make_optimizer, train
 
         toy = str(args.corpus).startswith("toy:")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sg_jax.atomic import atomic_write_csv, atomic_write_text
-from sg_jax.corpus import load_corpus
+from sg_jax.data.corpus import load_corpus
 from sg_jax.embeddings import Embeddings
 from sg_jax.errors import SgJaxError
 from sg_jax.evaluation import load_similarity_pairs, simlex999_path

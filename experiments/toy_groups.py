@@ -65,7 +65,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def train_with_snapshots(args, snapshots):
     """Train once; return (vocab, {epoch: w_in copy}, {epoch: loss})."""
-    from sg_jax.corpus import load_corpus
+    from sg_jax.data.corpus import load_corpus
     from sg_jax.toy import five_groups_corpus
     from sg_jax.train import Config, Position, init_state, make_optimizer, train
 

@@ -4,7 +4,7 @@
     model = sg_jax.train_model("default", dim=100, epochs=5)   # the bundled Brown corpus
     model.wv.most_similar("king")
 
-The flow, one concept per module: corpus (reading, Vocab, encoding) -> pipeline (on-device
+The flow, one concept per module: data (text, Vocab, encoding) -> pipeline (on-device
 batches) -> architectures (how a batch becomes hidden vectors and predictions) -> objectives
 (registered losses) -> step (the jitted sparse step; optim: optimizers for row-sparse steps) ->
 train (the epoch loop) -> runs (a run on disk: the one run path) -> api (Model, train_model,
@@ -21,7 +21,8 @@ from sg_jax.version import __version__
 # application configures logging (logging.basicConfig(level=logging.INFO) shows it)
 logging.getLogger("sg_jax").addHandler(logging.NullHandler())
 
-__all__ = ["Config", "KeyedVectors", "Model", "Word2Vec", "load_model", "train_model", "__version__"]
+__all__ = ["Config", "KeyedVectors", "Model", "Word2Vec", "load_model", "normalize_query", "train_model",
+           "__version__"]
 
 
 def __getattr__(name):  # the API is imported on first use, so `import sg_jax` stays light
@@ -41,4 +42,8 @@ def __getattr__(name):  # the API is imported on first use, so `import sg_jax` s
         from sg_jax.word2vec import Word2Vec
 
         return Word2Vec
+    if name == "normalize_query":  # a query through exactly what a corpus token goes through
+        from sg_jax.data.tokenizer import normalize_query
+
+        return normalize_query
     raise AttributeError(f"module 'sg_jax' has no attribute {name!r}")

@@ -28,7 +28,7 @@ import numpy as np
 import sg_jax.formats as formats
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
-from sg_jax.corpus import DEFAULT_CORPUS, Vocab, encode_corpus
+from sg_jax.data.corpus import DEFAULT_CORPUS, Vocab, encode_corpus
 from sg_jax.keyed_vectors import KeyedVectors
 from sg_jax.errors import ConfigError, CorpusError, quoted
 from sg_jax.runs import (CHECKPOINT, CheckpointPolicy, Corpus, Progress, RunOutput, corpus_identity, load_progress,

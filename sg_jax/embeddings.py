@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import sg_jax.formats as formats
+from sg_jax.data.tokenizer import normalize_query
 from sg_jax.errors import ConfigError, VocabError, quoted, quoted_list
-from sg_jax.text import normalize_query
 
 METHODS = ("add", "mul")
 MUL_EPS = 1e-3        # 3CosMul's epsilon (Levy & Goldberg 2014 use 0.001; gensim uses 1e-6)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg_jax.config import Config
-from sg_jax.corpus import Vocab
+from sg_jax.data.corpus import Vocab
 from sg_jax.errors import ConfigError
 from sg_jax.model import init_params
 from sg_jax.step import TrainState, make_optimizer, out_rows

@@ -22,42 +22,22 @@ vectors without them (read from a file) fall back to the lowercase form of an un
 
 from __future__ import annotations
 
-import itertools
 import logging
 from numbers import Integral, Real
 from types import MappingProxyType
-from typing import Callable
-
 import jax
 import numpy as np
 
 import sg_jax.formats as formats
+import sg_jax.gensim_evaluation as gensim_evaluation
 from sg_jax.atomic import atomic_write_text
+from sg_jax.data.text import query_normalizer
 from sg_jax.embeddings import Embeddings
-from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted, quoted_list
+from sg_jax.errors import ConfigError, FormatError, VocabError, quoted, quoted_list
 
 logger = logging.getLogger("sg_jax")
 
 COSMUL_EPS = 1e-6  # gensim's most_similar_cosmul epsilon (sg_jax's analogy method "mul" uses 1e-3)
-
-
-def query_normalizer(text) -> Callable[[str], str | None]:
-    """How the corpus reader spells one token under a run's text options (`text`: a Config, or
-    anything with its `lowercase` and `normalize`): the reader itself is asked, so a query is
-    normalised exactly as the training text was. None: the reader drops the token."""
-    from sg_jax.text import iter_sentences
-
-    options = dict(lowercase=text.lowercase, normalize=text.normalize,
-                   strip_diacritics=getattr(text, "strip_diacritics", False))
-
-    def normal(word: str) -> str | None:
-        try:
-            sentence = next(iter_sentences([[word]], **options), None)
-        except CorpusError:
-            return None
-        return sentence[0] if sentence and len(sentence) == 1 else None
-
-    return normal
 
 
 def _is_vector(x) -> bool:
@@ -332,64 +312,15 @@ class KeyedVectors(Embeddings):
         mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
         return sorted(zip((units @ mean).tolist(), used), reverse=True)[-1][1]
 
-    # ------------------------------------------------------------------ evaluation
-
-    def _ok_vocab(self, restrict_vocab, case_insensitive: bool) -> tuple[dict[str, int], Callable[[str], str]]:
-        """gensim's searched words: the first restrict_vocab words, upper-cased when case
-        insensitive, the first (most frequent) spelling winning."""
-        n = len(self) if restrict_vocab is None else self._n_candidates(restrict_vocab)
-        fold = str.upper if case_insensitive else str
-        table: dict[str, int] = {}
-        for i, w in enumerate(self._words[:n]):
-            table.setdefault(fold(w), i)
-        return table, fold
+    # ------------------------------------------------------------------ evaluation (sg_jax.gensim_evaluation)
 
     def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
                             case_insensitive=True, dummy4unknown=False):
         """Correlation of the cosines with human scores over a file of "word1<delimiter>word2
         <delimiter>score" lines ('#' lines are comments): ((pearson, p-value), (spearman,
         p-value), percentage of pairs with an unknown word), as gensim returns them."""
-        try:
-            from scipy import stats
-        except ImportError:
-            raise ConfigError("evaluate_word_pairs needs scipy for its p-values (pip install scipy)") from None
-        table, fold = self._ok_vocab(restrict_vocab, case_insensitive)
-        gold, rows, oov = [], [], 0
-        try:
-            with open(pairs, encoding=encoding) as f:
-                lines = list(f)
-        except OSError as e:
-            raise FormatError(f"cannot read word pairs file {pairs}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise FormatError(f"word pairs file {pairs} is not valid {encoding}") from None
-        for line_no, line in enumerate(lines):
-            if not line or line.startswith("#"):
-                continue
-            try:
-                a, b, score = [fold(part) for part in line.split(delimiter)]
-                score = float(score)
-            except (ValueError, TypeError):
-                logger.info("skipping invalid line #%d in %s", line_no, pairs)
-                continue
-            i, j = table.get(a), table.get(b)
-            if i is None or j is None:
-                oov += 1
-                if dummy4unknown:
-                    gold.append(score)
-                    rows.append(None)
-                continue
-            gold.append(score)
-            rows.append((i, j))
-        if not gold:
-            raise ConfigError(f"no pair of {pairs} could be scored: invalid format, or every pair has an unknown word")
-        unit = self._unit_host
-        model = [0.0 if r is None else float(np.dot(unit[r[0]], unit[r[1]])) for r in rows]
-        spearman = stats.spearmanr(gold, model)
-        pearson = stats.pearsonr(gold, model)
-        oov_ratio = 100.0 * oov / (len(gold) if dummy4unknown else len(gold) + oov)
-        logger.info("pearson %.4f (p %.3g), spearman %.4f (p %.3g) against %s; %.1f%% pairs with unknown words",
-                    pearson[0], pearson[1], spearman[0], spearman[1], pairs, oov_ratio)
-        return pearson, spearman, oov_ratio
+        return gensim_evaluation.evaluate_word_pairs(self, pairs, delimiter, encoding, restrict_vocab,
+                                                     case_insensitive, dummy4unknown)
 
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True, dummy4unknown=False,
                                 similarity_function="most_similar"):
@@ -398,79 +329,8 @@ class KeyedVectors(Embeddings):
         with a word outside the first restrict_vocab words skipped (or counted wrong with
         dummy4unknown). 3CosAdd ("most_similar") runs batched on the device; "most_similar_cosmul"
         asks most_similar_cosmul question by question."""
-        if similarity_function not in ("most_similar", "most_similar_cosmul"):
-            raise ConfigError(f"similarity_function must be most_similar or most_similar_cosmul, got "
-                              f"{quoted(similarity_function)}")
-        table, fold = self._ok_vocab(restrict_vocab, case_insensitive)
-        n = len(self) if restrict_vocab is None else self._n_candidates(restrict_vocab)
-        sections, questions, order, oov, total = [], [], [], 0, 0
-        try:
-            with open(analogies, "rb") as f:
-                raw = f.read().decode("utf8")
-        except OSError as e:
-            raise FormatError(f"cannot read analogies file {analogies}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise FormatError(f"analogies file {analogies} is not valid UTF-8") from None
-        for line_no, line in enumerate(raw.splitlines(keepends=True)):
-            if line.startswith(": "):
-                sections.append({"section": line.lstrip(": ").strip(), "correct": [], "incorrect": []})
-                continue
-            if not sections:
-                raise FormatError(f"{analogies} line {line_no + 1}: a question before the first ': section' line")
-            words = [fold(w) for w in line.split()]
-            if len(words) != 4:
-                logger.info("skipping invalid line #%d in %s", line_no, analogies)
-                continue
-            total += 1
-            if any(w not in table for w in words):
-                oov += 1
-                if dummy4unknown:  # counted wrong, in its place among the answered questions
-                    order.append((sections[-1], tuple(words), None))
-                continue
-            order.append((sections[-1], tuple(words), len(questions)))
-            questions.append(tuple(words))
-        verdicts = []
-        if questions:
-            rows = np.asarray([[table[w] for w in q[:3]] for q in questions], np.int64)
-            if similarity_function == "most_similar":
-                predicted = self.analogy_batch(rows[:, 0], rows[:, 1], rows[:, 2], restrict_vocab=n).tolist()
-            else:
-                predicted = [self._cosmul_answer(r, n) for r in rows.tolist()]
-            for q, p, r in zip(questions, predicted, rows.tolist()):
-                guess = fold(self._words[p])
-                if guess in {q[0], q[1], q[2]}:  # another spelling of a question word: gensim looks further
-                    guess = self._answer_beyond(r, {q[0], q[1], q[2]}, n, fold, similarity_function)
-                verdicts.append(guess == q[3])
-        for section, q, k in order:
-            section["correct" if k is not None and verdicts[k] else "incorrect"].append(q)
-        everything = {"section": "Total accuracy",
-                      "correct": list(itertools.chain.from_iterable(s["correct"] for s in sections)),
-                      "incorrect": list(itertools.chain.from_iterable(s["incorrect"] for s in sections))}
-        for s in sections + [everything]:
-            c, w = len(s["correct"]), len(s["incorrect"])
-            if c + w:
-                logger.info("%s: %.1f%% (%d/%d)", s["section"], 100.0 * c / (c + w), c, c + w)
-        if total:
-            logger.info("quadruplets with out-of-vocabulary words: %.1f%%", 100.0 * oov / total)
-        c, w = len(everything["correct"]), len(everything["incorrect"])
-        return (c / (c + w) if c + w else 0.0), sections + [everything]
-
-    def _cosmul_answer(self, row: list[int], n: int) -> int:
-        a, b, c = (self._words[i] for i in row)
-        best = self.most_similar_cosmul(positive=[b, c], negative=[a], topn=1, restrict_vocab=n)
-        return self._index[best[0][0]] if best else row[0]
-
-    def _answer_beyond(self, row, ignore, n, fold, similarity_function) -> str | None:
-        """gensim's answer when the best word is another spelling of a question word: the first of
-        the top 5 that is not; the fifth's spelling when all are."""
-        a, b, c = (self._words[i] for i in row)
-        ask = self.most_similar if similarity_function == "most_similar" else self.most_similar_cosmul
-        guess = None
-        for word, _ in ask(positive=[b, c], negative=[a], topn=5, restrict_vocab=n):
-            guess = fold(word)
-            if guess not in ignore:
-                break
-        return guess
+        return gensim_evaluation.evaluate_word_analogies(self, analogies, restrict_vocab, case_insensitive,
+                                                         dummy4unknown, similarity_function)
 
     # ------------------------------------------------------------------ files and gensim
 

@@ -37,8 +37,8 @@ import sg_jax.formats as formats
 import sg_jax.sharded as sharded
 from sg_jax.atomic import atomic_write_text, file_sha256
 from sg_jax.config import Config
-from sg_jax.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
-from sg_jax.encoded import CACHE_ENV, is_encoded, read_manifest
+from sg_jax.data.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
+from sg_jax.data.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS

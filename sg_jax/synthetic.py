@@ -30,7 +30,7 @@ from typing import Iterator
 import numpy as np
 
 from sg_jax.atomic import atomic_open, atomic_write_text
-from sg_jax.corpus import EncodedCorpus, Vocab
+from sg_jax.data.corpus import EncodedCorpus, Vocab
 from sg_jax.errors import ConfigError
 
 BLOCK_TOKENS = 1 << 20

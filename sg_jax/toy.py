@@ -10,7 +10,7 @@ Two corpora, both small enough to train on in seconds:
   place same-group words closer together than cross-group words. That is a clear, cheap
   end-to-end check that the objective and its gradients do what they should.
 
-`sg_jax.corpus.iter_sentences` exposes these as the sources `"toy:seeds"` and `"toy:groups"`.
+`sg_jax.data.corpus.iter_sentences` exposes these as the sources `"toy:seeds"` and `"toy:groups"`.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def group_of(word: str) -> str | None:
     return None
 
 
-# The named toy sources understood by `sg_jax.corpus.iter_sentences` ("toy:<name>").
+# The named toy sources understood by `sg_jax.data.corpus.iter_sentences` ("toy:<name>").
 TOY_CORPORA = {
     "seeds": seeds_corpus,
     "groups": five_groups_corpus,

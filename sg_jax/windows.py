@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sg_jax.corpus import EncodedCorpus
+from sg_jax.data.corpus import EncodedCorpus
 from sg_jax.errors import ConfigError, CorpusError
 
 NO_PAIRS = "corpus yields no training pairs (every sentence has fewer than 2 words)"

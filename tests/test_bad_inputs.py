@@ -256,7 +256,7 @@ def test_clipping_prevents_that_divergence(capsys, tmp_path):
 @pytest.fixture(scope="module")
 def divergence_messages():
     """The DivergenceError message of the DIVERGING config, scanning 64 steps per call and 1."""
-    from sg_jax.corpus import load_corpus
+    from sg_jax.data.corpus import load_corpus
 
     vocab, corpus, _ = load_corpus("toy:groups", min_count=1)
     messages = {}
@@ -293,7 +293,7 @@ class _FirstCall(Exception):
 @pytest.fixture(scope="module")
 def clipped_updates():
     """lr * clip -> global norm of the parameter change made by the first step with that clipping."""
-    from sg_jax.corpus import load_corpus
+    from sg_jax.data.corpus import load_corpus
 
     vocab, corpus, _ = load_corpus("toy:groups", min_count=1)
     norms = {}
@@ -467,7 +467,7 @@ def test_resume_with_another_config_or_corpus_is_refused(capsys, tmp_path, finis
 
 MEASURE = """
 import sys
-from sg_jax.corpus import ReadStats, Vocab, iter_sentences
+from sg_jax.data.corpus import ReadStats, Vocab, iter_sentences
 
 def peak_rss_kb():  # VmHWM belongs to this process image (ru_maxrss would include the parent's peak)
     with open("/proc/self/status") as f:

@@ -1,4 +1,4 @@
-"""Tests for sg_jax.corpus: tokenizer, readers, vocabulary, encoded corpus."""
+"""Tests for sg_jax.data.corpus: tokenizer, readers, vocabulary, encoded corpus."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sg_jax.corpus import (
+from sg_jax.data.corpus import (
     DEFAULT_CORPUS, EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, encode_corpus,
     encode_corpus_to_disk, iter_sentences, load_corpus, tokenize,
 )

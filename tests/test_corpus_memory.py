@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sg_jax.config import Config
-from sg_jax.corpus import EncodedCorpus, load_corpus
+from sg_jax.data.corpus import EncodedCorpus, load_corpus
 from sg_jax.errors import CorpusError
 from sg_jax.runs import read_corpus
 

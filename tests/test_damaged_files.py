@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sg_jax import checkpoint, cli, formats, runs
-from sg_jax.corpus import Vocab
+from sg_jax.data.corpus import Vocab
 from sg_jax.errors import FormatError, SgJaxError
 from sg_jax.study import records
 

@@ -9,7 +9,7 @@ import pytest
 
 import sg_jax.train as train_module
 from sg_jax.config import Config
-from sg_jax.corpus import load_corpus
+from sg_jax.data.corpus import load_corpus
 from sg_jax.step import init_state
 from sg_jax.train import Position, make_plan, train
 

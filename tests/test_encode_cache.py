@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from sg_jax import encoded, fastread
 from sg_jax.cli import main
 from sg_jax.config import Config
-from sg_jax.corpus import EncodedCorpus, load_corpus
+from sg_jax.data import encoded, fastread
+from sg_jax.data.corpus import EncodedCorpus, load_corpus
+from sg_jax.data.text import corpus_fingerprint
 from sg_jax.errors import CorpusError, FormatError
 from sg_jax.runs import corpus_identity, read_corpus
-from sg_jax.text import corpus_fingerprint
 
 TEXT = "".join(f"the cat {w} sat on the mat, and the dog {w} ran.\n" for w in ("black", "old", "young") * 20)
 OPTIONS = encoded.config_options(Config(min_count=2))

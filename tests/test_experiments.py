@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sg_jax.corpus import load_corpus
+from sg_jax.data.corpus import load_corpus
 from sg_jax.plots import is_png
 from sg_jax.toy import FIVE_GROUPS
 

@@ -7,10 +7,10 @@ import gzip
 import numpy as np
 import pytest
 
-from sg_jax import fastread
-from sg_jax.corpus import EncodedCorpus, Vocab, load_corpus
+from sg_jax.data import fastread, piece
+from sg_jax.data.corpus import EncodedCorpus, Vocab, load_corpus
+from sg_jax.data.text import ReadStats, iter_sentences
 from sg_jax.errors import CorpusError
-from sg_jax.text import ReadStats, iter_sentences
 
 LINES = [
     "The café's crème brûlée -- naïve, déjà vu; Ünïcödé CAPITALS and e\u0301 decomposed.",
@@ -150,8 +150,8 @@ def test_a_run_without_whitespace_longer_than_a_piece_falls_back(tmp_path):
 
 def test_ascii_fast_path_equals_the_unicode_path():
     data = "Hello, World! don't stop-it x_1 -- 3.5 a'b'c a-'b\x1cend\r\n\tTab ''x'' -y-\n".encode() * 3
-    fast = fastread.scan_piece(data, True, "strict", "NFC", False)
-    slow = fastread.scan_piece(data + "é".encode(), True, "strict", "NFC", False)  # not ASCII: the str path
+    fast = piece.scan_piece(data, True, "strict", "NFC", False)
+    slow = piece.scan_piece(data + "é".encode(), True, "strict", "NFC", False)  # not ASCII: the str path
     assert fast.words == slow.words[:len(fast.words)]
     np.testing.assert_array_equal(fast.ids, slow.ids[:len(fast.ids)])
     assert fast.dropped_chars == slow.dropped_chars

@@ -23,7 +23,8 @@ from sg_jax.errors import ConfigError
 from sg_jax.graph import csr as csr_module
 from sg_jax.graph.csr import build_csr, row_cumsum
 from sg_jax.graph.edgelist import GraphError, from_arrays, from_networkx, read_edgelist, read_labels
-from sg_jax.graph.walks import MAX_PROPOSALS, WalkConfig, check_sizes, generate_walks, next_node_counts
+from sg_jax.graph.sampler import next_node_counts
+from sg_jax.graph.walks import MAX_PROPOSALS, WalkConfig, check_sizes, generate_walks
 
 ROOT = Path(__file__).resolve().parent.parent
 ALPHA = 1e-3

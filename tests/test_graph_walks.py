@@ -16,7 +16,8 @@ from scipy import stats
 from sg_jax.errors import ConfigError
 from sg_jax.graph.csr import build_csr
 from sg_jax.graph.edgelist import from_arrays
-from sg_jax.graph.walks import WalkConfig, generate_walks, next_node_counts
+from sg_jax.graph.sampler import next_node_counts
+from sg_jax.graph.walks import WalkConfig, generate_walks
 
 ALPHA = 1e-3
 N_WALKERS = 60_000

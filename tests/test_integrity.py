@@ -19,7 +19,7 @@ import pytest
 from conftest import error, run
 
 from sg_jax import cli, formats
-from sg_jax.corpus import ReadStats, iter_sentences, tokenize
+from sg_jax.data.corpus import ReadStats, iter_sentences, tokenize
 from sg_jax.embeddings import Embeddings
 from sg_jax.errors import ConfigError, FormatError
 from sg_jax.limits import MAX_WORD_CHARS

@@ -117,7 +117,7 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
         from sg_jax.data import epoch as pipeline
         from sg_jax.data.layouts.padded import make_batch
         from sg_jax.config import Config
-        from sg_jax.corpus import load_corpus
+        from sg_jax.data.corpus import load_corpus
         from sg_jax.mesh import make_mesh, replicate
         from sg_jax.step import init_state, layout_of, row_step
         from sg_jax.train import make_plan

@@ -20,7 +20,7 @@ from sg_jax.data.layouts.packed import PACKED, make_packed_batches
 from sg_jax.data.layouts.padded import PADDED
 from sg_jax.architectures import Batch
 from sg_jax.config import Config
-from sg_jax.corpus import EncodedCorpus
+from sg_jax.data.corpus import EncodedCorpus
 from sg_jax.errors import ConfigError
 from sg_jax.objectives import get_spec, make_objective
 from sg_jax.step import init_state, make_optimizer, row_step

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sg_jax import formats
-from sg_jax.corpus import EncodedCorpus, Vocab
+from sg_jax.data.corpus import EncodedCorpus, Vocab
 from sg_jax.errors import CorpusError, VocabError, quoted
 from sg_jax.windows import context_groups, dynamic_window_pairs, skipgram_pairs, window_stats
 

@@ -57,7 +57,7 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
         import dataclasses, json, math
         import jax, numpy as np
         from sg_jax.config import Config
-        from sg_jax.corpus import load_corpus
+        from sg_jax.data.corpus import load_corpus
         from sg_jax.train import train
 
         N, LOSS_RTOL, VECTOR_ATOL = %d, %r, %r

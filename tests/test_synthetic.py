@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sg_jax import synthetic
-from sg_jax.corpus import EncodedCorpus
+from sg_jax.data.corpus import EncodedCorpus
 from sg_jax.errors import ConfigError
 from sg_jax.synthetic import load_zipf_corpus, write_zipf_corpus, zipf_corpus, zipf_probabilities
 

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sg_jax.data import epoch as pipeline
-from sg_jax.data.layouts import padded
 from sg_jax.architectures import Batch
+from sg_jax.data import epoch as pipeline
+from sg_jax.data.corpus import EncodedCorpus, load_corpus
+from sg_jax.data.layouts import padded
 from sg_jax.data.layouts.padded import PADDED
-from sg_jax.corpus import EncodedCorpus, load_corpus
 from sg_jax.gradcheck import random_problem
 from sg_jax.errors import ConfigError
 from sg_jax.huffman import build_huffman

@@ -110,7 +110,7 @@ def test_a_run_that_diverges_without_the_rule_trains_with_it():
 def test_a_rate_of_ten_thousand_stays_finite_with_the_rule():
     """The catalogue's diverging run (lr 1e4, tests/test_bad_inputs.py) without the rule: every
     step moves each row so far that no score changes by more than the bound, so it ends finite."""
-    from sg_jax.corpus import load_corpus
+    from sg_jax.data.corpus import load_corpus
     from sg_jax.train import train
 
     vocab, corpus, _ = load_corpus("toy:groups", min_count=1)

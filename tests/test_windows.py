@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sg_jax.corpus import EncodedCorpus, Vocab
+from sg_jax.data.corpus import EncodedCorpus, Vocab
 from sg_jax.errors import ConfigError, CorpusError
 from sg_jax.windows import (
     context_groups, dynamic_window_pairs, keep_probability, skipgram_pairs, window_stats,

@@ -93,8 +93,8 @@ def add_encode(sub) -> None:
 
 
 def cmd_encode(args) -> int:
-    from sg_jax.corpus import load_corpus
-    from sg_jax.encoded import config_options, write_encoded
+    from sg_jax.data.corpus import load_corpus
+    from sg_jax.data.encoded import config_options, write_encoded
     from sg_jax.console import read_progress_callback
 
     config = config_from_args(args)
@@ -168,7 +168,7 @@ def cmd_train(args) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
     on_read, close_read = read_progress_callback(not args.quiet)
-    from sg_jax.encoded import CACHE_ENV
+    from sg_jax.data.encoded import CACHE_ENV
 
     cache_before = os.environ.get(CACHE_ENV)
     if args.corpus_cache:  # the run path reads the cache directory from the environment

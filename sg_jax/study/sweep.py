@@ -144,7 +144,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
 
 def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, progress: bool,
                       log: Callable[[str], None]) -> SweepResult:
-    from sg_jax.corpus import corpus_fingerprint
+    from sg_jax.data.corpus import corpus_fingerprint
     from sg_jax.runs import read_corpus
 
     runs_path = out / RUNS_FILE

@@ -1,8 +1,8 @@
 """The vocabulary and the encoded corpus: a corpus's words with their counts, its tokens as
 int32 ids with sentence offsets, and the `.npy` streams they are written and read through.
 
-These are the data types the readers produce (`sg_jax.corpus`, `sg_jax.fastread`) and the
-encoded-corpus directories store (`sg_jax.encoded`); this module reads no text itself.
+These are the data types the readers produce (`sg_jax.data.corpus`, `sg_jax.data.fastread`) and the
+encoded-corpus directories store (`sg_jax.data.encoded`); this module reads no text itself.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from sg_jax.atomic import atomic_open
+from sg_jax.data.text import iter_sentences
 from sg_jax.errors import ConfigError, CorpusError, FormatError, VocabError, quoted, quoted_list
-from sg_jax.text import iter_sentences
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from sg_jax.atomic import atomic_write_text, file_sha256
+from sg_jax.data.text import ReadStats, corpus_fingerprint
+from sg_jax.data.vocabulary import EncodedCorpus, Vocab
 from sg_jax.errors import CorpusError, FormatError
-from sg_jax.text import ReadStats, corpus_fingerprint
-from sg_jax.vocabulary import EncodedCorpus, Vocab
 
 MANIFEST = "manifest.json"
 FORMAT = "sg_jax encoded corpus"
@@ -56,7 +56,7 @@ def is_encoded(path) -> bool:
 
 def write_encoded(source, directory, options: dict, *, reader, fingerprint: str | None = None, **read) -> tuple:
     """Read `source` with `options` into `directory` (created) and write its manifest last.
-    reader: `sg_jax.corpus.load_corpus` (passed in: the reader calls this module for directories
+    reader: `sg_jax.data.corpus.load_corpus` (passed in: the reader calls this module for directories
     and caches); options and read are its keywords. Returns its (vocab, corpus, stats)."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():

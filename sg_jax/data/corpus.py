@@ -1,7 +1,7 @@
 """Corpora as ids: reading a corpus into its vocabulary and encoded corpus.
 
-The types live in `sg_jax.vocabulary` (re-exported here). `Vocab.build` counts the words of a
-sentence stream (`sg_jax.text.iter_sentences`) in one pass; `encode_corpus` maps the stream to int32 ids and packs it into an `EncodedCorpus` (`ids`
+The types live in `sg_jax.data.vocabulary` (re-exported here). `Vocab.build` counts the words of a
+sentence stream (`sg_jax.data.text.iter_sentences`) in one pass; `encode_corpus` maps the stream to int32 ids and packs it into an `EncodedCorpus` (`ids`
 int32[T] + `offsets` int64[S + 1]), which can be saved as two memory-mappable `.npy` files.
 `load_corpus` does both passes. The reading names are re-exported here for convenience.
 """
@@ -9,17 +9,21 @@ int32[T] + `offsets` int64[S + 1]), which can be saved as two memory-mappable `.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-import sg_jax.encoded as encoded
-import sg_jax.fastread as fastread
+import sg_jax.data.encoded as encoded
+import sg_jax.data.fastread as fastread
 from sg_jax.atomic import atomic_open
+from sg_jax.data.text import DEFAULT_CORPUS, corpus_fingerprint  # noqa: F401  (re-exported)
+from sg_jax.data.text import ReadStats, _resolve, iter_sentences
+from sg_jax.data.tokenizer import _check_normalize
+from sg_jax.data.tokenizer import normalize_query, tokenize  # noqa: F401  (re-exported)
+from sg_jax.data.vocabulary import EncodedCorpus, Vocab, _NpyBlocks, _NpyStream  # noqa: F401  (re-exported)
 from sg_jax.errors import CorpusError
-from sg_jax.text import ReadStats, _check_normalize, _resolve, iter_sentences
-from sg_jax.text import DEFAULT_CORPUS, corpus_fingerprint, normalize_query, tokenize  # noqa: F401  (re-exported)
-from sg_jax.vocabulary import EncodedCorpus, Vocab, _NpyBlocks, _NpyStream  # noqa: F401  (re-exported)
 
 
 def _encode_stream(source, vocab: Vocab, ids_sink, lengths_sink, read_opts,
@@ -128,7 +132,7 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
                 processes: int | None = None, piece_bytes: int | None = None,
                 on_progress=None, cache_dir: str | os.PathLike | None = None,
                 log=lambda s: None) -> tuple[Vocab, EncodedCorpus, ReadStats]:
-    """Build the vocabulary and encode `source` in one read (`sg_jax.fastread`: a file is cut
+    """Build the vocabulary and encode `source` in one read (`sg_jax.data.fastread`: a file is cut
     into pieces tokenized on `processes` cores, default all; an iterable is consumed once and
     never held). Returns (vocab, corpus, stats of the read), the same as counting with
     `Vocab.build` and encoding with `encode_corpus` over `iter_sentences` would give.
@@ -140,16 +144,13 @@ def load_corpus(source, *, min_count: int = 1, max_size: int | None = None,
     bounded by the
     vocabulary and a few pieces of `piece_bytes`, whatever the corpus size. `normalize`: Unicode
     normalisation before tokenizing (see `tokenize`); `strip_diacritics`: remove Arabic and
-    Hebrew diacritics after it (see `sg_jax.text.strip_diacritics`). `on_progress(bytes_read,
+    Hebrew diacritics after it (see `sg_jax.data.tokenizer.strip_diacritics`). `on_progress(bytes_read,
     file_bytes)` is called while a file is read.
 
-    `source` may be an encoded-corpus directory (`sg_jax.encoded`, `sg-jax encode`): it is used
+    `source` may be an encoded-corpus directory (`sg_jax.data.encoded`, `sg-jax encode`): it is used
     if it was read with these options and is neither damaged nor stale, else refused. With
     `cache_dir`, a file is read once into an entry there keyed by its fingerprint and these
     options, and reused by later calls (`log` hears when a damaged entry is rebuilt)."""
-    import shutil
-    import tempfile
-
     Vocab._check_selection(min_count, max_size, order)
     opts = dict(lowercase=lowercase, errors=errors, max_sentence_length=max_sentence_length,
                 normalize=_check_normalize(normalize), strip_diacritics=bool(strip_diacritics))
