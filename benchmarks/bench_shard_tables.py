@@ -62,7 +62,7 @@ def drive(config, vocab, enc, steps, sharded_layout):
     plan = make_plan(config, vocab.counts, enc.ids, enc.offsets)
     mesh = make_mesh(config.devices)
     if sharded_layout:
-        state = plan.layout.init()
+        state = plan.shards.init()
     else:
         state = replicate(init_state(config, len(vocab), plan.optimizer), mesh)
     tables = replicate(plan.tables, mesh)

@@ -370,6 +370,13 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
     return treedef.unflatten(new), opt_state
 
 
+def _whole_table_rows(treedef, tables, idx: list, first_rows):
+    """The per-table row indices as the transformations see them (see sparse_row_updates)."""
+    return treedef.unflatten([
+        None if i is None else jnp.where(i < w.shape[0], i + first, jnp.iinfo(i.dtype).max)
+        for w, i, first in zip(tables, idx, treedef.flatten_up_to(first_rows))])
+
+
 class RowUpdates(NamedTuple):
     """What a sparse step writes, before it is written (see `sparse_row_updates`)."""
 
@@ -380,11 +387,15 @@ class RowUpdates(NamedTuple):
 
 
 def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *,
-                       sum_duplicates: bool | None = None, **extra_args) -> RowUpdates:
+                       sum_duplicates: bool | None = None, first_rows=None, **extra_args) -> RowUpdates:
     """sparse_step's work short of writing it into the tables and the state: `sparse_step` is
     this followed by a scatter-add of `updates` at `touched` and a scatter of the row state. A
     caller that combines several batches' updates (the sharded step, `sg_jax.sharded`) takes
-    them from here. Rows at or past a table's end (padding) are dropped by the scatters."""
+    them from here. Rows at or past a table's end (padding) are dropped by the scatters.
+
+    first_rows: per table, the index of its row 0 in a larger table it is a block of (the sharded
+    step's shards), so that the transformations see every row by its index in the whole table
+    (a per-row rule means the same row on every device); padding they see past every row."""
     tx = optax.with_extra_args_support(tx)
     treedef = jax.tree.structure(params)
     tables = treedef.flatten_up_to(params)
@@ -400,7 +411,8 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
     if not sum_duplicates:
         # word2vec's step: one scatter-add of the row updates per table, repeats and all
         rows = [w if i is None else w[i] for w, i in zip(tables, idx)]
-        updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=indices,
+        seen = indices if first_rows is None else _whole_table_rows(treedef, tables, idx, first_rows)
+        updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=seen,
                                        **extra_args)
         return RowUpdates(idx, treedef.flatten_up_to(updates), opt_state, tags)
 
@@ -414,6 +426,8 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
     row_state = jax.tree.map(lambda t, s: s if t < 0 else gather(s, touched[t]), tags, opt_state)
     rows = [gather(w, r) for w, r in zip(tables, touched)]
     updates, row_state = tx.update(treedef.unflatten(sums), row_state, treedef.unflatten(rows),
-                                   indices=treedef.unflatten(touched), counts=treedef.unflatten(counts),
+                                   indices=(treedef.unflatten(touched) if first_rows is None
+                                            else _whole_table_rows(treedef, tables, touched, first_rows)),
+                                   counts=treedef.unflatten(counts),
                                    **extra_args)
     return RowUpdates(touched, treedef.flatten_up_to(updates), row_state, tags)

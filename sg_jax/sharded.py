@@ -20,14 +20,14 @@ One step on device d, inside `jax.shard_map`:
    elsewhere is mapped past the shard's end, where the scatters drop it) and adds them all. The
    optimizer's per-row state moves by the mean of the batches' changes.
 
-That is the replicated layout with a sync after every step (sync_every=1, sync_combine="sum":
+That is the replicated tables' step with a sync after every step (sync_every=1, sync_combine="sum":
 every replica steps its own batch from the common tables, the changes are summed and the float
 optimizer state averaged over the replicas), computed without a copy of the tables per device:
 losses and vectors agree with it to float32 rounding (sums are taken in another order), for
 every optimizer. Options that need the whole tables at once are refused by `Config.validate`.
 
-Checkpoints hold the state in the replicated layout's form, gathered to the host and unpadded
-(`host_state`); a resumed run pads and shards it again (`Layout.shard`).
+Checkpoints hold the state in the replicated tables' form, gathered to the host and unpadded
+(`host_state`); a resumed run pads and shards it again (`RowShards.shard`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _is_float(x) -> bool:
     return jnp.issubdtype(x.dtype, jnp.floating)
 
 
-class Layout:
+class RowShards:
     """Where a sharded run's state lives on a mesh: which leaves are cut by row, their shardings,
     and the moves between the host's unpadded state and the devices' shards."""
 
@@ -111,7 +111,7 @@ class Layout:
 
 
 def host_state(state: TrainState, config: Config, vocab_size: int) -> TrainState:
-    """The state in the replicated layout's form: every leaf gathered to the host (numpy), the
+    """The state in the replicated tables' form: every leaf gathered to the host (numpy), the
     padding rows of the tables and of the per-row optimizer state cut off. (A state already in
     that form comes back as it is.)"""
     template = jax.eval_shape(lambda: init_state(config, vocab_size, make_optimizer(config, 1)))
@@ -132,15 +132,15 @@ def check_processes() -> None:
 
 
 def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None,
-                           layout: Layout, fetch: str | None = None):
+                           shards: RowShards, fetch: str | None = None):
     """The jitted call of `config.steps_per_call` steps on row-sharded tables, with the signature
     of `step.make_run_steps`'s: run_steps(state, epoch_data, tables, epoch_key, first_step,
-    steps_in_epoch) -> (state, StepStats); the state in `layout`'s shards, the rest replicated.
+    steps_in_epoch) -> (state, StepStats); the state in `shards`, the rest replicated.
     fetch: the collective that delivers the fetched rows (one of FETCHES, default FETCH)."""
     fetch = FETCH if fetch is None else fetch
     if fetch not in FETCHES:
         raise ValueError(f"fetch must be one of {', '.join(FETCHES)}, got {fetch!r}")
-    S, n = config.steps_per_call, layout.n
+    S, n = config.steps_per_call, shards.n
     tx = optax.with_extra_args_support(optimizer)
 
     def fetch_rows(table, idx, d):
@@ -167,7 +167,8 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
         every_norms = Params(*(jax.lax.all_gather(x, AXIS) for x in norms))   # [n]
 
         def source(g, i, x):  # one device's batch turned into updates of this shard, from the common state
-            found = optim.sparse_row_updates(tx, state.params, state.opt_state, g, i, partner_norms=x)
+            found = optim.sparse_row_updates(tx, state.params, state.opt_state, g, i, partner_norms=x,
+                                             first_rows=Params(*(d * r for r in shard_rows)))
             return found.touched, found.updates, found.row_state
 
         touched, updates, row_state = jax.vmap(source)(every_g, every_i, every_norms)
@@ -182,7 +183,7 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
             change = (new - before) / n                                     # the mean over the n batches
             return old.at[rows.reshape(-1)].add(change.reshape((-1,) + old.shape[1:]), mode="drop")
 
-        return params, jax.tree.map(put_state, layout.tags, state.opt_state, row_state)
+        return params, jax.tree.map(put_state, shards.tags, state.opt_state, row_state)
 
     step_layout = layout_of(config)
 
@@ -202,6 +203,6 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
         big = jnp.maximum(jnp.max(jnp.abs(state.params.w_in)), jnp.max(jnp.abs(state.params.w_out)))
         return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), jax.lax.pmax(big, AXIS))
 
-    sharded = jax.shard_map(device, mesh=layout.mesh, in_specs=(layout.specs,) + (P(),) * 5,
-                            out_specs=(layout.specs, P()), check_vma=False)
+    sharded = jax.shard_map(device, mesh=shards.mesh, in_specs=(shards.specs,) + (P(),) * 5,
+                            out_specs=(shards.specs, P()), check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,))

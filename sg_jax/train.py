@@ -95,7 +95,7 @@ class Plan(NamedTuple):
     total_steps: int          # optimizer steps the schedule in force spans
     run_steps: Any
     schedule: Schedule
-    layout: Any = None        # sg_jax.sharded.Layout of a run with tables sharded by row, else None
+    shards: Any = None        # sg_jax.sharded.RowShards of a run with tables sharded by row, else None
 
 
 def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
@@ -120,14 +120,14 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
         per_epoch += math.ceil(expected / (B * n))
     total_steps = (config.epochs - schedule.start_epoch) * max(per_epoch, 1)
     optimizer = make_optimizer(config, total_steps, schedule.start_step)
-    layout = None
+    shards = None
     if config.shard_tables and n > 1 and not together:
-        layout = sharded.Layout(config, counts.size, optimizer, make_mesh(n))
-        run_steps = sharded.make_sharded_run_steps(config, obj, optimizer, B, slots, layout)
+        shards = sharded.RowShards(config, counts.size, optimizer, make_mesh(n))
+        run_steps = sharded.make_sharded_run_steps(config, obj, optimizer, B, slots, shards)
     else:
         run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=together or n, together=together > 0)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps,
-                schedule, layout)
+                schedule, shards)
 
 
 def divergence(losses: np.ndarray, examples: np.ndarray, max_abs: float,
@@ -165,17 +165,17 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     """
     config = on_run_devices(config)  # the count over every process, and what auto makes of it
     plan = make_plan(config, counts, ids, offsets, schedule)
-    n_dev, layout = config.devices, plan.layout
+    n_dev, shards = config.devices, plan.shards
     mesh = make_mesh(n_dev) if n_dev > 1 else None
-    if layout is not None:  # each device holds its block of rows, never the whole tables
+    if shards is not None:  # each device holds its block of rows, never the whole tables
         sharded.check_processes()
-        state = layout.init() if state is None else layout.shard(state)
+        state = shards.init() if state is None else shards.shard(state)
     elif state is None:
         state = init_state(config, len(words), plan.optimizer)
     tables = plan.tables
     base_key = np.asarray(state.key)  # a host copy: keys are made on each process's own device
     if mesh is not None:  # one copy on every device, once: the calls then move nothing
-        state = state if layout is not None else replicate(state, mesh)
+        state = state if shards is not None else replicate(state, mesh)
         tables = replicate(tables, mesh)
     calls = Calls(config, plan, ids, offsets, base_key, position, until_epoch, mesh, n_dev)
     watch = Watch(config, plan, baseline, calls.words_total)
@@ -187,7 +187,7 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
         if on_call is not None:
             on_call(state, call.next_position, record)
     jax.block_until_ready(state.params)
-    if layout is not None:
+    if shards is not None:
         state = sharded.host_state(state, config, len(words))
     watch.check_examples(calls)
     return TrainResult(state, config, tuple(words), watch.history, time.perf_counter() - watch.t0, watch.words_done,

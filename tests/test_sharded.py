@@ -64,10 +64,12 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
         vocab, enc, _ = load_corpus(%r, min_count=1)
         V = len(vocab)
         report = {"V": V}
-        for optimizer, objective in (("sgd", "hs"), ("adagrad", "ns")):
+        for optimizer, objective, layout in (("sgd", "hs", "padded"), ("adagrad", "ns", "padded"),
+                                             ("sgd", "ns", "span"), ("adagrad", "nce", "packed")):
+            # every layout goes through the one row step, sharded or not
             config = Config(dim=8, window=3, epochs=2, batch_size=32, min_count=1, steps_per_call=16, seed=5,
                             devices=N, sync_every=1, sync_combine="sum", optimizer=optimizer, objective=objective,
-                            window_layout="padded")  # the layout sharded tables use
+                            window_layout=layout)
             shapes = []
 
             def look(state, position, record):
@@ -98,14 +100,14 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
                 assert count == N and full[0] == N * math.ceil(full[0] / N)
                 assert shard_shapes == [(full[0] // N, 8)], (full, shard_shapes)
                 assert any(full[0] == N * math.ceil(r / N) for r in rows)
-            report[optimizer] = [s[:2] for s in shapes]
+            report[f"{optimizer}-{layout}"] = [s[:2] for s in shapes]
         print(json.dumps(report))
     """ % (devices, LOSS_RTOL, VECTOR_ATOL, str(corpus)), devices)
     report = json.loads(out.strip().splitlines()[-1])
     V = report["V"]
-    assert len(report["sgd"]) == 2  # W and W'; Adagrad adds a sum per table
-    assert len(report["adagrad"]) == 4
-    assert [V + (-V) % devices, 8] in [s[0] for s in report["adagrad"]]
+    assert len(report["sgd-padded"]) == len(report["sgd-span"]) == 2  # W and W'; Adagrad adds a sum per table
+    assert len(report["adagrad-padded"]) == len(report["adagrad-packed"]) == 4
+    assert [V + (-V) % devices, 8] in [s[0] for s in report["adagrad-padded"]]
 
 
 ARGS = ["--dim", "8", "--window", "3", "--epochs", "2", "--batch-size", "32", "--min-count", "1",

@@ -145,12 +145,12 @@ class Span(Layout):
     auto_rank = 1   # chosen where it applies, with pooled noise
 
     def refusal(self, config, obj) -> str | None:
-        if config.pairs or config.shard_tables or obj.scorer(SpanBatch) is None:
-            got = "pairs=True" if config.pairs else "shard_tables=True" if config.shard_tables else (
+        if config.pairs or obj.scorer(SpanBatch) is None:
+            got = "pairs=True" if config.pairs else (
                 f"arch={config.arch}, objective={config.objective}, sg_form={config.resolved_sg_form}, "
                 f"share_negatives={config.sharing}")
             return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
-                    f"objective, share_negatives pool or target, target groups and unsharded tables; got {got}")
+                    f"objective, share_negatives pool or target, and target groups; got {got}")
         return None
 
     def epoch_unit(self, config, batch_size: int) -> int:
