@@ -325,7 +325,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     except BaseException:
         if metrics is not None and not last_save["saved"]:  # a fresh run with nothing to resume from
             (metrics / METRICS).unlink(missing_ok=True)
-            if made_dir and not any(metrics.iterdir()):
+            if made_dir and metrics.is_dir() and not any(metrics.iterdir()):
                 metrics.rmdir()
         raise
     result.history = history
