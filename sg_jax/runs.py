@@ -254,7 +254,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     """
     from sg_jax.mesh import resolve_devices
 
-    log = log or _silent
+    log = log or (lambda line: None)
     config = dataclasses.replace(config.validate(), devices=resolve_devices(config.devices))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
@@ -296,6 +296,8 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         if progress is None:
             remove_outputs(out)  # never leave an old run's files beside the new run's
         else:
+            if not finished(progress, config):  # its files are about to change: no manifest claims them
+                (out / MANIFEST).unlink(missing_ok=True)
             write_metrics(out, history)  # the checkpoint's records: later ones are trained again
     schedule = progress.schedule if progress is not None else Schedule()
     last_save = {"time": time.monotonic(), "step": int(progress.state.step) if progress is not None else 0,
@@ -367,10 +369,6 @@ def finish_run(out: Path | None, result: TrainResult, final: Progress, config: C
             formats.save_word2vec_binary(out / "vectors.bin", data.vocab.words, vectors)
     write_metrics(out, final.history)  # what was appended call by call, now whole and atomic
     write_manifest(out, config, data.fingerprint)
-
-
-def _silent(line: str) -> None:
-    pass
 
 
 def _writes() -> bool:

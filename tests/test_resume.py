@@ -214,6 +214,23 @@ def test_an_interrupted_and_resumed_run_has_the_metrics_of_an_uninterrupted_one(
     assert verify_manifest(out) == []
 
 
+def test_an_interrupted_extension_leaves_no_manifest_claiming_its_files(toy_run, tmp_path):
+    out = tmp_path / "extended"
+    shutil.copytree(toy_run[0], out)
+    finished = read_metrics(out)
+    longer = dataclasses.replace(TOY, epochs=TOY.epochs + 1)
+
+    def interrupt(state, position, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(longer, "toy:groups", out, resume=True, on_call=interrupt, **QUIET)
+    assert not (out / "run.json").exists()  # the metrics log grew past what the manifest held
+    assert read_metrics(out)[:-1] == finished and len(read_metrics(out)) == len(finished) + 1
+    run_training(longer, "toy:groups", out, resume=True, **QUIET)
+    assert read_metrics(out)[:len(finished)] == finished and verify_manifest(out) == []
+
+
 def test_a_fresh_run_failing_before_its_first_checkpoint_leaves_no_files(tmp_path):
     def fail(state, position, record):
         raise KeyboardInterrupt
