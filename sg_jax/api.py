@@ -31,8 +31,9 @@ from sg_jax.config import Config
 from sg_jax.data.corpus import DEFAULT_CORPUS, Vocab, encode_corpus
 from sg_jax.keyed_vectors import KeyedVectors
 from sg_jax.errors import ConfigError, CorpusError, quoted
-from sg_jax.runs import (CHECKPOINT, CheckpointPolicy, Corpus, Progress, RunOutput, corpus_identity, load_progress,
-                         read_checkpoint_meta, replace_run, run_training, save_train_checkpoint, write_manifest)
+from sg_jax.run_files import CHECKPOINT, CONFIG, replace_run, write_manifest, write_metrics
+from sg_jax.runs import (CheckpointPolicy, Corpus, Progress, RunOutput, corpus_identity, load_progress,
+                         read_checkpoint_meta, run_training, save_train_checkpoint)
 from sg_jax.train import Position, Schedule
 
 
@@ -98,7 +99,7 @@ class Model:
         """The run directory's files, manifest last."""
         import json
 
-        atomic_write_text(out / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        atomic_write_text(out / CONFIG, json.dumps(self.config.to_dict(), indent=2) + "\n")
         source = self._source if isinstance(self._source, str) else str(self._source) \
             if isinstance(self._source, Path) else None
         save_train_checkpoint(out / CHECKPOINT, self.progress, self.config, self.vocab, self.corpus_fingerprint,
@@ -107,7 +108,7 @@ class Model:
         formats.save_word2vec_text(out / "vectors.txt", self.vocab.words, vectors)
         if binary:
             formats.save_word2vec_binary(out / "vectors.bin", self.vocab.words, vectors)
-        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        write_metrics(out, self.history)
         write_manifest(out, self.config, self.corpus_fingerprint)
 
     # ------------------------------------------------------------------ more training

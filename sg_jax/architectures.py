@@ -39,9 +39,8 @@ class Batch(NamedTuple):
     mask: jax.Array      # bool  [B, C]  True where contexts[b, c] is a real context
 
 
-FORMS = ("target", "context", "cbow")
-CBOW_UPDATES = ("mean", "sum")
-
+SG_FORMS = ("target", "context")  # the forms skip-gram can train in (Config.sg_form)
+CBOW_UPDATES = ("sum", "mean")    # CBOW's backward conventions (Config.cbow_update)
 
 def input_indices(form: str, batch: Batch) -> jax.Array:
     """Rows of w_in a batch reads: the targets (target form) or every context slot, flat."""

@@ -1,7 +1,8 @@
 """Atomic file output: write to a temporary name in the same directory, then rename.
 
 A reader (or a crash) never sees a half-written file: either the old file or the complete new
-one is at the final path.
+one is at the final path. A log that grows line by line (`append_line`) gets each line in one
+write on an O_APPEND descriptor: a crash can cut only the last line short, never an earlier one.
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ def atomic_write_csv(path: str | os.PathLike, rows, fields=None) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def append_line(path: str | os.PathLike, line: str, *, fsync: bool = False) -> None:
+    """Append `line` (which ends with a newline) to `path`, creating it: one write on an O_APPEND
+    descriptor, so lines appended one after another never interleave and a crash leaves at most
+    the last line cut short. The bytes reach the operating system before this returns (a killed
+    process loses none of them); `fsync` also waits for the disk."""
+    data = memoryview(line.encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def file_sha256(path: str | os.PathLike, block: int = 1 << 22) -> str:

@@ -67,6 +67,18 @@ def _resolved_layout(config):
     return resolve(config, make_objective)
 
 
+def _sg_forms() -> tuple[str, ...]:
+    from sg_jax.architectures import SG_FORMS
+
+    return ("auto",) + SG_FORMS
+
+
+def _cbow_updates() -> tuple[str, ...]:
+    from sg_jax.architectures import CBOW_UPDATES
+
+    return CBOW_UPDATES
+
+
 def _optimizers() -> tuple[str, ...]:
     from sg_jax.optim import OPTIMIZERS
 
@@ -103,11 +115,11 @@ class Config:
     sg_form: str = option(
         "auto", "skip-gram: the target's vector predicts its contexts (target, the textbook form) or each "
         "context's vector predicts the target (context, word2vec's form); auto: the objective's choice "
-        "(target for softmax, context otherwise)", choices=("auto", "target", "context"), group="model")
+        "(target for softmax, context otherwise)", choices=_sg_forms, group="model")
     cbow_update: str = option(
         "sum", "CBOW: each context row receives all of dE/dh (sum: word2vec's and gensim's rule, the default: "
         "with the trust region it is stable at gensim's rates and keeps their quality) or 1/C of it (mean: "
-        "the exact gradient of the loss)", choices=("sum", "mean"), group="model")
+        "the exact gradient of the loss)", choices=_cbow_updates, group="model")
     dim: int = option(100, "embedding dimension N", check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
     window: int = option(5, "max context offset", check=lambda v: 1 <= v <= MAX_WINDOW,
                          rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")

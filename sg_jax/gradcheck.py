@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from sg_jax.architectures import ARCHITECTURES, Batch
+from sg_jax.architectures import ARCHITECTURES, SG_FORMS, Batch
 from sg_jax.model import Params
 from sg_jax.objectives import REGISTRY, Objective, get_objective, get_spec, objective_loss
 
@@ -157,7 +157,7 @@ def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contex
                           f"dim={dim})")
     names = list(REGISTRY) if objectives == "all" else [objectives]
     archs = list(ARCHITECTURES) if archs == "all" else [archs]
-    forms = [(a, f) for a in archs for f in (("target", "context") if a == "sg" else ("target",))]
+    forms = [(a, f) for a in archs for f in (SG_FORMS if a == "sg" else ("target",))]
     reports = []
     for arch, sg_form in forms:
         for name in names:

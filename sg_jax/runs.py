@@ -3,7 +3,8 @@
 `run_training` is what `sg-jax train`, the sweep and the Python API (`sg_jax.train_model`) call.
 It reads the corpus, builds the vocabulary, trains (resuming from `DIR/checkpoint.sgjax` when
 asked, or continuing a model held in memory), checkpoints at an interval of steps or seconds,
-and writes every output atomically:
+appends each jitted call's record to the metrics log as the call completes, and writes every
+other output atomically (the files and their manifest: `sg_jax.run_files`):
 
     DIR/vectors.txt        word2vec text format (DIR/vectors.bin with binary=True)
     DIR/checkpoint.sgjax   the full TrainState, data-pipeline position, schedule, config, vocabulary,
@@ -16,7 +17,8 @@ and writes every output atomically:
 A directory holds one run. Training into a directory that holds a finished run is refused unless
 the caller resumes it (`resume=True`; with more epochs than it had, the run is extended) or
 overwrites it (`overwrite=True`: the old run's files are removed first, so a crash can never
-leave old and new files side by side). With `out_dir=None` nothing is written.
+leave old and new files side by side). With `out_dir=None` nothing is written. The library says
+nothing unless given a `log` callback (the command line passes its console printer).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -35,18 +36,17 @@ import numpy as np
 import sg_jax.checkpoint as ckpt_io
 import sg_jax.formats as formats
 import sg_jax.sharded as sharded
-from sg_jax.atomic import atomic_write_text, file_sha256
+from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.data.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
 from sg_jax.data.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
+from sg_jax.run_files import (CHECKPOINT, CONFIG, MANIFEST, METRICS, append_metrics, refuse_finished_run,
+                              remove_outputs, write_manifest, write_metrics)
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
 from sg_jax.windows import NO_PAIRS
 
-CHECKPOINT = "checkpoint.sgjax"
 CHECKPOINT_KIND = "sg_jax-train"
-MANIFEST = "run.json"
-OUTPUTS = ("vectors.txt", "vectors.bin", "metrics.jsonl", "config.json", CHECKPOINT, MANIFEST)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,18 +241,20 @@ def finished(progress: Progress, config: Config) -> bool:
 def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, resume: bool = False,
                  overwrite: bool = False, until_epoch: int | None = None,
                  checkpoint: CheckpointPolicy | None = CheckpointPolicy(), on_call: Callable | None = None,
-                 log: Callable[[str], None] = print, loaded: Corpus | None = None,
+                 log: Callable[[str], None] | None = None, loaded: Corpus | None = None,
                  start: Progress | None = None, write_vectors: bool = True,
                  on_read: Callable[[int, int], None] | None = None) -> RunOutput:
     """Train `config` on `corpus` into out_dir (None: in memory only).
 
     loaded: an already-read `Corpus` (skips reading `corpus` again).
     start: continue from this in-memory progress (the model API's train_more) instead of a
-    checkpoint. on_call(state, position, record): called after every jitted call.
-    on_read(bytes_read, file_bytes): called while the corpus file is read.
+    checkpoint. on_call(state, position, record): called after every jitted call, once its
+    record is in DIR/metrics.jsonl. on_read(bytes_read, file_bytes): called while the corpus file
+    is read. log: given each progress line (None: silent).
     """
     from sg_jax.mesh import resolve_devices
 
+    log = log or (lambda line: None)
     config = dataclasses.replace(config.validate(), devices=resolve_devices(config.devices))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
@@ -287,14 +289,24 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
                           f"or choose another output directory")
     resumed_from = progress.position if progress is not None else None
     config = config.on_devices(config.devices)  # records what auto chose for this device count
-    if out is not None and progress is None and writer:
-        _remove_outputs(out)  # never leave an old run's files beside the new run's
     history = list(progress.history) if progress is not None else []
+    metrics = out if out is not None and writer else None
+    made_dir = out is not None and not out.exists()
+    if metrics is not None:
+        if progress is None:
+            remove_outputs(out)  # never leave an old run's files beside the new run's
+        else:
+            if not finished(progress, config):  # its files are about to change: no manifest claims them
+                (out / MANIFEST).unlink(missing_ok=True)
+            write_metrics(out, history)  # the checkpoint's records: later ones are trained again
     schedule = progress.schedule if progress is not None else Schedule()
-    last_save = {"time": time.monotonic(), "step": int(progress.state.step) if progress is not None else 0}
+    last_save = {"time": time.monotonic(), "step": int(progress.state.step) if progress is not None else 0,
+                 "saved": progress is not None}
 
     def after_call(state, pos, record):
         history.append(record)
+        if metrics is not None:
+            append_metrics(metrics, record)
         if on_call is not None:
             on_call(state, pos, record)
         if checkpoint is None or ckpt is None or not writer:
@@ -303,28 +315,26 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         due_steps = checkpoint.every_steps and step // checkpoint.every_steps > last_save["step"] // checkpoint.every_steps
         due_time = checkpoint.every_seconds and time.monotonic() - last_save["time"] >= checkpoint.every_seconds
         if due_steps or due_time:
-            _save(out, ckpt, Progress(state, pos, history, schedule), config, data)
-            last_save.update(time=time.monotonic(), step=step)
+            save_run(out, ckpt, Progress(state, pos, history, schedule), config, data)
+            last_save.update(time=time.monotonic(), step=step, saved=True)
 
     baseline = next((r["first_loss"] for r in history if r.get("first_loss") is not None), None)
-    result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets,
-                   state=progress.state if progress is not None else None,
-                   position=progress.position if progress is not None else Position(), until_epoch=until_epoch,
-                   schedule=schedule, baseline=baseline, on_call=after_call)
+    try:
+        result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets,
+                       state=progress.state if progress is not None else None,
+                       position=progress.position if progress is not None else Position(), until_epoch=until_epoch,
+                       schedule=schedule, baseline=baseline, on_call=after_call)
+    except BaseException:
+        if metrics is not None and not last_save["saved"]:  # a fresh run with nothing to resume from
+            (metrics / METRICS).unlink(missing_ok=True)
+            if made_dir and metrics.is_dir() and not any(metrics.iterdir()):
+                metrics.rmdir()
+        raise
     result.history = history
     final = Progress(result.state, result.position, history, schedule)
     finish_run(out if writer else None, result, final, config, data, keep_checkpoint=checkpoint is not None or resume,
                write_vectors=write_vectors, binary=binary)
     return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
-
-
-def refuse_finished_run(out: Path) -> None:
-    """ConfigError if `out` holds a run (its checkpoint or its manifest): training into it needs
-    resume or overwrite."""
-    for name, how in ((CHECKPOINT, "resume it (--resume), "), (MANIFEST, "")):
-        if (out / name).exists():
-            raise ConfigError(f"{out} already holds a run ({name}); {how}overwrite it (--overwrite) "
-                              f"or choose another output directory")
 
 
 def describe_devices(config: Config) -> str:
@@ -352,43 +362,13 @@ def finish_run(out: Path | None, result: TrainResult, final: Progress, config: C
                               f"{int(result.state.step)}; lower the learning rate (lr) or set clip_norm")
     if out is None:
         return
-    _save(out, out / CHECKPOINT if keep_checkpoint else None, final, config, data)
+    save_run(out, out / CHECKPOINT if keep_checkpoint else None, final, config, data)
     if write_vectors:
         formats.save_word2vec_text(out / "vectors.txt", data.vocab.words, vectors)
         if binary:
             formats.save_word2vec_binary(out / "vectors.bin", data.vocab.words, vectors)
-    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in final.history))
+    write_metrics(out, final.history)  # what was appended call by call, now whole and atomic
     write_manifest(out, config, data.fingerprint)
-
-
-def out_dir_refusal(out_dir, *, resume: bool = False, overwrite: bool = False) -> str | None:
-    """Why `run_training` would refuse to train into out_dir, decided from the directory alone
-    (before the corpus is read), or None. Several processes agree on it before they start."""
-    if out_dir is None:
-        return None
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        return f"output path {out} exists and is not a directory"
-    if resume or overwrite:
-        return None
-    if (out / CHECKPOINT).exists():
-        return (f"{out} already holds a run ({CHECKPOINT}); resume it (--resume), "
-                f"overwrite it (--overwrite) or choose another output directory")
-    if (out / MANIFEST).exists():
-        return f"{out} already holds a run ({MANIFEST}); overwrite it (--overwrite) or choose another output directory"
-    return None
-
-
-def checkpoint_identity(out_dir) -> str | None:
-    """What identifies the checkpoint in out_dir (None: it holds none): its 48-byte prefix, whose
-    header checksum covers the payload's checksum, so copies of one checkpoint on several hosts
-    agree and any two different checkpoints differ. Read without reading the checkpoint itself."""
-    path = Path(out_dir) / CHECKPOINT
-    try:
-        with open(path, "rb") as f:
-            return f.read(48).hex() + f":{path.stat().st_size}"
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def _writes() -> bool:
@@ -406,53 +386,12 @@ def _agree(config: Config, data: Corpus) -> None:
     agree_across_processes("configuration", json.dumps(config.to_dict(), sort_keys=True))
 
 
-def _save(out: Path, ckpt, progress: Progress, config: Config, data: Corpus) -> None:
-    """Write config.json and (if ckpt) the checkpoint; nothing is written before training has
-    produced something worth keeping, so a run that fails early leaves no files behind."""
+def save_run(out: Path, ckpt: Path | None, progress: Progress, config: Config, data: Corpus) -> None:
+    """Write DIR/config.json and (if ckpt) the checkpoint of `progress` at ckpt: what a run saves
+    at its checkpoint interval and at its end. Only the metrics log is written before the first
+    save (and removed again when a fresh run fails before it: `run_training`), so a run that fails
+    early leaves no files behind."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2) + "\n")
     if ckpt is not None:
         save_train_checkpoint(ckpt, progress, config, data.vocab, data.fingerprint, data.source)
-
-
-def _remove_outputs(out: Path) -> None:
-    for name in OUTPUTS[::-1]:  # the manifest first: a half-removed run no longer claims to be whole
-        try:
-            (out / name).unlink()
-        except FileNotFoundError:
-            pass
-
-
-def replace_run(new: Path, out: Path) -> None:
-    """Put the run files of directory `new` in place of those of run directory `out`: the old
-    run's files are removed first (its manifest first), then the new ones moved in (renames within
-    one file system), the manifest last; other files in `out` are left alone."""
-    _remove_outputs(out)
-    for name in OUTPUTS:
-        if (new / name).exists():
-            os.replace(new / name, out / name)
-
-
-def write_manifest(out: Path, config: Config, fingerprint: str) -> None:
-    """DIR/run.json, last: the files of this run and their hashes."""
-    files = {name: file_sha256(out / name) for name in OUTPUTS[:-1] if (out / name).exists()}
-    manifest = {"run_id": uuid.uuid4().hex, "corpus_fingerprint": fingerprint, "epochs": config.epochs,
-                "files": files}
-    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-
-
-def verify_manifest(out) -> list[str]:
-    """The files of a run directory whose content no longer matches its manifest, and the run
-    files (`OUTPUTS`) present but not listed in it: another run's left beside this one's ([] if
-    the directory is whole)."""
-    out = Path(out)
-    try:
-        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-        if not isinstance(files, dict):
-            raise TypeError
-    except (OSError, ValueError, KeyError, TypeError):
-        raise FormatError(f"{out / MANIFEST} is missing or damaged") from None
-    changed = [name for name, digest in files.items() if not (out / name).exists() or file_sha256(out / name) != digest]
-    unlisted = [name for name in OUTPUTS[:-1] if name not in files and (out / name).exists()]
-    return changed + unlisted

@@ -132,12 +132,13 @@ def check_processes() -> None:
 
 
 def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None,
-                           shards: RowShards, fetch: str | None = None):
+                           shards: RowShards):
     """The jitted call of `config.steps_per_call` steps on row-sharded tables, with the signature
     of `step.make_run_steps`'s: run_steps(state, epoch_data, tables, epoch_key, first_step,
     steps_in_epoch) -> (state, StepStats); the state in `shards`, the rest replicated.
-    fetch: the collective that delivers the fetched rows (one of FETCHES, default FETCH)."""
-    fetch = FETCH if fetch is None else fetch
+    The fetched rows are delivered by the collective FETCH names (benchmarks/bench_shard_tables.py
+    sets it to measure the others of FETCHES)."""
+    fetch = FETCH
     if fetch not in FETCHES:
         raise ValueError(f"fetch must be one of {', '.join(FETCHES)}, got {fetch!r}")
     S, n = config.steps_per_call, shards.n

@@ -42,6 +42,8 @@ import numpy as np
 import sg_jax.interrupts as interrupts
 from sg_jax.config import Config
 from sg_jax.errors import ConfigError, DivergenceError
+from sg_jax.run_files import CHECKPOINT, append_metrics, remove_outputs, write_metrics
+from sg_jax.runs import Progress, RunOutput, finish_run, finished, load_progress, save_run
 from sg_jax.step import layout_of
 from sg_jax.train import Calls, Position, Schedule, TrainResult, Watch, init_state, make_plan
 
@@ -226,9 +228,6 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
 
     on_call(i, words, loss): after every jitted call, for run i (its words so far and last loss).
     """
-    from sg_jax.runs import (CHECKPOINT, Progress, RunOutput, _remove_outputs, _save, finish_run, finished,
-                             load_progress)
-
     names = list(names) if names is not None else [str(d) for d in out_dirs]
     vocab = data.vocab
     starts: list[Progress | None] = []
@@ -236,10 +235,11 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
         ckpt = Path(out) / CHECKPOINT
         if ckpt.exists():
             progress, _ = load_progress(ckpt, config.on_devices(1), vocab, data.fingerprint)
+            write_metrics(Path(out), progress.history)  # the checkpoint's records: later ones are trained again
             starts.append(progress)
         else:
             if Path(out).exists():
-                _remove_outputs(Path(out))
+                remove_outputs(Path(out))
             starts.append(None)
     outputs: list = [None] * len(configs)
     by_position: dict[Position, list[int]] = {}
@@ -263,12 +263,13 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
                   templates=templates):
             for j, (i, record) in enumerate(zip(group, records)):
                 histories[j].append(record)
+                append_metrics(Path(out_dirs[i]), record)
                 if on_call is not None:
                     on_call(i, record["words"], record["loss"])
             if checkpoint_seconds is not None and time.monotonic() - last_save["time"] >= checkpoint_seconds:
                 for j, i in enumerate(group):
                     state = unpad_state(member(states, j), templates[j])
-                    _save(Path(out_dirs[i]), Path(out_dirs[i]) / CHECKPOINT,
+                    save_run(Path(out_dirs[i]), Path(out_dirs[i]) / CHECKPOINT,
                           Progress(state, pos, histories[j]), members[j].config, data)
                 last_save["time"] = time.monotonic()
 

@@ -8,7 +8,7 @@ import sg_jax
 from sg_jax import cli
 from sg_jax.errors import ConfigError
 from sg_jax.formats import load_word2vec
-from sg_jax.runs import verify_manifest
+from sg_jax.run_files import verify_manifest
 
 TOY = dict(dim=8, epochs=2, sample=0.0, min_count=1, batch_size=64, steps_per_call=8)
 

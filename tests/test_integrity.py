@@ -502,7 +502,7 @@ def test_a_seed_past_64_bits_is_refused(capsys, tmp_path):
 def test_a_failed_run_never_leaves_another_runs_files_beside_its_own(capsys, tmp_path):
     """A dim-4 run, then a dim-16 run into the same directory that fails (here: it diverges):
     what remains is never the old vectors beside the new config."""
-    from sg_jax.runs import verify_manifest
+    from sg_jax.run_files import verify_manifest
 
     out = tmp_path / "run"
     assert _train(out) == 0

@@ -383,7 +383,7 @@ def test_processes_resuming_different_checkpoints_are_refused_before_jax_starts(
     """One process resuming a checkpoint while another starts afresh used to train different
     numbers of steps and wait in a collective for ever."""
     from sg_jax.processes.rendezvous import Hello
-    from sg_jax.runs import checkpoint_identity
+    from sg_jax.run_files import checkpoint_identity
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
     (tmp_path / "a" / "checkpoint.sgjax").write_bytes(b"SGJAXCKP" + bytes(range(40)) + b"payload")

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from sg_jax import checkpoint, cli, runs
+from sg_jax.run_files import read_metrics, verify_manifest
 from sg_jax.runs import CHECKPOINT, CheckpointPolicy, run_training
 from sg_jax.train import Config
 from conftest import write_zipf_text
@@ -181,6 +182,64 @@ def test_resume_in_the_middle_of_a_later_chunk_is_exact(tmp_path, monkeypatch):
     assert_same_run(tmp_path / "whole", tmp_path / "resumed")
 
 
+def reproducible(records: list[dict]) -> list[dict]:
+    """Metrics records without what a clock or an invocation counts (seconds; words and
+    words_total are counted from the start of each invocation)."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "words", "words_total")} for r in records]
+
+
+def test_an_interrupted_and_resumed_run_has_the_metrics_of_an_uninterrupted_one(toy_run, tmp_path, capsys):
+    whole, result, _ = toy_run
+    per_epoch = max(r["step"] for r in result.history if r["epoch"] <= 1.0)  # steps of the first epoch
+    policy = CheckpointPolicy(every_steps=per_epoch, every_seconds=None)  # a checkpoint after each epoch
+    out = tmp_path / "interrupted"
+    seen = []
+
+    def interrupt(state, position, record):
+        assert read_metrics(out)[-1] == record  # in the file before the call is reported
+        seen.append(record)
+        if record["epoch"] > 1.0 and len([r for r in seen if r["epoch"] > 1.0]) == 3:
+            raise KeyboardInterrupt  # three calls into the second epoch: they are past the checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(TOY, "toy:groups", out, checkpoint=policy, on_call=interrupt)
+    assert capsys.readouterr().out == ""  # the library prints nothing unless given a log callback
+    kept = checkpoint.load_checkpoint_meta(out / CHECKPOINT)["history"]
+    assert kept[-1]["epoch"] == 1.0 and read_metrics(out) == seen == kept + seen[len(kept):]
+    assert len(seen) == len(kept) + 3 and not (out / "vectors.txt").exists()
+
+    run_training(TOY, "toy:groups", out, resume=True, checkpoint=policy, **QUIET)
+    assert reproducible(read_metrics(out)) == reproducible(read_metrics(whole))
+    assert read_metrics(out)[:len(kept)] == kept  # the checkpoint's records, untouched
+    assert verify_manifest(out) == []
+
+
+def test_an_interrupted_extension_leaves_no_manifest_claiming_its_files(toy_run, tmp_path):
+    out = tmp_path / "extended"
+    shutil.copytree(toy_run[0], out)
+    finished = read_metrics(out)
+    longer = dataclasses.replace(TOY, epochs=TOY.epochs + 1)
+
+    def interrupt(state, position, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(longer, "toy:groups", out, resume=True, on_call=interrupt, **QUIET)
+    assert not (out / "run.json").exists()  # the metrics log grew past what the manifest held
+    assert read_metrics(out)[:-1] == finished and len(read_metrics(out)) == len(finished) + 1
+    run_training(longer, "toy:groups", out, resume=True, **QUIET)
+    assert read_metrics(out)[:len(finished)] == finished and verify_manifest(out) == []
+
+
+def test_a_fresh_run_failing_before_its_first_checkpoint_leaves_no_files(tmp_path):
+    def fail(state, position, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(TOY, "toy:groups", tmp_path / "out", on_call=fail, **QUIET)
+    assert not (tmp_path / "out").exists()  # its metrics log, removed: there is nothing to resume
+
+
 # ---------------------------------------------------------------------------------------------
 # across processes, and after SIGKILL
 
@@ -257,6 +316,9 @@ def test_sigkill_mid_epoch_then_resume_is_exact(generated, tmp_path):
     assert not (out / "vectors.txt").exists()  # it died before the end
     killed_at = checkpoint.load_checkpoint_meta(ckpt)["position"]
     assert killed_at["epoch"] < 2 and killed_at["step"] > 0  # resuming starts mid-epoch
+    kept = checkpoint.load_checkpoint_meta(ckpt)["history"]
+    appended = read_metrics(out)  # every call completed before the kill, the checkpoint's first
+    assert appended[:len(kept)] == kept and len(appended) >= len(kept)
 
     run_cli(corpus, out, "--resume")
     assert_same_run(reference(), out)

@@ -28,7 +28,7 @@ import sg_jax
 from sg_jax import cli
 from sg_jax.config import MAX_STEPS_PER_CALL, Config
 from sg_jax.errors import ConfigError
-from sg_jax.runs import OUTPUTS, verify_manifest
+from sg_jax.run_files import OUTPUTS, verify_manifest
 from sg_jax.study import findings, report, summary, sweep
 from sg_jax.study.lock import LOCK_FILE
 

@@ -142,7 +142,7 @@ def supervise_training(args, config) -> int:
 
     from sg_jax.processes import supervisor
     from sg_jax.processes.rendezvous import Hello, check_launch
-    from sg_jax.runs import checkpoint_identity, out_dir_refusal
+    from sg_jax.run_files import checkpoint_identity, out_dir_refusal
     from sg_jax.version import __version__
 
     check_launch(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)

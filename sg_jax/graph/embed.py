@@ -30,7 +30,8 @@ from sg_jax.graph.edgelist import Graph
 from sg_jax.graph.walks import WalkConfig, WalkCorpus, check_sizes, generate_walks, memory_available
 from sg_jax.config import Config
 from sg_jax.console import progress_callback
-from sg_jax.runs import CHECKPOINT, CheckpointPolicy, Corpus, RunOutput, run_training
+from sg_jax.run_files import CHECKPOINT
+from sg_jax.runs import CheckpointPolicy, Corpus, RunOutput, run_training
 
 GRAPH_JSON = "graph.json"
 SCHEMA = 1
@@ -86,8 +87,10 @@ def check_resumable(out: Path, record: dict) -> None:
 def embed_graph(graph: Graph, walk: WalkConfig, config: Config, out_dir, *, source: str = "(python)",
                 resume: bool = False, overwrite: bool = False, checkpoint: CheckpointPolicy | None = CheckpointPolicy(),
                 until_epoch: int | None = None, progress: bool = True, memory_limit: int = 1 << 30,
-                log: Callable[[str], None] = print) -> GraphRunOutput:
-    """Walk `graph`, train `config` on the walks, write DIR (see the module docstring)."""
+                log: Callable[[str], None] | None = None) -> GraphRunOutput:
+    """Walk `graph`, train `config` on the walks, write DIR (see the module docstring). log: given
+    each progress line (None: silent); progress: show progress bars."""
+    log = log or (lambda line: None)
     walk.validate()
     config.validate()
     out = Path(out_dir)

@@ -63,11 +63,13 @@ class PQStudy:
 
 
 def run_study(study: PQStudy, graph: Graph, labels: dict, out_dir, *, source: str = "(python)",
-              log: Callable[[str], None] = print) -> list[dict]:
-    """Train and score the grid points not yet in out_dir/runs.jsonl; write the summary and heatmaps."""
+              log: Callable[[str], None] | None = None) -> list[dict]:
+    """Train and score the grid points not yet in out_dir/runs.jsonl; write the summary and heatmaps.
+    log: given each progress line (None: silent)."""
     from sg_jax.graph.embed import embed_graph
     from sg_jax.graph.walks import check_sizes, memory_available
 
+    log = log or (lambda line: None)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")

@@ -20,13 +20,19 @@ from typing import Callable, TextIO
 
 
 class StudyProgress:
+    """The study's progress bar (`enabled`), drawn on `stream` (stdout) when it is a terminal, else a
+    line per finished run given to `log` (None: printed to `stream`)."""
+
     def __init__(self, total_words: int, n_runs: int, *, enabled: bool = True, stream: TextIO | None = None,
-                 log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic):
+                 log: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic):
         self.total_words, self.n_runs = int(total_words), int(n_runs)
         self.words, self.runs_done = 0, 0
+        stream = sys.stdout if stream is None else stream
+        if log is None:  # progress was asked for: off a terminal, a plain line per run on the stream
+            def log(line: str) -> None:
+                print(line, file=stream, flush=True)
         self.enabled, self.log, self.clock = enabled, log, clock
         self.start = clock()
-        stream = sys.stdout if stream is None else stream
         self.bar = None
         if enabled and _is_terminal(stream):
             from tqdm.auto import tqdm

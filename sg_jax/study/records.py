@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from sg_jax.atomic import atomic_write_bytes
+from sg_jax.atomic import append_line, atomic_write_bytes
 from sg_jax.errors import ConfigError, FormatError, quoted
 
 
@@ -88,7 +88,7 @@ def check_record(record, where: str) -> dict:
     return record
 
 
-def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[str], None] = print,
+def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[str], None] | None = None,
               validate: bool = True) -> list[dict]:
     """The records of a runs.jsonl file ([] when it does not exist).
 
@@ -96,7 +96,8 @@ def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[st
     newline in one write): if it is not a complete record it is dropped, and with `repair` the
     file is rewritten atomically without it. Any other bad line, the last complete one included
     (an edit, a comment, damage), is a FormatError naming the line. With `validate` every record
-    must hold the fields the sweep and its report read (`check_record`).
+    must hold the fields the sweep and its report read (`check_record`). log: told of a dropped
+    line (None: silent).
     """
     path = Path(path)
     try:
@@ -131,7 +132,7 @@ def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[st
         except FormatError:
             dropped = unterminated
     if unterminated:
-        if dropped is not None:
+        if dropped is not None and log is not None:
             log(f"{path}: dropped a half-written last line ({len(dropped)} bytes) left by an interrupted run")
         if repair:  # the complete lines byte for byte, and a kept last line with its newline
             atomic_write_bytes(path, data[: len(data) - len(unterminated)]
@@ -141,15 +142,7 @@ def read_runs(path: str | os.PathLike, *, repair: bool = True, log: Callable[[st
 
 def append_run(path: str | os.PathLike, record: dict) -> None:
     """Append one record as one line: a single write on an O_APPEND descriptor, then fsync."""
-    line = (_dumps(record) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_line(path, _dumps(record) + "\n", fsync=True)
 
 
 def _clean(value):

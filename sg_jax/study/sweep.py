@@ -124,9 +124,11 @@ class SweepResult:
 
 
 def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True,
-              log: Callable[[str], None] = print) -> SweepResult:
+              log: Callable[[str], None] | None = None) -> SweepResult:
     """Train and evaluate every grid point not yet recorded in out_dir/runs.jsonl, then write the
-    summary, the plots and the report. Returns all records and the new ones."""
+    summary, the plots and the report. Returns all records and the new ones. log: given each
+    progress line (None: silent); progress: a progress bar on a terminal, else a line per run
+    (given to log, or printed when log is None: `StudyProgress`)."""
     from sg_jax.mesh import resolve_devices
 
     out = Path(out_dir)
@@ -143,10 +145,11 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
 
 
 def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, progress: bool,
-                      log: Callable[[str], None]) -> SweepResult:
+                      log: Callable[[str], None] | None) -> SweepResult:
     from sg_jax.data.corpus import corpus_fingerprint
     from sg_jax.runs import read_corpus
 
+    study_log, log = log, log or (lambda line: None)
     runs_path = out / RUNS_FILE
     records = _first_of_each(read_runs(runs_path, log=log), log)
 
@@ -176,7 +179,7 @@ def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, prog
         provenance = {"code_version": code_version(), "device": {**device_info(), "used": devices,
                                                                   "together": together}}
         total_words = sum(int(encoded.n_tokens) * sweep.config(*point).epochs for point in todo)
-        study = StudyProgress(total_words, len(todo), enabled=progress, log=log)
+        study = StudyProgress(total_words, len(todo), enabled=progress, log=study_log)
         try:
             if together == 1:
                 batches = ([train_and_evaluate(sweep, point, data, corpus, provenance, out, progress=study)]
@@ -320,7 +323,7 @@ def save_missing_vectors(out: Path, records) -> tuple[int, list[str]]:
     """Write DIR/<run>/vectors.txt for recorded runs that lack it, from each run's checkpoint
     (every sweep run keeps one). Returns (how many were written, the runs that have neither)."""
     import sg_jax.formats as formats
-    from sg_jax.runs import CHECKPOINT, write_manifest
+    from sg_jax.run_files import CHECKPOINT, write_manifest
     from sg_jax.api import load_model
 
     written, missing = 0, []
