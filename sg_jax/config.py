@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
 
 from sg_jax.errors import ConfigError, FormatError
+from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_problem, option,
+                            positive_finite, registered_architectures, registered_layouts, registered_objectives,
+                            registered_optimizers, sg_form_choices, type_ok)
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
 MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
@@ -28,38 +30,6 @@ MAX_STEPS_PER_CALL = 4096
 # seeds 0-3; on 4 and 8 devices 32 or 64 steps lost analogy accuracy, 8 did not
 AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
-# fields added since sg_jax 0.1.0: a config saved before them lacks them and takes their defaults
-# (0.1.0 trained on one device); any other missing field means a damaged file
-ADDED_FIELDS = {"cbow_update": "mean",  # the default until the trust region made word2vec's rule stable
-                "noise_power": None, "lowercase": None, "encoding_errors": None,
-                "unicode_normalization": None, "strip_diacritics": None, "optimizer": None, "devices": 1,
-                "sync_every": None,
-                "sync_combine": "sum",  # before the option, several devices summed
-                "window_layout": "padded",  # before the option, every step was padded
-                "shard_tables": None,
-                "noise_pool": None, "span_length": None,
-                "split_batch": False,  # before the option, each device took batch_size targets
-                "trust_region": 0.0}  # before the option, a row moved by its whole summed update
-
-
-def _objectives() -> tuple[str, ...]:
-    from sg_jax.objectives import REGISTRY
-
-    return tuple(REGISTRY)
-
-
-def _architectures() -> tuple[str, ...]:
-    from sg_jax.architectures import ARCHITECTURES
-
-    return tuple(ARCHITECTURES)
-
-
-def _layouts() -> tuple[str, ...]:
-    from sg_jax.data.layouts import choices
-
-    return choices()
-
-
 def _resolved_layout(config):
     from sg_jax.data.layouts import resolve
     from sg_jax.objectives import make_objective
@@ -67,63 +37,27 @@ def _resolved_layout(config):
     return resolve(config, make_objective)
 
 
-def _sg_forms() -> tuple[str, ...]:
-    from sg_jax.architectures import SG_FORMS
-
-    return ("auto",) + SG_FORMS
-
-
-def _cbow_updates() -> tuple[str, ...]:
-    from sg_jax.architectures import CBOW_UPDATES
-
-    return CBOW_UPDATES
-
-
-def _optimizers() -> tuple[str, ...]:
-    from sg_jax.optim import OPTIMIZERS
-
-    return tuple(OPTIMIZERS)
-
-
-def option(default, help: str, *, choices: tuple | Callable[[], tuple] | None = None,
-           check: Callable[[Any], bool] | None = None, rule: str | Callable[[Any], str] = "",
-           group: str = "training",
-           metavar: str | None = None):
-    """A Config field with what the command line and validation need to know about it.
-
-    check(value) -> bool with `rule` saying what it requires ("must be >= 1"); choices: a tuple or
-    a function returning the registered names."""
-    return dataclasses.field(default=default, metadata={
-        "help": help, "choices": choices, "check": check, "rule": rule, "group": group, "metavar": metavar})
-
-
-def _at_least(low):
-    return (lambda v: v >= low), f"must be >= {low}"
-
-
-def _positive_finite(v) -> bool:
-    return v > 0 and math.isfinite(v)
-
-
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything that determines a run (with the corpus and the device count)."""
 
     # model
-    arch: str = option("sg", "architecture: skip-gram or CBOW", choices=_architectures, group="model")
-    objective: str = option("ns", "training objective", choices=_objectives, group="model")
+    arch: str = option("sg", "architecture: skip-gram or CBOW", choices=registered_architectures, group="model")
+    objective: str = option("ns", "training objective", choices=registered_objectives, group="model")
     sg_form: str = option(
         "auto", "skip-gram: the target's vector predicts its contexts (target, the textbook form) or each "
         "context's vector predicts the target (context, word2vec's form); auto: the objective's choice "
-        "(target for softmax, context otherwise)", choices=_sg_forms, group="model")
+        "(target for softmax, context otherwise)", choices=sg_form_choices, group="model")
+    # a config saved before this field: the default until the trust region made word2vec's rule stable
     cbow_update: str = option(
         "sum", "CBOW: each context row receives all of dE/dh (sum: word2vec's and gensim's rule, the default: "
         "with the trust region it is stable at gensim's rates and keeps their quality) or 1/C of it (mean: "
-        "the exact gradient of the loss)", choices=_cbow_updates, group="model")
-    dim: int = option(100, "embedding dimension N", check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
+        "the exact gradient of the loss)", choices=cbow_update_choices, group="model", added="mean")
+    dim: int = option(100, "embedding dimension N", check=at_least(1)[0], rule=at_least(1)[1], group="model")
     window: int = option(5, "max context offset", check=lambda v: 1 <= v <= MAX_WINDOW,
                          rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_WINDOW:,}", group="model")
     dynamic_window: bool = option(True, "word2vec's reduced window: b ~ U{1..window} per target", group="model")
+    # a config saved before this field: before the option, every step was padded
     window_layout: str = option(
         "auto", "how a step lays out the dynamic window's contexts: padded (2 x window slots per target, "
         "about half of them masked padding), packed (one sub-batch per drawn window b with 2b slots: no "
@@ -131,11 +65,11 @@ class Config:
         "span (a step's targets are runs of span_length consecutive tokens, as word2vec reads them: each "
         "position's row is read once, and scored once against its span's noise pool; shuffle orders the "
         "spans; needs skip-gram in word2vec's form, ns or nce, and share_negatives pool or target) or auto "
-        "(span where it applies, else padded)", choices=_layouts, group="model")
+        "(span where it applies, else padded)", choices=registered_layouts, group="model", added="padded")
     span_length: int = option(64, "share_negatives pool: targets sharing one pool (consecutive in a batch); "
                               "window_layout span: consecutive tokens read as one span (a step takes "
                               "batch_size / span_length spans from random places of the epoch)",
-                              check=_at_least(1)[0], rule=_at_least(1)[1], group="model")
+                              check=at_least(1)[0], rule=at_least(1)[1], group="model", added=None)
     negative: int = option(5, "noise words per prediction (ns, nce)", check=lambda v: 1 <= v <= 10_000,
                            rule=lambda v: "must be >= 1" if v < 1 else "must be <= 10,000", group="model")
     share_negatives: str = option(
@@ -146,44 +80,45 @@ class Config:
         "layout, else target)", choices=("auto", "none", "target", "batch", "pool"), group="model")
     noise_pool: int = option(64, "share_negatives pool: noise words drawn for each group of span_length targets",
                              check=lambda v: 1 <= v <= 100_000, rule=lambda v: "must be >= 1" if v < 1 else
-                             "must be <= 100,000", group="model")
+                             "must be <= 100,000", group="model", added=None)
     noise_power: float = option(0.75, "exponent of the noise distribution count^power (ns, nce)",
                                 check=lambda v: 0 <= v <= 10 and math.isfinite(v), rule="must be in [0, 10]",
-                                group="model")
+                                group="model", added=None)
     init: str = option("word2vec", "initialisation: word2vec (W uniform +-0.5/N, W' = 0) or normal",
                        choices=("word2vec", "normal"), group="model")
     # data
     sample: float = option(1e-3, "subsampling threshold t (0 disables)", check=lambda v: v >= 0 and math.isfinite(v),
                            rule="must be >= 0", group="data")
-    min_count: int = option(5, "drop words rarer than this", check=_at_least(1)[0], rule=_at_least(1)[1],
+    min_count: int = option(5, "drop words rarer than this", check=at_least(1)[0], rule=at_least(1)[1],
                             group="data")
-    max_vocab: int | None = option(None, "keep only the N most frequent words", check=_at_least(2)[0],
-                                   rule=_at_least(2)[1], group="data")
-    lowercase: bool = option(True, "lowercase the corpus", group="data")
+    max_vocab: int | None = option(None, "keep only the N most frequent words", check=at_least(2)[0],
+                                   rule=at_least(2)[1], group="data")
+    lowercase: bool = option(True, "lowercase the corpus", group="data", added=None)
     encoding_errors: str = option("strict", "invalid UTF-8: stop with an error (strict) or replace with U+FFFD",
-                                  choices=("strict", "replace"), group="data")
+                                  choices=("strict", "replace"), group="data", added=None)
     unicode_normalization: str = option(
         "NFC", "normalise the corpus text before tokenizing: NFC (a letter with a combining accent and its "
         "precomposed form become one word), NFKC (also folds compatibility forms such as ligatures and "
-        "full-width letters) or none", choices=("NFC", "NFKC", "none"), group="data")
+        "full-width letters) or none", choices=("NFC", "NFKC", "none"), group="data", added=None)
     strip_diacritics: bool = option(
         False, "remove Arabic harakat, superscript alef, Quranic annotation signs and tatweel, and Hebrew points "
         "and cantillation marks, after normalising (so a word written with and without vowel marks is one word; "
-        "letters and the vowel signs of other scripts stay)", group="data")
+        "letters and the vowel signs of other scripts stay)", group="data", added=None)
 
     @property
     def normalize(self) -> str | None:
         """unicode_normalization as the corpus reader's `normalize` ("none" -> None)."""
         return None if self.unicode_normalization == "none" else self.unicode_normalization
     # training
-    epochs: int = option(5, "passes over the corpus", check=_at_least(1)[0], rule=_at_least(1)[1])
+    epochs: int = option(5, "passes over the corpus", check=at_least(1)[0], rule=at_least(1)[1])
     lr: float | None = option(None, "initial learning rate (default: the architecture's, 0.025 sg, 0.05 cbow)",
-                              check=_positive_finite, rule="must be a positive number")
+                              check=positive_finite, rule="must be a positive number")
     min_lr_ratio: float = option(1e-4, "the rate decays linearly to lr * min_lr_ratio",
                                  check=lambda v: 0 <= v <= 1, rule="must be in [0, 1]")
-    optimizer: str = option("sgd", "optimizer applied to each step's row gradients", choices=_optimizers)
+    optimizer: str = option("sgd", "optimizer applied to each step's row gradients", choices=registered_optimizers,
+                            added=None)
     batch_size: int = option(1024, "targets per step (capped by the vocabulary size and memory)",
-                             check=_at_least(1)[0], rule=_at_least(1)[1])
+                             check=at_least(1)[0], rule=at_least(1)[1])
     pairs: bool = option(False, "batches of (target, context) pairs instead of target groups")
     shuffle: bool = option(True, "visit the targets of an epoch in random order")
     steps_per_call: int = option(
@@ -191,48 +126,52 @@ class Config:
         "those past the epoch's end too)", check=lambda v: 1 <= v <= MAX_STEPS_PER_CALL,
         rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_STEPS_PER_CALL:,} (a call scans all its "
         "steps, those past the epoch's end too, so a larger call only adds waiting)")
-    chunk_tokens: int = option(1 << 26, "corpus tokens held on the device at once", check=_at_least(2)[0],
-                               rule=_at_least(2)[1])
+    chunk_tokens: int = option(1 << 26, "corpus tokens held on the device at once", check=at_least(2)[0],
+                               rule=at_least(2)[1])
     clip_norm: float | None = option(None, "clip each step's (dense-equivalent) gradient norm to this",
-                                     check=_positive_finite, rule="must be > 0")
+                                     check=positive_finite, rule="must be > 0")
     dup_cap: float | None = option(
         None, "a row met n > cap times in a batch moves by cap/n of its summed gradient (default: the "
         "objective's: 64 for hs, whose root is on every path; off otherwise)",
         check=lambda v: v >= 1 and math.isfinite(v), rule="must be >= 1")
+    # a config saved before this field: before the option, a row moved by its whole summed update
     trust_region: float = option(
         2.0, "a step moves each row by its summed update only as far as changes no score of the step by more "
         "than this (|row update| x the largest norm of the other table's rows in the step): rare rows keep "
         "word2vec's full step, frequent rows, whose many gradients a step sums at the same parameters, never "
         "overshoot, at any batch size; 0 turns it off (docs/devices.md)",
-        check=lambda v: v >= 0 and math.isfinite(v), rule="must be a number >= 0")
+        check=lambda v: v >= 0 and math.isfinite(v), rule="must be a number >= 0", added=0.0)
     dtype: str = option("float32", "parameter type", choices=("float32", "float64"))
+    # a config saved before this field: 0.1.0 trained on one device
     devices: int | None = option(
         1, "devices to train on, data-parallel over a mesh; 'all' for every device (on a CPU the command line "
         "makes every core a device). Counted over every process of a multi-process run (a multiple of the "
         "processes). Recorded with the run: a run resumes on the same count",
-        check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|all")
+        check=at_least(1)[0], rule=at_least(1)[1], metavar="N|all", added=1)
+    # a config saved before this field: before the option, several devices summed
     sync_combine: str = option(
         "cap", "with several devices: how a row's changes from the replicas combine at a sync: cap (summed, "
         "but a row moves at most twice as far as the furthest one replica moved it: the sum on 2 devices, "
         "stable on 4 and 8), sum (one large step over all the devices' batches; diverges on 4 devices) or "
         "mean (averaged over the replicas that touched the row; stable but loses quality)",
-        choices=("cap", "sum", "mean"))
+        choices=("cap", "sum", "mean"), added="sum")
+    # a config saved before this field: before the option, each device took batch_size targets
     split_batch: bool = option(
         True, "with several devices: batch_size is the step's batch, split over the devices (each takes "
         "batch_size / N targets), so the summed step, whose overshoot on frequent words grows with the batch, "
         "stays that of one device; --no-split-batch gives each device batch_size targets (an N-fold step: "
-        "faster per step, but 4 and more devices lose quality)")
+        "faster per step, but 4 and more devices lose quality)", added=False)
     sync_every: int | None = option(
         None, "with several devices: steps between the all-reduces that sum the replicas' changes (a divisor of "
         "steps_per_call); auto: on 2 devices, where the capped sum is the plain sum, 64 (once per call; it kept "
         "the quality of syncing every 8 steps); on more devices 8 (longer intervals lost analogy accuracy); the "
         "largest divisor of steps_per_call up to those (docs/devices.md). An explicit value must divide "
         "steps_per_call, and does not apply to shard_tables. The run records the resolved value",
-        check=_at_least(1)[0], rule=_at_least(1)[1], metavar="N|auto")
+        check=at_least(1)[0], rule=at_least(1)[1], metavar="N|auto", added=None)
     shard_tables: bool = option(
         False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
         "(each holds 1/N of them) instead of a copy on each, for vocabularies too large for one device; every "
-        "step is then synchronous (as sync_every 1 with sync_combine sum), so sync_every does not apply")
+        "step is then synchronous (as sync_every 1 with sync_combine sum), so sync_every does not apply", added=None)
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 
@@ -358,52 +297,15 @@ class Config:
         if missing:
             raise FormatError(f"{where} lacks the field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         for name, value in d.items():
-            if not _type_ok(known[name], value):
+            if not type_ok(known[name], value):
                 raise FormatError(f"{where}: {name} = {value!r} is not a {known[name].type}")
         older = {name: value for name, value in ADDED_FIELDS.items() if name not in d and value is not None}
         return cls(**{**d, **older})
 
 
-def field_problem(f: dataclasses.Field, value) -> str | None:
-    """The message for a bad value of a field, or None."""
-    name = f.name
-    if not _type_ok(f, value):
-        return f"{name} must be {f.type.replace('|', 'or')}, got {value!r}"
-    if value is None:
-        return None
-    choices = f.metadata.get("choices")
-    if choices is not None:
-        allowed = choices() if callable(choices) else choices
-        if value not in allowed:
-            return f"{name} must be one of {', '.join(allowed)}, got {value!r}"
-    check = f.metadata.get("check")
-    if check is not None and not check(value):
-        rule = f.metadata.get("rule") or "is out of range"
-        return f"{name} {rule(value) if callable(rule) else rule}, got {value!r}"
-    return None
-
-
-def _type_ok(f: dataclasses.Field, value) -> bool:
-    kind = field_kind(f)
-    if value is None:
-        return "None" in str(f.type)
-    if kind is bool:
-        return isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, str)
-
-
-def field_kind(f: dataclasses.Field) -> type:
-    """The plain type of a field (int, float, bool or str), without `| None`."""
-    text = str(f.type)
-    for kind in (bool, int, float, str):
-        if text.split("|")[0].strip() == kind.__name__:
-            return kind
-    raise TypeError(f"unsupported Config field type {text}")
-
-
 def config_fields() -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(Config)
+
+
+# the fields added since sg_jax 0.1.0, with the value a config saved before each takes
+ADDED_FIELDS = added_fields(Config)

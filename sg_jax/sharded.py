@@ -45,7 +45,8 @@ from sg_jax.errors import ConfigError
 from sg_jax.mesh import AXIS
 from sg_jax.model import Params
 from sg_jax.objectives import Objective
-from sg_jax.step import StepStats, TrainState, init_state, layout_of, make_optimizer, row_step, scan_steps, step_batch
+from sg_jax.step import (StepStats, TrainState, init_state, layout_of, make_optimizer, row_step, scan_steps,
+                         step_batch)
 
 FETCHES = ("psum_scatter", "all_to_all", "psum")  # ways to deliver the fetched rows (see fetch_rows)
 FETCH = "psum_scatter"  # the one used (the fastest measured: docs/devices.md); the results are the same

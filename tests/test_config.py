@@ -8,7 +8,8 @@ import pytest
 
 from sg_jax import cli
 from sg_jax.cli.options import config_from_args, config_to_argv
-from sg_jax.config import Config, config_fields, field_kind
+from sg_jax.config import Config, config_fields
+from sg_jax.options import field_kind
 from sg_jax.errors import ConfigError, FormatError
 from sg_jax.objectives import REGISTRY
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from sg_jax.config import Config, config_fields, field_kind
+from sg_jax.config import Config, config_fields
+from sg_jax.options import field_kind
 
 # extra spellings kept for users of earlier versions: flag -> (field, value it sets)
 ALIASES = {"--fixed-window": ("dynamic_window", False)}
