@@ -21,6 +21,7 @@ from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_p
                             registered_optimizers, sg_form_choices, type_ok)
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
+KEY_SCHEDULE, KEY_SCHEDULES = 2, (1, 2)   # sg_jax.keys.SCHEDULE and SCHEDULES (config must not import JAX)
 MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
 # a call scans all its steps, those past the epoch's end included (skipped, but each still a loop
 # iteration), and holds a loss per step: beyond a few thousand steps a call only adds waiting
@@ -172,6 +173,12 @@ class Config:
         False, "with several devices: split W, W' and the optimizer state by vocabulary row over the devices "
         "(each holds 1/N of them) instead of a copy on each, for vocabularies too large for one device; every "
         "step is then synchronous (as sync_every 1 with sync_combine sum), so sync_every does not apply", added=None)
+    key_schedule: int = option(
+        KEY_SCHEDULE, "how the run's random keys derive from its seed (sg_jax.keys): 2, a stream per purpose "
+        "(initialisation, each epoch's subsampling and order, its steps, vocabulary growth); 1, the schedule of "
+        "runs saved before it, where the initialisation and the first epoch's subsampling shared a key. A run "
+        "resumes under the schedule it was trained with", check=lambda v: v in KEY_SCHEDULES,
+        rule=f"must be one of {', '.join(map(str, KEY_SCHEDULES))}", added=1)
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import sg_jax.keys as keys
 from sg_jax.config import Config
 from sg_jax.data.corpus import Vocab
 from sg_jax.errors import ConfigError
@@ -46,7 +47,7 @@ def grow_state(state: TrainState, config: Config, old_size: int, new_size: int) 
     if config.objective == "hs":
         raise ConfigError("build_vocab(update=True) cannot grow a hierarchical-softmax model (hs=1): new words rebuild "
                           "the Huffman tree, whose inner nodes own the output vectors; train it on the full corpus")
-    key = jax.random.fold_in(state.key, new_size)
+    key = keys.growth_key(state.key, new_size, config.key_schedule)
     fresh = init_params(key, new_size, config.dim, out_rows=out_rows(config, new_size), init=config.init,
                         dtype=jnp.dtype(config.dtype))
     params = jax.tree.map(_extend, state.params, fresh)

@@ -6,10 +6,10 @@ updates (`sg_jax.optim.sparse_step`), and scatter-adds them back: one scatter pe
 tables donated, so a step costs O(batch x dim) for the sampled objectives. (The exact softmax
 touches every row of W' by definition and updates it densely.)
 
-`make_run_steps` scans many steps inside one jitted call, the batches built on the device by
-`sg_jax.pipeline`. The key schedule is positional: epoch e uses fold_in(key, e) and its step s
-fold_in(fold_in(key, e), s), so a run resumed from a checkpoint draws exactly the numbers the
-uninterrupted run would have drawn.
+`make_run_steps` scans many steps inside one jitted call, the batches cut on the device by the
+run's window layout (`sg_jax.data.layouts`). Keys are positional (`sg_jax.keys`): step s of an
+epoch chunk draws from fold_in(steps_key, s), so a run resumed from a checkpoint draws exactly the
+numbers the uninterrupted run would have drawn.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import sg_jax.keys as keys
 import sg_jax.optim as optim
 from sg_jax.config import Config
 from sg_jax.data.layouts import Layout, get_layout
@@ -49,12 +50,6 @@ class StepStats(NamedTuple):
     losses: jax.Array    # [S] summed loss of each step (0 for skipped steps)
     examples: jax.Array  # [S] examples each step summed over
     max_abs: jax.Array   # [] the largest |parameter| after the call (a blow-up shows here first)
-
-
-def seed_key(seed: int) -> jax.Array:
-    """The run's base key from a 64-bit seed: key data (hi, lo), which is `PRNGKey(seed)` for
-    every seed below 2**32 (so those runs are unchanged) and uses all 64 bits above."""
-    return jnp.asarray(np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32))
 
 
 def learning_rate_schedule(config: Config, total_steps: int, start_step: int = 0):
@@ -94,8 +89,8 @@ def out_rows(config: Config, vocab_size: int) -> int:
 
 def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransformation) -> TrainState:
     dtype = jnp.dtype(config.dtype)
-    key = seed_key(config.seed)
-    params = init_params(jax.random.fold_in(key, 0), vocab_size, config.dim, out_rows=out_rows(config, vocab_size),
+    key = keys.seed_key(config.seed)
+    params = init_params(keys.init_key(key, config.key_schedule), vocab_size, config.dim, out_rows=out_rows(config, vocab_size),
                          init=config.init, dtype=dtype)
     return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
 
@@ -146,7 +141,7 @@ def step_batch(config: Config, obj: Objective, layout: Layout, epoch, tables, ep
                batch_size: int, slots: int | None, window):
     """(batch, aux) of step s on device d of n: batch s*n + d of the epoch's visiting order as the
     layout cuts it, drawn with fold_in(fold_in(epoch_key, s), d) (fold_in(epoch_key, s) on one
-    device)."""
+    device), epoch_key the chunk's `keys.steps_key`."""
     step_key = jax.random.fold_in(epoch_key, s)
     if n > 1:  # each device draws its own window sizes and noise words
         step_key = jax.random.fold_in(step_key, d)

@@ -26,6 +26,7 @@ import optax
 
 import sg_jax.data.epoch as epochs
 import sg_jax.interrupts as interrupts
+import sg_jax.keys as keys
 import sg_jax.sharded as sharded
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
@@ -238,10 +239,11 @@ class Calls:
                     resident = {c: dev} if n_chunks == 1 else {}
                 else:
                     dev = resident[c]
-                key = jax.random.fold_in(self.base_key, epoch * n_chunks + c)
-                data = epochs.prepare_epoch(key, dev, plan.keep_prob, config.shuffle, self.unit)
+                key = keys.chunk_key(self.base_key, epoch * n_chunks + c, config.key_schedule)
+                data = epochs.prepare_epoch(keys.data_key(key, config.key_schedule), dev, plan.keep_prob, config.shuffle,
+                                            self.unit)
                 steps = -(-int(data.n) // (plan.batch_size * self.n_dev))
-                epoch_key = jax.random.fold_in(key, 1)
+                epoch_key = keys.steps_key(key)
                 if self.mesh is not None:
                     data, epoch_key = replicate(data, self.mesh), replicate(epoch_key, self.mesh)
                 cw, per = self.chunk_words[c], max(steps, 1)

@@ -26,6 +26,8 @@ def _other_value(f: dataclasses.Field):
         return not default
     if f.name == "sync_every":
         return 4  # a divisor of steps_per_call (others are refused)
+    if f.name == "key_schedule":
+        return 1  # the earlier schedule (sg_jax.keys)
     if kind is int:
         return (default or 2) + 3
     return 2.0 if default is None else default / 2
