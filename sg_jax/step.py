@@ -73,7 +73,8 @@ def learning_rate_schedule(config: Config, total_steps: int, start_step: int = 0
 def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> optax.GradientTransformation:
     """The config's transformation of a step's row gradients: duplicate capping and clipping (when
     set), then its optimizer on word2vec's decaying learning rate, then the per-row trust region
-    (when set: `optim.trust_region`), as one optax chain."""
+    (when set: `optim.trust_region`), as one optax chain (`optim.with_trust_region`, which
+    `sparse_update` applies after its scatter)."""
     parts = []
     if config.resolved_dup_cap is not None:
         parts.append(optim.cap_duplicates(config.resolved_dup_cap))
@@ -81,7 +82,7 @@ def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> opt
         parts.append(optim.clip_by_table_norm(config.clip_norm))
     parts.append(optim.make_optimizer(config.optimizer, learning_rate_schedule(config, total_steps, start_step)))
     if config.trust_region:
-        parts.append(optim.trust_region(config.trust_region))
+        return optim.with_trust_region(*parts, bound=config.trust_region)
     return parts[0] if len(parts) == 1 else optax.chain(*parts)
 
 
@@ -124,7 +125,7 @@ def sparse_update(state: TrainState, obj: Objective, optimizer, batch: Batch, au
     if _keeps_row_state(optimizer, state):
         indices = mark_padding(grads, indices)
     params, opt_state = optim.sparse_step(optimizer, state.params, state.opt_state, Params(*grads), indices,
-                                          partner_norms=Params(*optim.partner_norms(*rows)))
+                                          rows=Params(*rows))
     return TrainState(params, opt_state, state.step + 1, state.key), loss
 
 
