@@ -337,8 +337,8 @@ def with_trust_region(*parts: optax.GradientTransformation, bound: float) -> Tru
 
 def _row_sq_norms(blocks: list) -> list:
     """Per block [M_k, ...], the squared norm of each row: [M_k]. Blocks of one row shape and dtype
-    are reduced together (one concatenation and one reduction: on a CPU a pass over a small
-    array costs mostly its dispatch)."""
+    are reduced together: one concatenation and one reduction, measured cheaper on a CPU than a
+    reduction per block (each a separate pass and dispatch)."""
     flat = [b.reshape(b.shape[0], -1) for b in blocks]
     if len({(f.shape[1], f.dtype) for f in flat}) != 1:
         return [jnp.sum(f * f, axis=1) for f in flat]
@@ -359,30 +359,31 @@ def bound_row_moves(params, before, indices, bound: float):
       partner is the other).
     before: the matching rows the step read, before it: [M, ...] gathered at indices, or the whole
       table for a table used densely.
-    indices: the matching int row indices [M] (repeats allowed; an index past the table's end is
-      padding, ignored), None for a dense table.
+    indices: the matching int row indices [M] (any shape, read flat; repeats allowed; an index past
+      the table's end is padding, ignored), None for a dense table.
     The rows over the bound are rewritten under a `lax.cond` (one per table), so a step whose rows
     all lie within it pays for the check alone.
     """
     treedef = jax.tree.structure(params)
     tables = treedef.flatten_up_to(params)
     _check(len(tables) == 2, f"bound_row_moves needs two tables (W and W'), got {len(tables)}")
-    olds = treedef.flatten_up_to(before)
-    idxs = _leaves_like(treedef, indices)
+    idxs = [None if i is None else i.reshape(-1) for i in _leaves_like(treedef, indices)]
+    olds = [old if i is None else old.reshape(i.shape + w.shape[1:])
+            for w, i, old in zip(tables, idxs, treedef.flatten_up_to(before))]
 
     def read(w, i):
         return w if i is None else w.at[i].get(mode="fill", fill_value=0)
 
-    moves = [read(w, i) - old for w, i, old in zip(tables, idxs, olds)]
-    moved_sq = _row_sq_norms(moves + olds)
-    largest_sq = [jnp.max(sq, initial=0) for sq in moved_sq[2:]]
+    # |U_r|^2 of every slot and |x|^2 of every row read, in one reduction
+    sq = _row_sq_norms([read(w, i) - old for w, i, old in zip(tables, idxs, olds)] + olds)
+    largest = [jnp.sqrt(jnp.max(x, initial=0)) for x in sq[2:]]     # per table: its rows' largest norm
     out = []
-    for k, (w, i, old, sq) in enumerate(zip(tables, idxs, olds, moved_sq[:2])):
-        change_sq = sq * largest_sq[1 - k].astype(sq.dtype)      # (|U_r| P)^2
-        over = change_sq > bound * bound
+    for k, (w, i, old, moved_sq) in enumerate(zip(tables, idxs, olds, sq[:2])):
+        change = jnp.sqrt(moved_sq) * largest[1 - k].astype(moved_sq.dtype)   # |U_r| P, as trust_region
+        over = change > bound
         if i is not None:
             over = over & (i < w.shape[0])
-        scale = _per_row((bound / jnp.sqrt(jnp.where(over, change_sq, 1))).astype(w.dtype), old)
+        scale = _per_row((bound / jnp.where(over, change, 1)).astype(w.dtype), old)
 
         def held(w, i=i, old=old, over=over, scale=scale):
             fixed = old + (read(w, i) - old) * scale
