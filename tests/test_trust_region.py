@@ -158,10 +158,11 @@ def test_a_step_that_would_diverge_moves_no_row_past_the_bound():
 def test_the_chain_with_a_trust_region_keeps_the_chains_state():
     """Checkpoints of runs trained with optax.chain(..., trust_region(B)) resume into it."""
     params = Params(jnp.zeros((3, 2)), jnp.zeros((4, 2)))
-    sgd = optim.make_optimizer("adagrad", 0.1)
-    tx = optim.with_trust_region(sgd, bound=2.0)
+    adagrad = optim.make_optimizer("adagrad", 0.1)
+    tx = optim.with_trust_region(adagrad, bound=2.0)
     assert tx.bound == 2.0 and isinstance(tx, optax.GradientTransformationExtraArgs)
-    assert jax.tree.structure(tx.init(params)) == jax.tree.structure(optax.chain(sgd, optim.trust_region(2.0)).init(params))
+    chained = optax.chain(adagrad, optim.trust_region(2.0))
+    assert jax.tree.structure(tx.init(params)) == jax.tree.structure(chained.init(params))
 
 
 def test_bad_bounds_are_refused():
