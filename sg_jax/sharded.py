@@ -194,7 +194,8 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
                                 config.window)
         state, loss = row_step(state, obj, step_layout, optimizer, batch, aux, tables,
                                read=lambda table, idx: fetch_rows(table, idx, d),
-                               apply=lambda st, _, grads, indices, norms: apply_updates(st, grads, indices, norms, d))
+                               apply=lambda st, _, grads, indices, rows: apply_updates(
+                                   st, grads, indices, Params(*optim.partner_norms(*rows)), d))
         return state, loss, step_layout.examples(obj, batch).astype(loss.dtype)
 
     def device(state, epoch, tables, epoch_key, first_step, steps_in_epoch):

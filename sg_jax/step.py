@@ -66,7 +66,8 @@ def learning_rate_schedule(config: Config, total_steps: int, start_step: int = 0
 def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> optax.GradientTransformation:
     """The config's transformation of a step's row gradients: duplicate capping and clipping (when
     set), then its optimizer on word2vec's decaying learning rate, then the per-row trust region
-    (when set: `optim.trust_region`), as one optax chain."""
+    (when set: `optim.trust_region`), as one optax chain (`optim.with_trust_region`, which
+    `row_step` applies after its scatter)."""
     parts = []
     if config.resolved_dup_cap is not None:
         parts.append(optim.cap_duplicates(config.resolved_dup_cap))
@@ -74,7 +75,7 @@ def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> opt
         parts.append(optim.clip_by_table_norm(config.clip_norm))
     parts.append(optim.make_optimizer(config.optimizer, learning_rate_schedule(config, total_steps, start_step)))
     if config.trust_region:
-        parts.append(optim.trust_region(config.trust_region))
+        return optim.with_trust_region(*parts, bound=config.trust_region)
     return parts[0] if len(parts) == 1 else optax.chain(*parts)
 
 
@@ -100,9 +101,10 @@ def read_rows(table: jax.Array, idx: jax.Array | None) -> jax.Array:
     return table if idx is None else table[idx]
 
 
-def apply_rows(state: TrainState, optimizer, grads: Params, indices: Params, norms: Params):
-    """(params, opt_state) after the row gradients of one batch on this device's whole tables."""
-    return optim.sparse_step(optimizer, state.params, state.opt_state, grads, indices, partner_norms=norms)
+def apply_rows(state: TrainState, optimizer, grads: Params, indices: Params, rows: Params):
+    """(params, opt_state) after the row gradients of one batch on this device's whole tables
+    (rows: the rows the batch read, from which the trust region bounds each row's move)."""
+    return optim.sparse_step(optimizer, state.params, state.opt_state, grads, indices, rows=rows)
 
 
 def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch, aux, tables, *,
@@ -111,7 +113,7 @@ def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch
 
     The layout names the rows of W and W' the batch reads and its loss as a function of them
     (`Layout.scoring`); `read(table, idx)` gathers them, `jax.grad` differentiates the loss with
-    respect to them, and `apply(state, optimizer, grads, indices, partner norms)` turns the row
+    respect to them, and `apply(state, optimizer, grads, indices, rows read)` turns the row
     gradients into updates through the optimizer's optax chain (every per-row transformation in
     it: duplicate capping, the trust region) and writes them. A single device, replicas and runs
     trained together use the defaults; sharded tables pass their own read (rows fetched from the
@@ -124,7 +126,7 @@ def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch
     grads, indices = Params(*grads), Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
         indices = mark_padding(grads, indices)
-    params, opt_state = apply(state, optimizer, grads, indices, Params(*optim.partner_norms(*rows)))
+    params, opt_state = apply(state, optimizer, grads, indices, Params(*rows))
     return TrainState(params, opt_state, state.step + 1, state.key), loss
 
 

@@ -3,6 +3,7 @@ derivation; and training runs that diverge without it and train with it."""
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -69,6 +70,99 @@ def test_partner_norms_are_the_other_tables_largest_row():
     b = jnp.asarray([[1.0, 0.0], [0.0, 2.0], [0.0, 0.5]])
     for_in, for_out = optim.partner_norms(a, b)
     assert float(for_in) == 2.0 and float(for_out) == 5.0
+
+
+def _step_problem(rng, repeats=1, scale=1.0):
+    """Tables [V_IN, N] and [V_OUT, N], indices with repeated rows (padded once past the end), and
+    row gradients scaled by `scale`."""
+    params = Params(jnp.asarray(rng.normal(size=(V_IN, N))), jnp.asarray(rng.normal(size=(V_OUT, N))))
+    in_idx = jnp.asarray([0, 3, 3, 3, 5, 0, 1] * repeats, jnp.int32)
+    out_idx = jnp.asarray([4, 4, 2, 0, 4, 1, 4, 4] * repeats, jnp.int32)
+    grads = Params(jnp.asarray(scale * rng.normal(size=(in_idx.shape[0], N))),
+                   jnp.asarray(scale * rng.normal(size=(out_idx.shape[0], N))))
+    return params, Params(in_idx, out_idx), grads
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "adam"])
+@pytest.mark.parametrize("bound", [0.05, 0.5, 50.0])
+def test_the_rule_after_the_scatter_equals_the_chains(name, bound, x64):
+    """sparse_step given the rows read (the rule applied after its scatter, `bound_row_moves`) and
+    given the partner norms (the rule inside the optax chain, `trust_region`) take the same step,
+    for the summed (row-state) path too; and for SGD that step is the hand derivation's."""
+    params, idx, grads = _step_problem(np.random.default_rng(2))
+    rows = Params(params.w_in[idx.w_in], params.w_out[idx.w_out])
+    tx = optim.with_trust_region(optim.make_optimizer(name, 0.7), bound=bound)
+    state = tx.init(params)
+    chain, chain_state = optim.sparse_step(tx, params, state, grads, idx,
+                                           partner_norms=Params(*optim.partner_norms(*rows)))
+    after, after_state = optim.sparse_step(tx, params, state, grads, idx, rows=rows)
+    for a, b in zip(after, chain):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    for a, b in zip(jax.tree.leaves(after_state), jax.tree.leaves(chain_state)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    if name == "sgd":
+        p_in, p_out = (float(x) for x in optim.partner_norms(*rows))
+        for table, u, i, x in ((0, grads.w_in, idx.w_in, p_in), (1, grads.w_out, idx.w_out, p_out)):
+            want = np.asarray(params[table]).copy()
+            np.add.at(want, np.asarray(i), expected(-0.7 * np.asarray(u), i, x, bound))
+            np.testing.assert_allclose(after[table], want, rtol=1e-12, atol=1e-14)
+
+
+def test_the_rule_after_the_scatter_bounds_a_dense_table(x64):
+    params, idx, grads = _step_problem(np.random.default_rng(3))
+    idx = Params(idx.w_in, None)
+    grads = Params(grads.w_in, jnp.asarray(np.random.default_rng(4).normal(size=(V_OUT, N))))
+    rows = Params(params.w_in[idx.w_in], params.w_out)
+    tx = optim.with_trust_region(optim.make_optimizer("sgd", 0.9), bound=0.3)
+    chain, _ = optim.sparse_step(tx, params, tx.init(params), grads, idx,
+                                 partner_norms=Params(*optim.partner_norms(*rows)))
+    after, _ = optim.sparse_step(tx, params, tx.init(params), grads, idx, rows=rows)
+    moved = np.linalg.norm(np.asarray(after.w_out - params.w_out), axis=1) * float(optim.partner_norms(*rows)[1])
+    assert np.any(np.isclose(moved, 0.3)) and np.all(moved <= 0.3 * (1 + 1e-12))
+    for a, b in zip(after, chain):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_a_step_that_would_diverge_moves_no_row_past_the_bound():
+    """A rate of 1,000 on rows met up to 30 times (float32, as trained): unbounded, the step moves
+    rows by thousands of times the bound; with the rule after the scatter every row it touched
+    moves by at most bound / P (the rows over it by exactly that), padding and untouched rows not
+    at all."""
+    bound = 2.0
+    params, idx, grads = _step_problem(np.random.default_rng(5), repeats=10, scale=3.0)
+    params = jax.tree.map(lambda x: x.astype(jnp.float32), params)
+    grads = jax.tree.map(lambda x: x.astype(jnp.float32), grads)
+    rows = Params(params.w_in[idx.w_in], params.w_out[idx.w_out])
+    partner = dict(zip((0, 1), (float(x) for x in optim.partner_norms(*rows))))
+    padded = Params(idx.w_in.at[-1].set(V_IN), idx.w_out)   # one slot marked as padding (past the end)
+    grads = Params(grads.w_in.at[-1].set(0.0), grads.w_out)
+    plain = optim.make_optimizer("sgd", 1e3)
+    free, _ = optim.sparse_step(plain, params, plain.init(params), grads, padded)
+    tx = optim.with_trust_region(optim.make_optimizer("sgd", 1e3), bound=bound)
+    held, _ = optim.sparse_step(tx, params, tx.init(params), grads, padded, rows=rows)
+    for t in (0, 1):
+        touched = np.unique(np.asarray(padded[t])[np.asarray(padded[t]) < params[t].shape[0]])
+        before = np.asarray(params[t])
+        free_change = np.linalg.norm(np.asarray(free[t]) - before, axis=1) * partner[t]
+        change = np.linalg.norm(np.asarray(held[t]) - before, axis=1) * partner[t]
+        assert free_change[touched].min() > 1000 * bound
+        np.testing.assert_allclose(change[touched], bound, rtol=1e-4)
+        untouched = np.setdiff1d(np.arange(before.shape[0]), touched)
+        np.testing.assert_array_equal(np.asarray(held[t])[untouched], before[untouched])
+        # each row moved along its unbounded direction
+        for r in touched:
+            d_free, d = np.asarray(free[t])[r] - before[r], np.asarray(held[t])[r] - before[r]
+            assert np.dot(d_free, d) / (np.linalg.norm(d_free) * np.linalg.norm(d)) > 1 - 1e-4
+
+
+def test_the_chain_with_a_trust_region_keeps_the_chains_state():
+    """Checkpoints of runs trained with optax.chain(..., trust_region(B)) resume into it."""
+    params = Params(jnp.zeros((3, 2)), jnp.zeros((4, 2)))
+    adagrad = optim.make_optimizer("adagrad", 0.1)
+    tx = optim.with_trust_region(adagrad, bound=2.0)
+    assert tx.bound == 2.0 and isinstance(tx, optax.GradientTransformationExtraArgs)
+    chained = optax.chain(adagrad, optim.trust_region(2.0))
+    assert jax.tree.structure(tx.init(params)) == jax.tree.structure(chained.init(params))
 
 
 def test_bad_bounds_are_refused():
