@@ -22,7 +22,6 @@ from sg_jax.data import epoch as pipeline
 from sg_jax.data.layouts import span as span_layout
 from sg_jax.data.layouts.padded import PADDED, make_batch
 from sg_jax.config import Config
-from sg_jax.errors import ConfigError
 from sg_jax.objectives import get_objective, get_spec, make_objective
 from sg_jax.step import init_state, make_optimizer, row_step
 from sg_jax.train import train
