@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
-from sg_jax.errors import ConfigError, FormatError
+from sg_jax.errors import ConfigError, FormatError, quoted
 from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_problem, option,
                             positive_finite, registered_architectures, registered_layouts, registered_objectives,
                             registered_optimizers, sg_form_choices, type_ok)
@@ -32,8 +33,9 @@ MAX_STEPS_PER_CALL = 4096
 AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
 def _resolved_layout(config):
+    # JAX must not start yet: the command line builds Configs before it sets XLA_FLAGS (sg_jax.options)
     from sg_jax.data.layouts import resolve
-    from sg_jax.objectives import make_objective
+    from sg_jax.objectives import make_objective  # JAX must not start yet: see sg_jax.options
 
     return resolve(config, make_objective)
 
@@ -188,14 +190,14 @@ class Config:
     def resolved_sg_form(self) -> str:
         if self.sg_form != "auto":
             return self.sg_form
-        from sg_jax.objectives import get_spec
+        from sg_jax.objectives import get_spec  # JAX must not start yet: see sg_jax.options
 
         return get_spec(self.objective).sg_form
 
     @property
     def form(self) -> str:
         """The architecture's form this config trains: target, context or cbow."""
-        from sg_jax.architectures import get_architecture
+        from sg_jax.architectures import get_architecture  # JAX must not start yet: see sg_jax.options
 
         return get_architecture(self.arch).form(self.resolved_sg_form)
 
@@ -232,7 +234,7 @@ class Config:
     def resolved_dup_cap(self) -> float | None:
         if self.dup_cap is not None:
             return self.dup_cap
-        from sg_jax.objectives import get_spec
+        from sg_jax.objectives import get_spec  # JAX must not start yet: see sg_jax.options
 
         return get_spec(self.objective).dup_cap
 
@@ -240,7 +242,7 @@ class Config:
     def learning_rate(self) -> float:
         if self.lr is not None:
             return self.lr
-        from sg_jax.architectures import get_architecture
+        from sg_jax.architectures import get_architecture  # JAX must not start yet: see sg_jax.options
 
         return get_architecture(self.arch).default_lr
 
@@ -259,27 +261,12 @@ class Config:
         return self
 
     def combination_problem(self) -> str | None:
-        """The message for options that cannot be used together, or None."""
-        if self.shard_tables and self.sync_every not in (None, 1):
-            return (f"sync_every {self.sync_every} cannot be used with shard_tables: with sharded tables every step "
-                    f"is synchronous, so sync_every does not apply (drop --sync-every)")
-        if self.sync_every is not None and self.steps_per_call % self.sync_every:
-            return (f"sync_every {self.sync_every} must divide steps_per_call {self.steps_per_call}: the replicas "
-                    f"sync at fixed steps of every call (use a divisor of {self.steps_per_call}, or auto)")
-        if self.shard_tables:
-            if self.clip_norm is not None:
-                return ("clip_norm cannot be used with shard_tables: its global gradient norm would need every "
-                        "device's rows (drop one of the two)")
-            from sg_jax.objectives import get_spec
-
-            if get_spec(self.objective).reads_every_output_row:
-                return (f"objective {self.objective} cannot be used with shard_tables: it reads and updates "
-                        "every row of W' at every step (use ns, hs or nce, or drop shard_tables)")
-            if self.sync_combine == "mean":
-                return ("sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous "
-                        "step over all the devices' batches (the sum; cap, which limits replicas' diverging "
-                        "copies, has nothing to limit there)")
-        from sg_jax.objectives import make_objective
+        """The message of the first rule in `COMBINATION_RULES` this config breaks, then of its
+        window layout's refusal (`Layout.refusal`), or None."""
+        for applies, message in COMBINATION_RULES:
+            if applies(self):
+                return message(self)
+        from sg_jax.objectives import make_objective  # JAX must not start yet: see sg_jax.options
 
         layout, _ = _resolved_layout(self)
         return layout.refusal(self, make_objective(self))
@@ -296,8 +283,6 @@ class Config:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(known))
         if unknown:
-            from sg_jax.errors import quoted
-
             raise FormatError(f"{where} has unknown field{'s' if len(unknown) > 1 else ''} "
                               f"{', '.join(map(quoted, unknown))} (written by a newer sg_jax?)")
         missing = [name for name in known if name not in d and name not in ADDED_FIELDS]
@@ -316,3 +301,30 @@ def config_fields() -> tuple[dataclasses.Field, ...]:
 
 # the fields added since sg_jax 0.1.0, with the value a config saved before each takes
 ADDED_FIELDS = added_fields(Config)
+
+
+def _reads_every_output_row(config: Config) -> bool:
+    from sg_jax.objectives import get_spec  # JAX must not start yet: see sg_jax.options
+
+    return get_spec(config.objective).reads_every_output_row
+
+
+# options that cannot be used together: (applies(config), message(config)), checked in order
+COMBINATION_RULES: tuple[tuple[Callable[[Config], bool], Callable[[Config], str]], ...] = (
+    (lambda c: c.shard_tables and c.sync_every not in (None, 1),
+     lambda c: f"sync_every {c.sync_every} cannot be used with shard_tables: with sharded tables every step is "
+               "synchronous, so sync_every does not apply (drop --sync-every)"),
+    (lambda c: c.sync_every is not None and c.steps_per_call % c.sync_every != 0,
+     lambda c: f"sync_every {c.sync_every} must divide steps_per_call {c.steps_per_call}: the replicas sync at "
+               f"fixed steps of every call (use a divisor of {c.steps_per_call}, or auto)"),
+    (lambda c: c.shard_tables and c.clip_norm is not None,
+     lambda c: "clip_norm cannot be used with shard_tables: its global gradient norm would need every device's "
+               "rows (drop one of the two)"),
+    (lambda c: c.shard_tables and _reads_every_output_row(c),
+     lambda c: f"objective {c.objective} cannot be used with shard_tables: it reads and updates every row of W' "
+               "at every step (use ns, hs or nce, or drop shard_tables)"),
+    (lambda c: c.shard_tables and c.sync_combine == "mean",
+     lambda c: "sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous step over "
+               "all the devices' batches (the sum; cap, which limits replicas' diverging copies, has nothing to "
+               "limit there)"),
+)
