@@ -44,9 +44,8 @@ from sg_jax.config import Config
 from sg_jax.errors import ConfigError
 from sg_jax.mesh import AXIS
 from sg_jax.model import Params
-from sg_jax.objectives import Objective
-from sg_jax.step import (StepStats, TrainState, init_state, layout_of, make_optimizer, row_step, scan_steps,
-                         step_batch)
+from sg_jax.resolved import Resolved
+from sg_jax.step import StepStats, TrainState, init_state, make_optimizer, row_step, scan_steps, step_batch
 
 FETCHES = ("psum_scatter", "all_to_all", "psum")  # ways to deliver the fetched rows (see fetch_rows)
 FETCH = "psum_scatter"  # the one used (the fastest measured: docs/devices.md); the results are the same
@@ -132,7 +131,7 @@ def check_processes() -> None:
                           f"checkpoints gather the tables on one host (drop shard_tables, or train in one process)")
 
 
-def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None,
+def make_sharded_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | None,
                            shards: RowShards):
     """The jitted call of `config.steps_per_call` steps on row-sharded tables, with the signature
     of `step.make_run_steps`'s: run_steps(state, epoch_data, tables, epoch_key, first_step,
@@ -142,6 +141,7 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
     fetch = FETCH
     if fetch not in FETCHES:
         raise ValueError(f"fetch must be one of {', '.join(FETCHES)}, got {fetch!r}")
+    config, obj = resolved.config, resolved.objective
     S, n = config.steps_per_call, shards.n
     tx = optax.with_extra_args_support(optimizer)
 
@@ -187,7 +187,7 @@ def make_sharded_run_steps(config: Config, obj: Objective, optimizer, batch_size
 
         return params, jax.tree.map(put_state, shards.tags, state.opt_state, row_state)
 
-    step_layout = layout_of(config)
+    step_layout = resolved.layout
 
     def one_step(state, epoch, tables, epoch_key, s, d):
         batch, aux = step_batch(config, obj, step_layout, epoch, tables, epoch_key, s, d, n, batch_size, slots,

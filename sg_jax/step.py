@@ -25,9 +25,10 @@ import optax
 import sg_jax.keys as keys
 import sg_jax.optim as optim
 from sg_jax.config import Config
-from sg_jax.data.layouts import Layout, get_layout
+from sg_jax.data.layouts import Layout
 from sg_jax.model import Params, init_params
 from sg_jax.objectives import Objective, get_spec
+from sg_jax.resolved import Resolved, resolve
 
 
 # sync_combine="cap": a row's combined change is at most this many times the largest change one
@@ -76,11 +77,6 @@ def make_optimizer(config: Config, total_steps: int, start_step: int = 0) -> opt
     if config.trust_region:
         return optim.with_trust_region(*parts, bound=config.trust_region)
     return parts[0] if len(parts) == 1 else optax.chain(*parts)
-
-
-def layout_of(config: Config) -> Layout:
-    """The layout a config trains with (window_layout with auto resolved)."""
-    return get_layout(config.layout)
 
 
 def out_rows(config: Config, vocab_size: int) -> int:
@@ -156,7 +152,8 @@ def _keeps_row_state(optimizer, state: TrainState) -> bool:
     return any(t >= 0 for t in jax.tree.leaves(tags))
 
 
-def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None, devices: int = 1) -> int:
+def effective_batch_size(config: Config, vocab_size: int, slots: int | None = None, devices: int = 1, *,
+                         layout: Layout | None = None) -> int:
     """Targets per step on each device. A batch never holds more targets than the vocabulary has
     words: a step applies the *sum* of the gradients of every occurrence of a row, and with a tiny
     vocabulary each row would receive dozens of them per step (the trust region keeps that stable;
@@ -167,7 +164,7 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     batch = min(config.batch_size, max(vocab_size, 16))
     if devices > 1 and config.split_batch:
         batch = max(1, batch // devices)
-    batch = layout_of(config).batch_size(config, batch)
+    batch = (layout or resolve(config).layout).batch_size(config, batch)
     bound = get_spec(config.objective).max_predictions
     if bound is None:
         return batch
@@ -175,8 +172,8 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     return min(batch, max(1, bound(vocab_size) // per_target))
 
 
-def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, slots: int | None = None,
-                   devices: int = 1, together: bool = False):
+def make_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | None = None, devices: int = 1,
+                   together: bool = False):
     """A jitted function running `config.steps_per_call` steps of one epoch chunk.
 
     run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch) -> (state, StepStats)
@@ -190,10 +187,9 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
     most `slots`), and StepStats per run. The runs are vmapped, and spread over `devices`
     devices (the run axis sharded over the mesh, no communication between them).
     """
+    config, obj, layout = resolved.config, resolved.objective, resolved.layout
     S = config.steps_per_call
     n = 1 if together else devices
-
-    layout = layout_of(config)
 
     def one_step(state, epoch, tables, epoch_key, s, d, window):
         batch, aux = step_batch(config, obj, layout, epoch, tables, epoch_key, s, d, n, batch_size, slots, window)
@@ -225,7 +221,7 @@ def make_run_steps(config: Config, obj: Objective, optimizer, batch_size: int, s
 
     mesh = make_mesh(n)
 
-    k = math.gcd(S, config.sync_interval(n))  # syncs at fixed steps of every call
+    k = math.gcd(S, resolved.sync_every)  # syncs at fixed steps of every call
 
     def combine(old, new):
         """The tables after a sync: the replicas' changes summed (sum), averaged over the replicas

@@ -44,7 +44,7 @@ from sg_jax.config import Config
 from sg_jax.errors import ConfigError, DivergenceError
 from sg_jax.run_files import CHECKPOINT, append_metrics, remove_outputs, write_metrics
 from sg_jax.runs import Progress, RunOutput, finish_run, finished, load_progress, save_run
-from sg_jax.step import layout_of
+from sg_jax.resolved import resolve
 from sg_jax.train import Calls, Position, Schedule, TrainResult, Watch, init_state, make_plan
 
 # fields that may differ within a group
@@ -65,7 +65,7 @@ def group_key(config: Config) -> str:
 def windows_pad_exactly(config: Config) -> bool:
     """Whether runs of different windows draw the same random numbers when padded to a common
     slot count (their objective's draws do not depend on the number of context slots)."""
-    if not layout_of(config).pads_exactly(config):
+    if not resolve(config, 1).layout.pads_exactly(config):
         return False
     from sg_jax.architectures import Batch
     from sg_jax.objectives import get_spec, make_objective

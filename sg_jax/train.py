@@ -31,9 +31,10 @@ import sg_jax.sharded as sharded
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
 from sg_jax.mesh import make_mesh, on_run_devices, replicate
-from sg_jax.objectives import Objective, get_spec, make_objective
-from sg_jax.step import (TrainState, effective_batch_size, init_state, layout_of, learning_rate_schedule,
-                         make_optimizer, make_run_steps)
+from sg_jax.objectives import Objective, get_spec
+from sg_jax.resolved import resolve
+from sg_jax.step import (TrainState, effective_batch_size, init_state, learning_rate_schedule, make_optimizer,
+                         make_run_steps)
 from sg_jax.windows import keep_probability
 
 LOSS_BLOWUP = 10.0   # a call's loss per example above this multiple of the first call's: diverged
@@ -97,22 +98,23 @@ class Plan(NamedTuple):
     run_steps: Any
     schedule: Schedule
     shards: Any = None        # sg_jax.sharded.RowShards of a run with tables sharded by row, else None
+    resolved: Any = None      # sg_jax.resolved.Resolved: the run's choices
 
 
 def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
               schedule: Schedule = Schedule(), together: int = 0) -> Plan:
     """together=D > 0: the plan of runs trained together on D devices (`sg_jax.together`), each a
     one-device run of `config`'s settings (the group's widest window and dimension)."""
-    config.validate()
     n = config.devices or 1
+    resolved = resolve(config, 1 if together else n)   # every choice of the run, made once
+    config, obj = resolved.config, resolved.objective
     counts = np.asarray(counts)
-    obj = make_objective(config)
     tables = get_spec(config.objective).tables(counts, config)
     keep = keep_probability(counts, config.sample)
     chunks = epochs.chunk_bounds(offsets, config.chunk_tokens)
     # no context lies further away than the longest sentence allows
     slots = max(1, min(config.window, int(np.diff(np.asarray(offsets)).max(initial=2)) - 1))
-    B = effective_batch_size(config, counts.size, slots, devices=1 if together else n)
+    B = effective_batch_size(config, counts.size, slots, devices=1 if together else n, layout=resolved.layout)
     # word2vec decays the rate by words processed; a step visits B kept words per device, so the decay runs
     # over the expected number of steps (expected kept tokens = sum of keep probabilities).
     per_epoch = 0
@@ -124,11 +126,11 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
     shards = None
     if config.shard_tables and n > 1 and not together:
         shards = sharded.RowShards(config, counts.size, optimizer, make_mesh(n))
-        run_steps = sharded.make_sharded_run_steps(config, obj, optimizer, B, slots, shards)
+        run_steps = sharded.make_sharded_run_steps(resolved, optimizer, B, slots, shards)
     else:
-        run_steps = make_run_steps(config, obj, optimizer, B, slots, devices=together or n, together=together > 0)
+        run_steps = make_run_steps(resolved, optimizer, B, slots, devices=together or n, together=together > 0)
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps,
-                schedule, shards)
+                schedule, shards, resolved)
 
 
 def divergence(losses: np.ndarray, examples: np.ndarray, max_abs: float,
@@ -221,7 +223,7 @@ class Calls:
         self.base_key, self.position, self.mesh, self.n_dev = base_key, position, mesh, n_dev
         self.last_epoch = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
         self.chunk_words = [end - start for start, end in plan.chunks]
-        self.unit = layout_of(config).epoch_unit(config, plan.batch_size)  # what an epoch orders
+        self.unit = plan.resolved.layout.epoch_unit(config, plan.batch_size)  # what an epoch orders
         self.words_total = (sum(self.chunk_words) * (self.last_epoch - position.epoch)
                             - _words_before(position, self.chunk_words))
 

@@ -119,7 +119,8 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
         from sg_jax.config import Config
         from sg_jax.data.corpus import load_corpus
         from sg_jax.mesh import make_mesh, replicate
-        from sg_jax.step import init_state, layout_of, row_step
+        from sg_jax.resolved import resolve
+        from sg_jax.step import init_state, row_step
         from sg_jax.train import make_plan
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)
@@ -143,7 +144,7 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
                                         dynamic=True)
             aux = plan.obj.sample(k_sample, batch, plan.tables)
             fresh = init_state(config, len(vocab), plan.optimizer)
-            moved, _ = row_step(fresh, plan.obj, layout_of(config), plan.optimizer, batch, aux, plan.tables)
+            moved, _ = row_step(fresh, plan.obj, resolve(config).layout, plan.optimizer, batch, aux, plan.tables)
             for t, (a, b) in enumerate(zip(moved.params, start)):
                 deltas[t].append(np.asarray(a, np.float64) - b)
             examples += float(jnp.sum(batch.mask))

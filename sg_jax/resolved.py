@@ -1,0 +1,40 @@
+"""A run's choices, made once: `resolve(config, devices)` turns a Config and the device count into
+the values every part of the run reads (the window layout, the noise sharing, the architecture's
+form, the objective bound to them, the sync interval, the duplicate cap, the learning rate).
+
+`auto` options are resolved here and nowhere else at run time: the layout and sharing by the
+layouts' registry (`sg_jax.data.layouts.resolve`), the sync interval from the device count
+counted over every process. The config it returns is validated (once) and carries the resolved
+device count and sync interval, which is what a run records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sg_jax.config import Config
+from sg_jax.data.layouts import Layout
+from sg_jax.data.layouts import resolve as resolve_layout
+from sg_jax.objectives import Objective, make_objective
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    config: Config            # validated; devices and sync_every resolved: what the run records
+    devices: int              # data-parallel devices of the run, over every process
+    layout: Layout
+    sharing: str              # share_negatives, resolved
+    form: str                 # target, context or cbow
+    objective: Objective      # bound to the form and the resolved sharing
+    sync_every: int           # steps between the replicas' syncs (1 on one device or sharded tables)
+    dup_cap: float | None
+    learning_rate: float
+
+
+def resolve(config: Config, devices: int | None = None) -> Resolved:
+    """The run's choices for `devices` devices (default: config.devices, 1 if unset)."""
+    n = devices or config.devices or 1
+    config = config.on_devices(n).validate()
+    layout, sharing = resolve_layout(config, make_objective)
+    return Resolved(config, n, layout, sharing, config.form, make_objective(config),
+                    config.sync_interval(n) if n > 1 else 1, config.resolved_dup_cap, config.learning_rate)
