@@ -16,7 +16,6 @@ and cli (the command line). See docs/architecture.md.
 import logging
 
 from sg_jax.config import Config
-from sg_jax.data.tokenizer import normalize_query  # a query through exactly what a corpus token goes through
 from sg_jax.version import __version__
 
 # the library logs progress to logging.getLogger("sg_jax") at INFO and prints nothing unless the
@@ -40,4 +39,9 @@ def __getattr__(name):  # the API is imported on first use, so `import sg_jax` s
         from sg_jax.word2vec import Word2Vec  # JAX must not start yet (as above)
 
         return Word2Vec
+    if name == "normalize_query":  # a query through exactly what a corpus token goes through
+        # heavy: the tokenizer builds its Unicode tables on import (about 50 ms)
+        from sg_jax.data.tokenizer import normalize_query
+
+        return normalize_query
     raise AttributeError(f"module 'sg_jax' has no attribute {name!r}")
