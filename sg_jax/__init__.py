@@ -15,6 +15,7 @@ and cli (the command line). See docs/architecture.md.
 
 import logging
 
+from sg_jax.config import Config
 from sg_jax.version import __version__
 
 # the library logs progress to logging.getLogger("sg_jax") at INFO and prints nothing unless the
@@ -27,22 +28,19 @@ __all__ = ["Config", "KeyedVectors", "Model", "Word2Vec", "load_model", "normali
 
 def __getattr__(name):  # the API is imported on first use, so `import sg_jax` stays light
     if name in ("Model", "load_model", "train_model"):
-        from sg_jax import api
+        from sg_jax import api  # JAX must not start yet: the command line imports sg_jax before it sets XLA_FLAGS
 
         return getattr(api, name)
-    if name == "Config":
-        from sg_jax.config import Config
-
-        return Config
     if name == "KeyedVectors":
-        from sg_jax.keyed_vectors import KeyedVectors
+        from sg_jax.keyed_vectors import KeyedVectors  # JAX must not start yet (as above)
 
         return KeyedVectors
     if name == "Word2Vec":
-        from sg_jax.word2vec import Word2Vec
+        from sg_jax.word2vec import Word2Vec  # JAX must not start yet (as above)
 
         return Word2Vec
     if name == "normalize_query":  # a query through exactly what a corpus token goes through
+        # heavy: the tokenizer builds its Unicode tables on import (about 50 ms)
         from sg_jax.data.tokenizer import normalize_query
 
         return normalize_query

@@ -17,6 +17,7 @@ run directory that `sg-jax train --resume` continues.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -97,8 +98,6 @@ class Model:
 
     def _write(self, out: Path, binary: bool) -> None:
         """The run directory's files, manifest last."""
-        import json
-
         atomic_write_text(out / CONFIG, json.dumps(self.config.to_dict(), indent=2) + "\n")
         source = self._source if isinstance(self._source, str) else str(self._source) \
             if isinstance(self._source, Path) else None

@@ -8,7 +8,9 @@ write on an O_APPEND descriptor: a crash can cut only the last line short, never
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -57,9 +59,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_csv(path: str | os.PathLike, rows, fields=None) -> None:
     """Write dict rows as CSV (header from `fields` or the first row's keys), atomically."""
-    import csv
-    import io
-
     rows = list(rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(fields or (rows[0] if rows else [])), lineterminator="\n")

@@ -78,7 +78,7 @@ def progress_callback(enabled: bool, desc: str = "train"):
     """An on_call callback drawing a tqdm bar of words (None when disabled); returns (callback, close)."""
     if not enabled:
         return None, lambda: None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # heavy: tqdm loads only when a bar is shown
 
     bar = {"bar": None, "seen": 0}
 
@@ -103,7 +103,7 @@ def read_progress_callback(enabled: bool, desc: str = "read"):
     close)."""
     if not enabled:
         return None, lambda: None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # heavy: tqdm loads only when a bar is shown
 
     bar = {"bar": None, "seen": 0}
 

@@ -162,7 +162,7 @@ def simlex999_path() -> Path:
     installed gensim's test data: it is not bundled, because its authors state no licence that
     allows redistribution (see sg_jax/data/README.md)."""
     try:
-        import gensim
+        import gensim  # optional dependency: only SimLex-999 reads gensim's test data
     except ImportError:
         raise ConfigError("SimLex-999 is read from gensim's test data; install gensim "
                           "(pip install -e '.[test]')") from None

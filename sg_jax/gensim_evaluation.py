@@ -33,7 +33,7 @@ def evaluate_word_pairs(kv, pairs, delimiter="\t", encoding="utf8", restrict_voc
                         case_insensitive=True, dummy4unknown=False):
     """The implementation of `KeyedVectors.evaluate_word_pairs` (see there)."""
     try:
-        from scipy import stats
+        from scipy import stats  # optional dependency: scipy (the test extra)
     except ImportError:
         raise ConfigError("evaluate_word_pairs needs scipy for its p-values (pip install scipy)") from None
     table, fold = _ok_vocab(kv, restrict_vocab, case_insensitive)

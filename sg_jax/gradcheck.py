@@ -19,6 +19,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from sg_jax.architectures import ARCHITECTURES, SG_FORMS, Batch
+from sg_jax.errors import ConfigError
 from sg_jax.model import Params
 from sg_jax.objectives import REGISTRY, Objective, get_objective, get_spec, objective_loss
 
@@ -143,8 +144,6 @@ def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contex
     * dim, the size of its largest intermediate): a check is a test of the algebra, which small
     problems exercise fully, and a huge one would exhaust memory inside XLA.
     """
-    from sg_jax.errors import ConfigError
-
     sizes = dict(vocab_size=vocab_size, dim=dim, contexts=contexts, batch=batch, negative=negative)
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

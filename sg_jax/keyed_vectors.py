@@ -378,7 +378,7 @@ class KeyedVectors(Embeddings):
     def to_gensim(self):
         """These vectors (and counts) as a gensim KeyedVectors (gensim must be installed)."""
         try:
-            from gensim.models import KeyedVectors as GensimKeyedVectors
+            from gensim.models import KeyedVectors as GensimKeyedVectors  # optional dependency
         except ImportError:
             raise ConfigError("to_gensim needs gensim, which is not installed (pip install gensim)") from None
         kv = GensimKeyedVectors(self.dim, count=0, dtype=np.float32)

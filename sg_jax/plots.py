@@ -21,10 +21,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def pyplot():
     """matplotlib.pyplot on the non-interactive Agg backend (no display needed)."""
-    import matplotlib
+    import matplotlib  # heavy: matplotlib loads only for plots (and takes Agg before pyplot loads)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy: matplotlib loads only for plots
 
     return plt
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import jax
 import numpy as np
 
 import sg_jax.checkpoint as ckpt_io
@@ -41,6 +42,7 @@ from sg_jax.config import Config
 from sg_jax.data.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
 from sg_jax.data.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
+from sg_jax.mesh import agree_across_processes, resolve_devices
 from sg_jax.run_files import (CHECKPOINT, CONFIG, MANIFEST, METRICS, append_metrics, refuse_finished_run,
                               remove_outputs, write_manifest, write_metrics)
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
@@ -252,8 +254,6 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     record is in DIR/metrics.jsonl. on_read(bytes_read, file_bytes): called while the corpus file
     is read. log: given each progress line (None: silent).
     """
-    from sg_jax.mesh import resolve_devices
-
     log = log or (lambda line: None)
     config = dataclasses.replace(config.validate(), devices=resolve_devices(config.devices))
     out = Path(out_dir) if out_dir is not None else None
@@ -372,15 +372,11 @@ def finish_run(out: Path | None, result: TrainResult, final: Progress, config: C
 
 
 def _writes() -> bool:
-    import jax
-
     return jax.process_index() == 0
 
 
 def _agree(config: Config, data: Corpus) -> None:
     """In a multi-process run, refuse processes that see a different corpus, vocabulary or config."""
-    from sg_jax.mesh import agree_across_processes
-
     agree_across_processes("corpus", data.fingerprint)
     agree_across_processes("vocabulary", "\x1f".join(data.vocab.words) + repr(np.asarray(data.vocab.counts).tolist()))
     agree_across_processes("configuration", json.dumps(config.to_dict(), sort_keys=True))

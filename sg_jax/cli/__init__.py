@@ -15,6 +15,8 @@ from sg_jax.cli.options import add_config_arguments, config_from_args, config_to
 from sg_jax.console import INTERRUPTED, OneLineParser, QuietStdout, exit_now
 import sg_jax.interrupts as interrupts
 from sg_jax.errors import SgJaxError
+from sg_jax.mesh import check_xla_flags, host_device_flags
+from sg_jax.processes.supervisor import child_setup
 
 DESCRIPTION = """\
 Skip-gram and CBOW word embeddings (word2vec) in JAX.
@@ -31,6 +33,7 @@ Skip-gram and CBOW word embeddings (word2vec) in JAX.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # JAX must not start yet: the commands import JAX, and `main` sets XLA_FLAGS before it builds the parser
     from sg_jax.cli import commands, sweep
 
     parser = OneLineParser(prog="sg-jax", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="window x dimension study: runs, table, heatmaps, report")
     sweep.add_arguments(p)
     p.set_defaults(func=sweep.main)
-    from sg_jax.graph import command as graph_command
+    from sg_jax.graph import command as graph_command  # JAX must not start yet (as above)
 
     p = sub.add_parser("graph", help="DeepWalk / node2vec: walks on the device, skip-gram on the walks")
     graph_command.add_arguments(p)
@@ -83,9 +86,6 @@ def main(argv=None) -> int:
     (`console.exit_now`: tearing JAX down while it compiles in the background crashes). A reader
     of stdout that goes away does not change the work or the exit status (`QuietStdout`).
     """
-    from sg_jax.mesh import check_xla_flags, host_device_flags
-    from sg_jax.processes.supervisor import child_setup
-
     args_list = list(sys.argv[1:] if argv is None else argv)
     child = child_setup() is not None  # a training process started by the supervisor of a multi-process run
     try:

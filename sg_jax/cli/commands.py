@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
 import sys
 
+import jax
+
+from sg_jax.architectures import ARCHITECTURES
 from sg_jax.cli.options import ArgsDefault, add_config_arguments, config_from_args
+from sg_jax.config import config_fields
 from sg_jax.console import progress_callback, read_progress_callback
-from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
+from sg_jax.data.corpus import load_corpus
+from sg_jax.data.encoded import CACHE_ENV, config_options, write_encoded
+from sg_jax.embeddings import Embeddings
+from sg_jax.errors import ConfigError
+from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB, evaluate_analogies, evaluate_similarity, format_table
+from sg_jax.gradcheck import run_gradcheck
+from sg_jax.mesh import initialize_distributed
+from sg_jax.objectives import REGISTRY
+from sg_jax.processes import supervisor
+from sg_jax.processes.rendezvous import Hello, check_launch
+from sg_jax.processes.supervisor import supervised
+from sg_jax.run_files import checkpoint_identity, out_dir_refusal
+from sg_jax.runs import CheckpointPolicy, run_training
+from sg_jax.version import __version__
 
 
 def positive_int(text: str) -> int:
@@ -80,8 +99,6 @@ READ_FIELDS = ("min_count", "max_vocab", "lowercase", "encoding_errors", "unicod
 
 
 def add_encode(sub) -> None:
-    from sg_jax.config import config_fields
-
     p = sub.add_parser("encode", help="read a corpus once into a directory that train can use",
                        description="Read and encode CORPUS (vocabulary, ids and sentence offsets as memory-mappable "
                        "arrays, checksums in a manifest) into DIR; pass DIR as train's --corpus to skip reading. "
@@ -93,10 +110,6 @@ def add_encode(sub) -> None:
 
 
 def cmd_encode(args) -> int:
-    from sg_jax.data.corpus import load_corpus
-    from sg_jax.data.encoded import config_options, write_encoded
-    from sg_jax.console import read_progress_callback
-
     config = config_from_args(args)
     on_read, close = read_progress_callback(True, desc="encode")
     try:
@@ -115,8 +128,6 @@ def several_processes(args) -> bool:
     --process-id, all three or none)."""
     given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
     if any(given) and not all(given):
-        from sg_jax.errors import ConfigError
-
         raise ConfigError("a multi-process run needs --coordinator, --num-processes and --process-id together")
     return all(given)
 
@@ -126,8 +137,6 @@ def join_processes(args) -> None:
     child of the supervisor, at the coordinator address it was given."""
     if not several_processes(args):
         return
-    from sg_jax.mesh import initialize_distributed
-    from sg_jax.processes.supervisor import supervised
 
     spec = supervised() or {"coordinator": args.coordinator, "timeout": args.coordinator_timeout}
     initialize_distributed(spec["coordinator"], args.num_processes, args.process_id, timeout=spec["timeout"])
@@ -137,14 +146,6 @@ def supervise_training(args, config) -> int:
     """The process a user starts in a multi-process run: meet the other processes (agreeing on
     the number of processes, the ids, the options and whether every output directory can take
     the run), then train in a supervised child process (`sg_jax.processes.supervisor`)."""
-    import hashlib
-    import json
-
-    from sg_jax.processes import supervisor
-    from sg_jax.processes.rendezvous import Hello, check_launch
-    from sg_jax.run_files import checkpoint_identity, out_dir_refusal
-    from sg_jax.version import __version__
-
     check_launch(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
     shared = {"config": config.to_dict(), "resume": args.resume, "overwrite": args.overwrite,
               "stop_after_epoch": args.stop_after_epoch, "version": __version__}
@@ -156,10 +157,6 @@ def supervise_training(args, config) -> int:
 
 
 def cmd_train(args) -> int:
-    from sg_jax.embeddings import Embeddings
-    from sg_jax.processes.supervisor import supervised
-    from sg_jax.runs import CheckpointPolicy, run_training
-
     config = config_from_args(args)
     if several_processes(args) and supervised() is None:
         return supervise_training(args, config)
@@ -168,8 +165,6 @@ def cmd_train(args) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     on_call, close = progress_callback(not args.quiet)
     on_read, close_read = read_progress_callback(not args.quiet)
-    from sg_jax.data.encoded import CACHE_ENV
-
     cache_before = os.environ.get(CACHE_ENV)
     if args.corpus_cache:  # the run path reads the cache directory from the environment
         os.environ[CACHE_ENV] = args.corpus_cache
@@ -213,9 +208,6 @@ def _probe_words(vocab, n: int = 6) -> list[str]:
 
 
 def add_gradcheck(sub) -> None:
-    from sg_jax.architectures import ARCHITECTURES
-    from sg_jax.objectives import REGISTRY
-
     p = sub.add_parser("gradcheck", help="check every objective's gradients: jax.grad vs finite differences "
                        "and the hand derivation", description="Compare jax.grad with central finite differences "
                        "and, where an objective registers one, with its hand-derived closed form, on random float64 "
@@ -235,10 +227,6 @@ def add_gradcheck(sub) -> None:
 
 
 def cmd_gradcheck(args) -> int:
-    import jax
-
-    from sg_jax.gradcheck import run_gradcheck
-
     failed = 0
 
     def show(report) -> None:  # each check as it ends: the whole run takes about a minute
@@ -287,8 +275,6 @@ def add_queries(sub) -> None:
 
 
 def cmd_similar(args) -> int:
-    from sg_jax.embeddings import Embeddings
-
     emb = Embeddings.load(args.vectors)
     for word, score in emb.most_similar(positive=args.words, negative=args.negative or (), k=args.k,
                                         restrict_vocab=args.restrict_vocab):
@@ -298,8 +284,6 @@ def cmd_similar(args) -> int:
 
 
 def cmd_analogy(args) -> int:
-    from sg_jax.embeddings import Embeddings
-
     emb = Embeddings.load(args.vectors)
     for word, score in emb.analogy(args.a, args.b, args.c, k=args.k, method=args.method,
                                    restrict_vocab=args.restrict_vocab):
@@ -308,9 +292,6 @@ def cmd_analogy(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from sg_jax.embeddings import Embeddings
-    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity, format_table
-
     emb = Embeddings.load(args.vectors)
     sim = evaluate_similarity(emb, args.similarity) if args.similarity else evaluate_similarity(emb)
     ana = evaluate_analogies(emb, args.analogies, restrict_vocab=args.restrict_vocab, method=args.method) \

@@ -8,17 +8,23 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sg_jax.errors import ConfigError
-
-
+from sg_jax.atomic import atomic_write_text
 from sg_jax.cli.commands import positive_int as _positive_int
+from sg_jax.cli.options import add_config_arguments, config_from_args
+from sg_jax.errors import ConfigError
+from sg_jax.graph.datasets import resolve
+from sg_jax.graph.edgelist import read_edgelist, read_labels
+from sg_jax.graph.embed import GRAPH_DEFAULTS, embed_graph, graph_config
+from sg_jax.graph.evaluate import score_embedding, split_edges
+from sg_jax.graph.projection import plot_projection
+from sg_jax.graph.study import PQStudy, run_study
+from sg_jax.graph.walks import WalkConfig
+from sg_jax.runs import CheckpointPolicy
 
 
 def add_graph_arguments(p: argparse.ArgumentParser, *, study: bool = False) -> None:
     """Graph, walk and training options shared by `graph` and `graph-study` (whose grid replaces
     --method, --p, --q and --walk-length)."""
-    from sg_jax.graph.walks import WalkConfig
-
     w = WalkConfig()
     g = p.add_argument_group("graph")
     g.add_argument("--edges", required=True,
@@ -39,9 +45,6 @@ def add_graph_arguments(p: argparse.ArgumentParser, *, study: bool = False) -> N
     g.add_argument("--chunk-walkers", type=int, default=w.chunk_walkers,
                    help=f"walkers advanced together on the device (memory only; default {w.chunk_walkers})")
     # the skip-gram options are Config's fields (sg_jax.cli.options), with graph embedding's defaults
-    from sg_jax.cli.options import add_config_arguments
-    from sg_jax.graph.embed import GRAPH_DEFAULTS
-
     add_config_arguments(p, exclude=READ_FIELDS, defaults=GRAPH_DEFAULTS)
 
 
@@ -51,23 +54,15 @@ READ_FIELDS = ("min_count", "max_vocab", "lowercase", "encoding_errors", "unicod
 
 
 def configs_from_args(args):
-    from sg_jax.graph.embed import graph_config
-    from sg_jax.graph.walks import WalkConfig
-
     walk = WalkConfig(method=getattr(args, "method", "node2vec"), p=getattr(args, "p", 1.0), q=getattr(args, "q", 1.0),
                       walks=args.walks, walk_length=getattr(args, "walk_length", WalkConfig.walk_length),
                       chunk_walkers=args.chunk_walkers).validate()
-    from sg_jax.cli.options import config_from_args
-
     config = config_from_args(args, **{k: v for k, v in graph_config().to_dict().items() if k in READ_FIELDS})
     return walk, config
 
 
 def load_inputs(args):
     """(graph, labels or None, unknown label lines, source name) from --edges/--labels/--directed/--weighted."""
-    from sg_jax.graph.datasets import resolve
-    from sg_jax.graph.edgelist import read_edgelist, read_labels
-
     path, bundled_labels, bundled_weighted = resolve(args.edges)
     weighted = args.weighted or bool(bundled_weighted)
     graph = read_edgelist(path, directed=args.directed, weighted=weighted)
@@ -102,11 +97,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from sg_jax.atomic import atomic_write_text
-    from sg_jax.graph.embed import embed_graph
-    from sg_jax.graph.evaluate import score_embedding, split_edges
-    from sg_jax.runs import CheckpointPolicy
-
     walk, config = configs_from_args(args)
     if not 0 < args.train_fraction < 1:
         raise ConfigError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
@@ -146,8 +136,6 @@ def main(args) -> int:
             print(f"link prediction: ROC AUC {scores['link_auc']:.4f} on {scores['held_out_edges']:,} held-out edges")
         atomic_write_text(out_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
     if not args.no_plot:
-        from sg_jax.graph.projection import plot_projection
-
         method = plot_projection(out_dir / "projection.png", names, vectors, labels,
                                  title=f"{Path(source).name}: {walk.method}", seed=config.seed)
         print(f"wrote {out_dir / 'vectors.txt'}, {out_dir / 'projection.png'} ({method}) and the checkpoint")
@@ -188,8 +176,6 @@ def add_study_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def study_main(args) -> int:
-    from sg_jax.graph.study import PQStudy, run_study
-
     walk, config = configs_from_args(args)
     graph, labels, unknown, source = load_inputs(args)
     if not labels:

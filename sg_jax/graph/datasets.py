@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sg_jax.atomic import atomic_write_text
 from sg_jax.graph.edgelist import Graph, GraphError, from_arrays
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "graphs"
@@ -46,8 +47,6 @@ def resolve(edges: str) -> tuple[Path, Path | None, bool | None]:
 
 
 def _write(directory: Path, name: str, edges, labels=None, header: str = "") -> None:
-    from sg_jax.atomic import atomic_write_text
-
     lines = [f"# {line}\n" for line in header.strip().splitlines()]
     lines += [" ".join(map(str, e)) + "\n" for e in edges]
     atomic_write_text(directory / f"{name}.edges", "".join(lines))
@@ -57,7 +56,7 @@ def _write(directory: Path, name: str, edges, labels=None, header: str = "") -> 
 
 def write_bundled(directory: str | Path = DATA) -> None:
     """Write the bundled graphs from networkx into `directory`."""
-    import networkx as nx
+    import networkx as nx  # heavy: networkx loads only to regenerate the bundled files
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

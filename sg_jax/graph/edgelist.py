@@ -38,6 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from sg_jax.errors import FormatError, SgJaxError
+from sg_jax.formats import _open
 
 _WHITESPACE = re.compile(r"\s")
 
@@ -179,8 +180,6 @@ def _fields(raw: bytes, path: Path, line_no: int) -> list[str]:
 def _open_text(path: Path, what: str = "edge list"):
     """A binary reader of `path`, decompressing gzip. Only a regular file is opened (the vectors and
     checkpoint readers' rule, `formats._open`): a FIFO or a device could be read forever."""
-    from sg_jax.formats import _open
-
     if not path.exists():
         raise GraphError(f"{what} not found: {path}")
     if path.is_dir():

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from sg_jax.atomic import atomic_write_bytes, atomic_write_text
 from sg_jax.errors import ConfigError
@@ -151,10 +154,6 @@ def embed_graph(graph: Graph, walk: WalkConfig, config: Config, out_dir, *, sour
 def walk_fingerprint(walks: WalkCorpus) -> str:
     """sha256 of the walks as trained (the graph, the walk settings and the seed determine them):
     what the checkpoint records as its corpus."""
-    import hashlib
-
-    import numpy as np
-
     h = hashlib.sha256()
     for array in (walks.encoded.ids, walks.encoded.offsets):
         for start in range(0, len(array), 1 << 22):
@@ -166,6 +165,6 @@ def walk_fingerprint(walks: WalkCorpus) -> str:
 def _bar(enabled: bool, total: int):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # heavy: tqdm loads only when a bar is shown
 
     return tqdm(total=total, unit="walk", unit_scale=True, desc="walks", dynamic_ncols=True)

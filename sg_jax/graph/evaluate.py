@@ -58,6 +58,7 @@ class Classification:
 def node_classification(names: Sequence[str], vectors: np.ndarray, labels: Mapping[str, str], *,
                         train_fraction: float = 0.5, seed: int = 0, n_jobs: int | None = None) -> Classification:
     """Micro/macro-F1 of one-vs-rest logistic regression on a stratified split (module docstring)."""
+    # heavy: scikit-learn (1.5 s) loads only when a score is asked for
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.model_selection import train_test_split
@@ -143,6 +144,7 @@ def link_prediction_auc(split: EdgeSplit, names: Sequence[str], vectors: np.ndar
     """ROC AUC of a logistic regression on Hadamard features, fitted on the training graph's edges
     and as many other non-edges, on the held-out edges against the held-out non-edges.
     `names`/`vectors`: the embedding (nodes without a vector get a zero vector)."""
+    # heavy: scikit-learn (1.5 s) loads only when a score is asked for
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -174,6 +176,7 @@ def community_nmi(names: Sequence[str], vectors: np.ndarray, communities: Mappin
                   seed: int = 0) -> float:
     """NMI between k-means clusters of the unit vectors (k = number of communities) and the partition,
     over the nodes that have both a vector and a community."""
+    # heavy: scikit-learn (1.5 s) loads only when a score is asked for
     from sklearn.cluster import KMeans
     from sklearn.metrics import normalized_mutual_info_score
 

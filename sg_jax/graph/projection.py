@@ -22,7 +22,7 @@ def project_2d(vectors: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     x = np.asarray(vectors, np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     if 4 <= len(x) <= TSNE_MAX:
-        from sklearn.manifold import TSNE
+        from sklearn.manifold import TSNE  # heavy: scikit-learn loads only for a t-SNE projection
 
         perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
         return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x), "t-SNE"

@@ -25,12 +25,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from sg_jax.atomic import atomic_write_csv, atomic_write_text
 from sg_jax.errors import ConfigError
 from sg_jax.graph.csr import fingerprint
 from sg_jax.graph.edgelist import Graph
+from sg_jax.graph.embed import embed_graph
 from sg_jax.graph.evaluate import score_embedding
-from sg_jax.graph.walks import WalkConfig
+from sg_jax.graph.walks import WalkConfig, check_sizes, memory_available
+from sg_jax.plots import heatmap
 from sg_jax.study.records import RUNS_FILE, append_run, read_runs
 from sg_jax.config import Config
 
@@ -66,9 +70,6 @@ def run_study(study: PQStudy, graph: Graph, labels: dict, out_dir, *, source: st
               log: Callable[[str], None] | None = None) -> list[dict]:
     """Train and score the grid points not yet in out_dir/runs.jsonl; write the summary and heatmaps.
     log: given each progress line (None: silent)."""
-    from sg_jax.graph.embed import embed_graph
-    from sg_jax.graph.walks import check_sizes, memory_available
-
     log = log or (lambda line: None)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -128,10 +129,6 @@ def summarize(records: list[dict]) -> list[dict]:
 
 
 def write_summary(out: Path, records: list[dict]) -> None:
-    import numpy as np
-
-    from sg_jax.plots import heatmap
-
     rows = summarize(records)
     if not rows:
         return

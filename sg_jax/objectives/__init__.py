@@ -12,6 +12,7 @@ import dataclasses
 import types
 
 from sg_jax.architectures import SG_FORMS, Batch, get_architecture
+from sg_jax.errors import ConfigError
 from sg_jax.objectives.base import REGISTRY, Objective, ObjectiveSpec, get_spec, objective_loss, register
 # each registers itself on import; this order is the order of the choices in --help
 from sg_jax.objectives import softmax  # noqa: F401, I001
@@ -44,8 +45,6 @@ def get_objective(arch: str = "sg", name: str = "ns", *, sg_form: str = "target"
 
     sg_form (skip-gram only): "target" (the textbook's form) or "context" (word2vec's)."""
     if sg_form not in SG_FORMS:
-        from sg_jax.errors import ConfigError
-
         raise ConfigError(f"unknown skip-gram form {sg_form!r}; choose {' or '.join(SG_FORMS)}")
     if "share" in options:
         options["share_negatives"] = options.pop("share")

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 
 from sg_jax.errors import ConfigError
 from sg_jax.processes.link import End, Link
@@ -214,8 +216,6 @@ def _how(status: int) -> str:
 
 def _runtime_message(text: str) -> str:
     """The first fatal or error line of the runtime's log, without its prefix; else ''."""
-    import re
-
     for pattern in (r"^F\d{4} [\d:.]+\s+\d+ [^\]]*\] (.+)$", r"^E\d{4} [\d:.]+\s+\d+ [^\]]*\] (.+)$",
                     r"^(Fatal Python error: .+)$"):
         m = re.search(pattern, text, re.MULTILINE)
@@ -250,8 +250,6 @@ def child_setup(environ=os.environ) -> dict | None:
     sys.stderr = open(spec["stderr_fd"], "w", buffering=1, encoding="utf-8", errors="backslashreplace")
 
     def excepthook(kind, value, tb):
-        import traceback
-
         traceback.print_exception(kind, value, tb, file=captured)
         captured.flush()
 

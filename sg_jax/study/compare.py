@@ -18,7 +18,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from sg_jax.evaluation import AnalogyResult, SimilarityResult, unpack_bits
+from sg_jax.evaluation import (AnalogyResult, SimilarityResult, evaluate_analogies, evaluate_similarity, simlex999_path,
+                               unpack_bits)
 from sg_jax.study import stats
 
 CORRELATIONS = ("wordsim", "simlex")
@@ -148,8 +149,6 @@ def verdict(diff: stats.Interval, what: str, a: str, b: str, *, scale: float = 1
 
 def evaluate_all(emb, *, restrict_vocab: int = 30_000, method: str = "add", simlex: bool = True) -> dict[str, Items]:
     """Every metric's items for one model: wordsim, simlex (when asked), analogy, semantic, syntactic."""
-    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity, simlex999_path
-
     out = {"wordsim": similarity_items(evaluate_similarity(emb))}
     if simlex:
         out["simlex"] = similarity_items(evaluate_similarity(emb, simlex999_path()))

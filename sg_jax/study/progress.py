@@ -35,7 +35,7 @@ class StudyProgress:
         self.start = clock()
         self.bar = None
         if enabled and _is_terminal(stream):
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # heavy: tqdm loads only when a bar is shown
 
             self.bar = tqdm(total=self.total_words, unit="word", unit_scale=True, desc=f"study ({n_runs} runs)",
                             file=stream, dynamic_ncols=True, leave=True)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import jax
 
 
 def code_version() -> dict:
     """{"sg_jax": package version, "git": `git describe --always --dirty` or None}."""
     try:
-        from importlib.metadata import PackageNotFoundError, version
-
         package = version("sg_jax")
     except PackageNotFoundError:
         package = None
@@ -31,8 +32,6 @@ def code_version() -> dict:
 
 
 def device_info() -> dict:
-    import jax
-
     devices = jax.devices()
     return {"platform": devices[0].platform, "kind": getattr(devices[0], "device_kind", devices[0].platform),
             "count": len(devices), "jax": jax.__version__}

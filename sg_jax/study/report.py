@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
 import shlex
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+import sg_jax.plots as plots
 from sg_jax.atomic import atomic_write_text
+from sg_jax.cli.options import config_to_argv
+from sg_jax.config import Config
+from sg_jax.errors import quoted_list
+from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
 from sg_jax.study import stats
+from sg_jax.study.findings import findings
 from sg_jax.study.records import RUNS_FILE
 from sg_jax.study.summary import METRICS, SCORES, TABLED, markdown_table, summarize, summary_csv
 
@@ -26,8 +36,6 @@ def heatmap_file(metric: str) -> str:
 
 
 def _grid(rows, windows, dims, key):
-    import numpy as np
-
     at = {(r["window"], r["dim"]): r for r in rows}
     grid = np.full((len(windows), len(dims)), np.nan)
     for i, w in enumerate(windows):
@@ -39,8 +47,6 @@ def _grid(rows, windows, dims, key):
 
 def typical_interval(rows, metric: str) -> float:
     """The median width of the cells' intervals (NaN when none has one)."""
-    import numpy as np
-
     widths = [r[f"{metric}_high"] - r[f"{metric}_low"] for r in rows
               if math.isfinite(r.get(f"{metric}_low", math.nan)) and math.isfinite(r.get(f"{metric}_high", math.nan))]
     return float(np.median(widths)) if widths else math.nan
@@ -48,8 +54,6 @@ def typical_interval(rows, metric: str) -> float:
 
 def write_plots(out: Path, records: Sequence[dict], rows: Sequence[dict]) -> list[str]:
     """The heatmaps, the loss curves and the by-window grid; returns the file names written."""
-    import sg_jax.plots as plots
-
     windows = sorted({r["window"] for r in rows})
     dims = sorted({r["dim"] for r in rows})
     written = []
@@ -111,10 +115,6 @@ def reproduce_command(records: Sequence[dict], out: Path) -> str:
 
 def reproduce_argv(records: Sequence[dict], out: Path) -> list[str]:
     """The arguments of `reproduce_command`, unquoted."""
-    from sg_jax.cli.options import config_to_argv
-    from sg_jax.config import Config
-    from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
-
     first = records[0]
     config = Config.from_dict(first["config"], where="the first run record's config")
     corpus, evaluation = first["corpus"], first["evaluation"]
@@ -140,8 +140,6 @@ def _sync_argv(config) -> list[str]:
     several replicating devices; for one-device runs, where no sync happens, only a value auto
     would not give (so that the command's runs record what these recorded); never with sharded
     tables, whose every step is synchronous."""
-    import dataclasses
-
     if config.sync_every is None or config.shard_tables:
         return []
     if (config.devices or 1) > 1:
@@ -154,8 +152,6 @@ def sweep_wall_seconds(records: Sequence[dict]) -> float | None:
     """The study's wall time: the union of its runs' [started_at, finished_at] spans (runs trained
     together overlap; time between two invocations of the sweep, when nothing ran, is not
     counted). None when a record lacks its times (records from before they were kept)."""
-    import datetime
-
     spans = []
     for r in records:
         try:
@@ -186,8 +182,6 @@ def outside_grid(records: Sequence[dict], sweep) -> list[str]:
 
 def _devices_used(first: dict) -> str:
     """How the runs used the devices, with the sync interval they trained with."""
-    from sg_jax.config import Config
-
     config = Config.from_dict(first["config"], where="the first run record's config")
     device = first.get("device") or {}
     used, together = device.get("used", config.devices), device.get("together", 1)
@@ -217,7 +211,6 @@ def _outside_lines(records: Sequence[dict], sweep) -> list[str]:
     outside = outside_grid(records, sweep)
     if not outside:
         return []
-    from sg_jax.errors import quoted_list
 
     return [f"{len(outside)} of the {len(records)} recorded runs lie outside the grid of the last sweep command "
             f"(windows {', '.join(map(str, sweep.windows))} × dimensions {', '.join(map(str, sweep.dims))} × seeds "
@@ -312,8 +305,6 @@ def report_markdown(records: Sequence[dict], rows: Sequence[dict], table: str, f
 
 
 def _learning_rate(config: dict) -> str:
-    from sg_jax.config import Config
-
     return f"{config['lr']}" if config.get("lr") is not None else \
         f"{Config(arch=config['arch']).learning_rate} (the default)"
 
@@ -329,8 +320,6 @@ def _analogy_note(records) -> str:
 
 
 def _findings_lines(records, rows) -> list[str]:
-    from sg_jax.study.findings import findings
-
     found = findings(records, rows)
     if not found:
         return ["No per-item benchmark data in these records (they predate it), so no comparison is made.", ""]
@@ -342,8 +331,6 @@ def _findings_lines(records, rows) -> list[str]:
 
 def _sharing(config: dict) -> str:
     """How a study's runs drew their noise words, in words (the resolved share_negatives)."""
-    from sg_jax.config import Config
-
     resolved = Config.from_dict(config, where="the study's config")
     sharing = resolved.sharing
     if sharing == "pool":

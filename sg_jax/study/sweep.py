@@ -52,16 +52,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import sg_jax.formats as formats
+from sg_jax.api import load_model
 from sg_jax.config import Config
-from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB
-
+from sg_jax.data.corpus import corpus_fingerprint
+from sg_jax.embeddings import Embeddings
+from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB, evaluate_analogies, evaluate_similarity
 from sg_jax.errors import ConfigError
+from sg_jax.mesh import resolve_devices
+from sg_jax.run_files import CHECKPOINT, write_manifest
+from sg_jax.runs import CheckpointPolicy, read_corpus, run_training
 from sg_jax.study.lock import sweep_lock
 from sg_jax.study.progress import StudyProgress
 from sg_jax.study.provenance import _now, code_version, device_info
 from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _first_of_each,
                                   append_run, read_runs, run_id, study_settings)
 from sg_jax.study.report import write_outputs
+from sg_jax.together import plan_groups, run_together
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +136,6 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     summary, the plots and the report. Returns all records and the new ones. log: given each
     progress line (None: silent); progress: a progress bar on a terminal, else a line per run
     (given to log, or printed when log is None: `StudyProgress`)."""
-    from sg_jax.mesh import resolve_devices
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")
@@ -146,9 +151,6 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
 
 def _run_sweep_locked(sweep: Sweep, out: Path, devices: int, together: int, progress: bool,
                       log: Callable[[str], None] | None) -> SweepResult:
-    from sg_jax.data.corpus import corpus_fingerprint
-    from sg_jax.runs import read_corpus
-
     study_log, log = log, log or (lambda line: None)
     runs_path = out / RUNS_FILE
     records = _first_of_each(read_runs(runs_path, log=log), log)
@@ -233,8 +235,6 @@ def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict
     """One run through the one run path (`sg_jax.runs.run_training`: checkpointed, so an
     interrupted sweep resumes mid-run), then scored; returns its record (not yet appended).
     `progress` is told the training words as they are done."""
-    from sg_jax.runs import CheckpointPolicy, run_training
-
     window, dim, seed = point
     config = sweep.config(window, dim, seed)
     started, t0 = _now(), time.perf_counter()
@@ -257,8 +257,6 @@ def train_together_and_evaluate(sweep: Sweep, todo, data, corpus: dict, provenan
     """The runs `todo` in groups trained together (`sg_jax.together`), spread over `devices`:
     yields the records of each group as it ends (a group is checkpointed, so an interrupted sweep
     resumes it mid-run)."""
-    from sg_jax.together import plan_groups, run_together
-
     configs = [sweep.config(*point) for point in todo]
     for group in plan_groups(configs, sweep.together):
         points = [todo[i] for i in group]
@@ -280,9 +278,6 @@ def train_together_and_evaluate(sweep: Sweep, todo, data, corpus: dict, provenan
 
 def evaluate_run(sweep: Sweep, point, data, corpus: dict, provenance: dict, result, started: str, t0: float) -> dict:
     """Score a trained run and return its record; its wall time counts from t0 (perf_counter)."""
-    from sg_jax.embeddings import Embeddings
-    from sg_jax.evaluation import evaluate_analogies, evaluate_similarity
-
     window, dim, seed = point
     record = _record_head(sweep, window, dim, seed, corpus)
     record.update(provenance)
@@ -322,10 +317,6 @@ def evaluate_run(sweep: Sweep, point, data, corpus: dict, provenance: dict, resu
 def save_missing_vectors(out: Path, records) -> tuple[int, list[str]]:
     """Write DIR/<run>/vectors.txt for recorded runs that lack it, from each run's checkpoint
     (every sweep run keeps one). Returns (how many were written, the runs that have neither)."""
-    import sg_jax.formats as formats
-    from sg_jax.run_files import CHECKPOINT, write_manifest
-    from sg_jax.api import load_model
-
     written, missing = 0, []
     for r in records:
         run_dir = out / r["run_id"]
