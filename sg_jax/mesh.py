@@ -26,9 +26,16 @@ batches and keys on device d of the mesh, and the same choices made from the cou
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
+import subprocess
+import sys
+import time
 
 from sg_jax.errors import ConfigError
+from sg_jax.processes.rendezvous import check_launch
 
 AXIS = "data"
 _FLAG = "--xla_force_host_platform_device_count"
@@ -42,7 +49,6 @@ def host_device_flags(count: int | None, environ=os.environ) -> None:
     """Before JAX starts: make `count` (None: every core, at most MAX_HOST_DEVICES) host CPU
     devices, unless XLA_FLAGS already chooses a count. Harmless on GPU and TPU (it only shapes
     the host platform). A count over MAX_HOST_DEVICES is refused (ConfigError)."""
-    import sys
 
     if count is not None and count > MAX_HOST_DEVICES:
         raise ConfigError(f"devices={count} is more than a CPU simulates (at most {MAX_HOST_DEVICES} host devices "
@@ -59,9 +65,6 @@ def check_xla_flags(environ=os.environ, *, probe_seconds: float = 120.0) -> None
     flag, a value it cannot read, a host device count it would take forever to make), with a
     one-line ConfigError instead of XLA's fatal error. The host device count is checked here;
     any other flag is tried in a short-lived child process, since only XLA knows its flags."""
-    import re
-    import subprocess
-    import sys
 
     flags = environ.get("XLA_FLAGS", "")
     for value in re.findall(rf"(?:^|\s){_FLAG}=(\S*)", flags):
@@ -83,7 +86,6 @@ def check_xla_flags(environ=os.environ, *, probe_seconds: float = 120.0) -> None
 
 def _xla_complaint(stderr: str) -> str:
     """The message of XLA's first error or fatal log line ("E1202 08:14:29.5 123 file.cc:63] msg")."""
-    import re
 
     for line in stderr.splitlines():
         m = re.match(r"[EF]\d{4} [\d:.]+\s+\d+ [^\]]*\] (.*)", line)
@@ -98,6 +100,7 @@ def resolve_devices(requested: int | None) -> int:
     once jax.distributed has started, not this process's devices): all of them when None, else
     `requested` (refused when more than exist). Several processes take equal shares of the
     mesh, so a count they cannot share evenly is refused: with P processes it is a multiple of P."""
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     import jax
 
     available, processes = jax.device_count(), jax.process_count()
@@ -127,6 +130,7 @@ def mesh_devices(n: int) -> list:
     """The n devices of a mesh, in mesh order: the first n devices; with several processes, the
     first n/P of each process's devices, process by process (so that every process takes part,
     and a process's share is the same devices whatever n is)."""
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     import jax
 
     if jax.process_count() == 1:
@@ -139,6 +143,7 @@ def mesh_devices(n: int) -> list:
 
 
 def make_mesh(n: int):
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     import numpy as np
     from jax.sharding import Mesh
 
@@ -148,6 +153,7 @@ def make_mesh(n: int):
 def replicate(tree, mesh):
     """Put a pytree on every device of the mesh (one copy each). Across processes every process
     passes the same values and provides the copies on its own devices."""
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     import jax
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
@@ -174,11 +180,11 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
     (a missing or dead peer) end the process from JAX's C++ runtime. The command line therefore
     first meets the other processes itself and runs this in a supervised child process
     (`sg_jax.processes.rendezvous`, `sg_jax.processes.supervisor`)."""
-    from sg_jax.processes.rendezvous import check_launch
 
     host, port = check_launch(coordinator, num_processes, process_id, timeout)
     if process_id != 0:  # the runtime aborts the process when it cannot connect: look first
         _wait_for(host, port, timeout, f"process {process_id} of {num_processes}", coordinator)
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -192,8 +198,6 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
 
 
 def _wait_for(host: str, port: int, timeout: float, who: str, coordinator: str) -> None:
-    import socket
-    import time
 
     deadline = time.monotonic() + timeout
     while True:
@@ -210,13 +214,14 @@ def _wait_for(host: str, port: int, timeout: float, who: str, coordinator: str) 
 def agree_across_processes(what: str, value: str) -> None:
     """Refuse a multi-process run whose processes see different `value`s (a corpus fingerprint,
     a vocabulary, a config): every process raises the same one-line error."""
-    import hashlib
 
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     import jax
     import numpy as np
 
     if jax.process_count() == 1:
         return
+    # JAX must not start yet: the command line imports this module before it sets XLA_FLAGS
     from jax.experimental import multihost_utils
 
     digest = np.frombuffer(hashlib.sha256(value.encode("utf-8")).digest()[:16], dtype=np.uint32)

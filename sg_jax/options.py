@@ -17,37 +17,37 @@ _NOT_ADDED = object()
 
 
 def registered_objectives() -> tuple[str, ...]:
-    from sg_jax.objectives import REGISTRY
+    from sg_jax.objectives import REGISTRY  # JAX must not start yet (module docstring)
 
     return tuple(REGISTRY)
 
 
 def registered_architectures() -> tuple[str, ...]:
-    from sg_jax.architectures import ARCHITECTURES
+    from sg_jax.architectures import ARCHITECTURES  # JAX must not start yet (module docstring)
 
     return tuple(ARCHITECTURES)
 
 
 def registered_layouts() -> tuple[str, ...]:
-    from sg_jax.data.layouts import choices
+    from sg_jax.data.layouts import choices  # JAX must not start yet (module docstring)
 
     return choices()
 
 
 def sg_form_choices() -> tuple[str, ...]:
-    from sg_jax.architectures import SG_FORMS
+    from sg_jax.architectures import SG_FORMS  # JAX must not start yet (module docstring)
 
     return ("auto",) + SG_FORMS
 
 
 def cbow_update_choices() -> tuple[str, ...]:
-    from sg_jax.architectures import CBOW_UPDATES
+    from sg_jax.architectures import CBOW_UPDATES  # JAX must not start yet (module docstring)
 
     return CBOW_UPDATES
 
 
 def registered_optimizers() -> tuple[str, ...]:
-    from sg_jax.optim import OPTIMIZERS
+    from sg_jax.optim import OPTIMIZERS  # JAX must not start yet (module docstring)
 
     return tuple(OPTIMIZERS)
 

@@ -21,11 +21,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import PartitionSpec as P
 
 import sg_jax.keys as keys
 import sg_jax.optim as optim
 from sg_jax.config import Config
 from sg_jax.data.layouts import Layout
+from sg_jax.mesh import AXIS, make_mesh
 from sg_jax.model import Params, init_params
 from sg_jax.objectives import Objective, get_spec
 from sg_jax.resolved import Resolved, resolve
@@ -86,8 +88,8 @@ def out_rows(config: Config, vocab_size: int) -> int:
 def init_state(config: Config, vocab_size: int, optimizer: optax.GradientTransformation) -> TrainState:
     dtype = jnp.dtype(config.dtype)
     key = keys.seed_key(config.seed)
-    params = init_params(keys.init_key(key, config.key_schedule), vocab_size, config.dim, out_rows=out_rows(config, vocab_size),
-                         init=config.init, dtype=dtype)
+    params = init_params(keys.init_key(key, config.key_schedule), vocab_size, config.dim,
+                         out_rows=out_rows(config, vocab_size), init=config.init, dtype=dtype)
     return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32), key)
 
 
@@ -215,9 +217,7 @@ def make_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | 
 
         return run_steps
 
-    from jax.sharding import PartitionSpec as P
 
-    from sg_jax.mesh import AXIS, make_mesh
 
     mesh = make_mesh(n)
 
@@ -293,9 +293,7 @@ def _together(local_steps, max_abs, devices: int):
 
     if devices == 1:
         return jax.jit(runs, donate_argnums=(0,))
-    from jax.sharding import PartitionSpec as P
 
-    from sg_jax.mesh import AXIS, make_mesh
 
     run_axis = P(AXIS)
     sharded = jax.shard_map(runs, mesh=make_mesh(devices), in_specs=(run_axis, run_axis) + (P(),) * 5,

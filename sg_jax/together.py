@@ -38,13 +38,18 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 import sg_jax.interrupts as interrupts
+from sg_jax.architectures import Batch
 from sg_jax.config import Config
 from sg_jax.errors import ConfigError, DivergenceError
+from sg_jax.mesh import AXIS, make_mesh, replicate
+from sg_jax.objectives import get_spec, make_objective
 from sg_jax.run_files import CHECKPOINT, append_metrics, remove_outputs, write_metrics
 from sg_jax.runs import Progress, RunOutput, finish_run, finished, load_progress, save_run
 from sg_jax.resolved import resolve
+from sg_jax.step import make_optimizer
 from sg_jax.train import Calls, Position, Schedule, TrainResult, Watch, init_state, make_plan
 
 # fields that may differ within a group
@@ -67,8 +72,6 @@ def windows_pad_exactly(config: Config) -> bool:
     slot count (their objective's draws do not depend on the number of context slots)."""
     if not resolve(config, 1).layout.pads_exactly(config):
         return False
-    from sg_jax.architectures import Batch
-    from sg_jax.objectives import get_spec, make_objective
 
     obj = make_objective(config)
     counts = np.arange(8, 0, -1, dtype=np.int64) * 10
@@ -178,9 +181,7 @@ def train_together(members: Sequence[Member], words, counts, ids: np.ndarray, of
     tables = plan.tables
     mesh = None
     if devices > 1:
-        from jax.sharding import NamedSharding, PartitionSpec
 
-        from sg_jax.mesh import AXIS, make_mesh, replicate
 
         mesh = make_mesh(devices)
         runs_axis = NamedSharding(mesh, PartitionSpec(AXIS))
@@ -284,6 +285,5 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
 
 
 def _optimizer_of(config: Config):
-    from sg_jax.step import make_optimizer
 
     return make_optimizer(config, 1)

@@ -26,55 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sg_jax"
 REASONS = ("JAX must not start", "optional dependency", "heavy:", "import cycle")
 
-# Temporary: the function-local imports of modules whose reasons are still to be written, as
-# (file under sg_jax/, function, import). Each entry goes when its import moves to the top of
-# its module or gains a reason; the list ends empty.
-NOT_YET_ANNOTATED = {
-    ("config.py", "_resolved_layout", "from sg_jax.data.layouts import resolve"),
-    ("config.py", "_resolved_layout", "from sg_jax.objectives import make_objective"),
-    ("config.py", "Config.resolved_sg_form", "from sg_jax.objectives import get_spec"),
-    ("config.py", "Config.form", "from sg_jax.architectures import get_architecture"),
-    ("config.py", "Config.resolved_dup_cap", "from sg_jax.objectives import get_spec"),
-    ("config.py", "Config.learning_rate", "from sg_jax.architectures import get_architecture"),
-    ("config.py", "Config.combination_problem", "from sg_jax.objectives import get_spec"),
-    ("config.py", "Config.combination_problem", "from sg_jax.objectives import make_objective"),
-    ("config.py", "Config.from_dict", "from sg_jax.errors import quoted"),
-    ("mesh.py", "host_device_flags", "import sys"),
-    ("mesh.py", "check_xla_flags", "import re"),
-    ("mesh.py", "check_xla_flags", "import subprocess"),
-    ("mesh.py", "check_xla_flags", "import sys"),
-    ("mesh.py", "_xla_complaint", "import re"),
-    ("mesh.py", "resolve_devices", "import jax"),
-    ("mesh.py", "mesh_devices", "import jax"),
-    ("mesh.py", "make_mesh", "import numpy as np"),
-    ("mesh.py", "make_mesh", "from jax.sharding import Mesh"),
-    ("mesh.py", "replicate", "import jax"),
-    ("mesh.py", "replicate", "import numpy as np"),
-    ("mesh.py", "replicate", "from jax.sharding import NamedSharding, PartitionSpec"),
-    ("mesh.py", "initialize_distributed", "from sg_jax.processes.rendezvous import check_launch"),
-    ("mesh.py", "initialize_distributed", "import jax"),
-    ("mesh.py", "_wait_for", "import socket"),
-    ("mesh.py", "_wait_for", "import time"),
-    ("mesh.py", "agree_across_processes", "import hashlib"),
-    ("mesh.py", "agree_across_processes", "import jax"),
-    ("mesh.py", "agree_across_processes", "import numpy as np"),
-    ("mesh.py", "agree_across_processes", "from jax.experimental import multihost_utils"),
-    ("options.py", "registered_objectives", "from sg_jax.objectives import REGISTRY"),
-    ("options.py", "registered_architectures", "from sg_jax.architectures import ARCHITECTURES"),
-    ("options.py", "registered_layouts", "from sg_jax.data.layouts import choices"),
-    ("options.py", "sg_form_choices", "from sg_jax.architectures import SG_FORMS"),
-    ("options.py", "cbow_update_choices", "from sg_jax.architectures import CBOW_UPDATES"),
-    ("options.py", "registered_optimizers", "from sg_jax.optim import OPTIMIZERS"),
-    ("step.py", "make_run_steps", "from jax.sharding import PartitionSpec as P"),
-    ("step.py", "make_run_steps", "from sg_jax.mesh import AXIS, make_mesh"),
-    ("step.py", "_together", "from jax.sharding import PartitionSpec as P"),
-    ("step.py", "_together", "from sg_jax.mesh import AXIS, make_mesh"),
-    ("together.py", "windows_pad_exactly", "from sg_jax.architectures import Batch"),
-    ("together.py", "windows_pad_exactly", "from sg_jax.objectives import get_spec, make_objective"),
-    ("together.py", "train_together", "from jax.sharding import NamedSharding, PartitionSpec"),
-    ("together.py", "train_together", "from sg_jax.mesh import AXIS, make_mesh, replicate"),
-    ("together.py", "_optimizer_of", "from sg_jax.step import make_optimizer"),
-}
 
 
 def _comments(source: str) -> dict[int, str]:
@@ -160,17 +111,13 @@ class Holder:
 
 
 def test_every_function_local_import_says_why():
-    unexplained, listed = [], set()
+    unexplained = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).as_posix()
         for scope, line, text in unexplained_imports(path.read_text(encoding="utf-8")):
-            if (rel, scope, text) in NOT_YET_ANNOTATED:
-                listed.add((rel, scope, text))
-            else:
-                unexplained.append(f"sg_jax/{rel}:{line} in {scope}: {text}")
+            unexplained.append(f"sg_jax/{rel}:{line} in {scope}: {text}")
     assert not unexplained, ("imports inside functions without a reason (move them to the top of the module, or "
                              f"say why on the line: one of {REASONS}):\n" + "\n".join(unexplained))
-    assert listed or not NOT_YET_ANNOTATED, "every listed import now says why or is gone: empty NOT_YET_ANNOTATED"
 
 
 # Run as `python -m sg_jax` (sg_jax/__main__.py) with --devices 3 and no XLA_FLAGS: JAX's first
