@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +40,8 @@ import numpy as np
 
 from sg_jax.graph.csr import CSR, DeviceCSR, to_device
 
-if TYPE_CHECKING:  # annotations only: sg_jax.graph.walks imports this module
-    from sg_jax.graph.walks import WalkConfig
+# `config` below is a `sg_jax.graph.walks.WalkConfig` (walks imports this module, so it is not imported here)
+
 
 BLOCK = 1024          # walkers that share one random-number key per proposal
 WALK_STREAM = 0x5EED  # fold_in(PRNGKey(seed), WALK_STREAM): the walks' key, apart from training's keys
@@ -168,7 +167,7 @@ def _second_order_chunk(g: DeviceCSR, block_keys, starts, valid, prevs, inv_p, i
 
 
 def walk_chunk(g: DeviceCSR, key: jax.Array, first_walk: int, n_walkers: int, n_walks: int, n_nodes: int,
-               config: WalkConfig, weighted: bool, directed: bool, max_degree: int, *, starts=None, prevs=None):
+               config, weighted: bool, directed: bool, max_degree: int, *, starts=None, prevs=None):
     """Walks first_walk .. first_walk + n_walkers - 1 (those >= n_walks are padding, all -1) as a
     device array [n_walkers, walk_length] (dispatched asynchronously). Walk g starts at node g mod n,
     or at starts[g - first_walk] having come from prevs[g - first_walk] (tests of one transition)."""
@@ -194,7 +193,7 @@ def walk_key(seed: int) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed), WALK_STREAM)
 
 
-def next_node_counts(csr: CSR, prev: int, cur: int, n_walkers: int, config: WalkConfig, seed: int) -> np.ndarray:
+def next_node_counts(csr: CSR, prev: int, cur: int, n_walkers: int, config, seed: int) -> np.ndarray:
     """int64 [n]: where n_walkers walkers at `cur`, having come from `prev` (-1: a walk's first step),
     go next under `config` (one step of the same jitted kernel the walks use). For tests."""
     config = dataclasses.replace(config, walk_length=2).validate()
