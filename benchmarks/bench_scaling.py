@@ -66,8 +66,8 @@ class Runner:
         import jax
         import numpy as np
 
+        import sg_jax.keys as keys
         from sg_jax.data import epoch as pipeline
-        from sg_jax.data.layouts.padded import make_batch
         from sg_jax.train import Config, init_state, make_plan
 
         objective, share = MODES[mode]
@@ -82,9 +82,11 @@ class Runner:
         self.state = init_state(config, self.V, plan.optimizer)
         start, end = plan.chunks[0]
         dev = pipeline.to_device(corpus.ids, corpus.offsets, start, end)
-        key = jax.random.fold_in(self.state.key, 0)
-        self.data = pipeline.prepare_epoch(key, dev, plan.keep_prob, config.shuffle)
-        self.epoch_key = jax.random.fold_in(key, 1)
+        layout = plan.resolved.layout
+        key = keys.chunk_key(self.state.key, 0)
+        self.data = pipeline.prepare_epoch(keys.data_key(key), dev, plan.keep_prob, config.shuffle,
+                                           layout.epoch_unit(config, plan.batch_size))
+        self.epoch_key = keys.steps_key(key)
         self.steps = -(-int(self.data.n) // plan.batch_size)
         self.S = config.steps_per_call
         if self.steps < (args.calls + 1) * self.S:
@@ -92,9 +94,9 @@ class Runner:
                              f"{(args.calls + 1) * self.S}; raise --tokens or lower --calls/--steps")
 
         def touched(data, tables, key):  # the index vectors one step gathers and scatters
-            batch = make_batch(data, 0, key, batch_size=plan.batch_size, window=config.window,
-                                        dynamic=config.dynamic_window)
-            return plan.obj.indices(batch, plan.obj.sample(key, batch, tables), tables)
+            batch, aux = layout.make(config, plan.obj, data, tables, 0, key, key, batch_size=plan.batch_size,
+                                     slots=None, window=config.window)
+            return layout.scoring(plan.obj, batch, aux, tables)[:2]
 
         in_idx, out_idx = jax.eval_shape(touched, self.data, plan.tables, self.epoch_key)
         self.rows_per_step = int(np.prod(in_idx.shape)) + int(np.prod(out_idx.shape))
@@ -107,13 +109,14 @@ class Runner:
         import numpy as np
 
         t = time.perf_counter()
-        self.state, losses, counts = self.plan.run_steps(self.state, self.data, self.plan.tables, self.epoch_key,
-                                                         self.next_call * self.S, self.steps)
+        self.state, stats = self.plan.run_steps(self.state, self.data, self.plan.tables, self.epoch_key,
+                                                self.next_call * self.S, self.steps)
+        losses, examples = stats.losses, stats.examples
         jax.block_until_ready((self.state, losses))
         seconds = time.perf_counter() - t
         self.next_call += 1
         self.finite = self.finite and bool(np.isfinite(np.asarray(losses)).all())
-        return seconds, float(np.asarray(counts).sum())
+        return seconds, float(np.asarray(examples).sum())
 
     def call(self) -> None:
         seconds, examples = self._call()
