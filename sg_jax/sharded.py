@@ -201,10 +201,10 @@ def make_sharded_run_steps(resolved: Resolved, optimizer, batch_size: int, slots
     def device(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
 
-        state, (losses, counts) = scan_steps(lambda st, s: one_step(st, epoch, tables, epoch_key, s, d), state,
+        state, (losses, examples) = scan_steps(lambda st, s: one_step(st, epoch, tables, epoch_key, s, d), state,
                                              first_step, steps_in_epoch, S)
         big = jnp.maximum(jnp.max(jnp.abs(state.params.w_in)), jnp.max(jnp.abs(state.params.w_out)))
-        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), jax.lax.pmax(big, AXIS))
+        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(examples, AXIS), jax.lax.pmax(big, AXIS))
 
     sharded = jax.shard_map(device, mesh=shards.mesh, in_specs=(shards.specs,) + (P(),) * 5,
                             out_specs=(shards.specs, P()), check_vma=False)

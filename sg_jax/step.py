@@ -212,8 +212,8 @@ def make_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | 
     if n == 1:
         @functools.partial(jax.jit, donate_argnums=(0,))
         def run_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
-            state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0)
-            return state, StepStats(losses, counts, max_abs(state.params))
+            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0)
+            return state, StepStats(losses, examples, max_abs(state.params))
 
         return run_steps
 
@@ -247,17 +247,17 @@ def make_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | 
 
         def synced(state, j):
             start = state.params
-            state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
+            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
                                                   steps_in_epoch, d, k)
             # every replica adds the sum of all replicas' changes to the tables it started from
             params = jax.tree.map(combine, start, state.params)
             opt_state = jax.tree.map(
                 lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
-            return TrainState(params, opt_state, state.step, state.key), (losses, counts)
+            return TrainState(params, opt_state, state.step, state.key), (losses, examples)
 
-        state, (losses, counts) = jax.lax.scan(synced, state, jnp.arange(S // k))
-        losses, counts = losses.reshape(S), counts.reshape(S)
-        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(counts, AXIS), max_abs(state.params))
+        state, (losses, examples) = jax.lax.scan(synced, state, jnp.arange(S // k))
+        losses, examples = losses.reshape(S), examples.reshape(S)
+        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(examples, AXIS), max_abs(state.params))
 
     sharded = jax.shard_map(replica, mesh=mesh, in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,))
@@ -285,9 +285,9 @@ def _together(local_steps, max_abs, devices: int):
 
     def runs(states, windows, epoch, tables, epoch_key, first_step, steps_in_epoch):
         def one(state, window):
-            state, (losses, counts) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0,
+            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0,
                                                   window=window)
-            return state, StepStats(losses, counts, max_abs(state.params))
+            return state, StepStats(losses, examples, max_abs(state.params))
 
         return jax.vmap(one)(states, windows)
 

@@ -272,25 +272,25 @@ class Watch:
     def after_call(self, losses: np.ndarray, examples: np.ndarray, max_abs: float, step: int, call: Call) -> dict:
         """The record of a call (raises DivergenceError if the call shows a blown-up run)."""
         done = call.done
-        losses, counts_ = losses[:done], examples[:done]
-        n = float(counts_.sum())
+        losses, examples_ = losses[:done], examples[:done]
+        n = float(examples_.sum())
         if self.baseline is None and n:  # the first step's loss per example: the run's scale
-            j = int(np.argmax(counts_ > 0))
-            self.baseline = float(losses[j]) / float(counts_[j]) if np.isfinite(losses[j]) else None
-        problem = divergence(losses, counts_, max_abs, self.baseline)
+            j = int(np.argmax(examples_ > 0))
+            self.baseline = float(losses[j]) / float(examples_[j]) if np.isfinite(losses[j]) else None
+        problem = divergence(losses, examples_, max_abs, self.baseline)
         if problem:
             at, why = problem
-            finite = [j for j in range(at) if counts_[j] > 0]
+            finite = [j for j in range(at) if examples_[j] > 0]
             if finite:
-                self.last_finite = round(float(losses[finite[-1]]) / float(counts_[finite[-1]]), 6)
+                self.last_finite = round(float(losses[finite[-1]]) / float(examples_[finite[-1]]), 6)
             raise DivergenceError(
                 f"training diverged at step {step - done + at + 1}: {why} (last finite loss "
                 f"{self.last_finite if self.last_finite is not None else 'none'}); lower the learning rate "
                 f"(lr, now {self.config.learning_rate}) or the batch size (batch_size, now {self.plan.batch_size}), "
                 f"or set clip_norm")
-        seen = [j for j in range(done) if counts_[j] > 0]
+        seen = [j for j in range(done) if examples_[j] > 0]
         if seen:  # the loss of the last step (a mean over its examples), for the divergence message
-            self.last_finite = round(float(losses[seen[-1]]) / float(counts_[seen[-1]]), 6)
+            self.last_finite = round(float(losses[seen[-1]]) / float(examples_[seen[-1]]), 6)
         loss = float(losses.astype(np.float64).sum()) / n if n else float("nan")
         self.words_done += call.words
         record = {"step": step, "epoch": call.epoch + call.progress, "loss": loss, "first_loss": self.baseline,
