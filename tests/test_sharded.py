@@ -64,8 +64,10 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
         vocab, enc, _ = load_corpus(%r, min_count=1)
         V = len(vocab)
         report = {"V": V}
-        for optimizer, objective, layout in (("sgd", "hs", "padded"), ("adagrad", "ns", "padded"),
-                                             ("sgd", "ns", "span"), ("adagrad", "nce", "packed")):
+        cases = [("sgd", "hs", "padded"), ("adagrad", "ns", "padded")]
+        if N == 2:  # the other layouts once: the row step is the same at every device count
+            cases += [("sgd", "ns", "span"), ("adagrad", "nce", "packed")]
+        for optimizer, objective, layout in cases:
             # every layout goes through the one row step, sharded or not
             config = Config(dim=8, window=3, epochs=2, batch_size=32, min_count=1, steps_per_call=16, seed=5,
                             devices=N, sync_every=1, sync_combine="sum", optimizer=optimizer, objective=objective,
@@ -105,8 +107,9 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
     """ % (devices, LOSS_RTOL, VECTOR_ATOL, str(corpus)), devices)
     report = json.loads(out.strip().splitlines()[-1])
     V = report["V"]
-    assert len(report["sgd-padded"]) == len(report["sgd-span"]) == 2  # W and W'; Adagrad adds a sum per table
-    assert len(report["adagrad-padded"]) == len(report["adagrad-packed"]) == 4
+    assert len(report) == (5 if devices == 2 else 3)
+    assert len(report["sgd-padded"]) == len(report.get("sgd-span", [0, 0])) == 2  # W, W'; Adagrad adds a sum each
+    assert len(report["adagrad-padded"]) == len(report.get("adagrad-packed", [0] * 4)) == 4
     assert [V + (-V) % devices, 8] in [s[0] for s in report["adagrad-padded"]]
 
 
