@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import sg_jax.registry as registry
 from sg_jax.architectures import Batch, route_input_grads
-from sg_jax.errors import ConfigError
 from sg_jax.model import Params
 
 
@@ -102,16 +102,11 @@ REGISTRY: dict[str, ObjectiveSpec] = {}
 
 def register(spec: ObjectiveSpec) -> ObjectiveSpec:
     """Add (or replace) an objective under `spec.name`."""
-    if not spec.name or not spec.name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(f"an objective's name must be a short identifier, got {spec.name!r}")
-    REGISTRY[spec.name] = spec
-    return spec
+    return registry.add(REGISTRY, "an objective", spec.name, spec)
 
 
 def get_spec(name: str) -> ObjectiveSpec:
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown objective {name!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    return registry.lookup(REGISTRY, "objective", name)
 
 
 def gather_rows(params, obj: Objective, batch: Batch, aux, tables):

@@ -96,6 +96,8 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
 
 def _whole_table_rows(treedef, tables, idx: list, first_rows):
     """The per-table row indices as the transformations see them (see sparse_row_updates)."""
+    if first_rows is None:
+        return treedef.unflatten(idx)
     return treedef.unflatten([
         None if i is None else jnp.where(i < w.shape[0], i + first, jnp.iinfo(i.dtype).max)
         for w, i, first in zip(tables, idx, treedef.flatten_up_to(first_rows))])
@@ -135,7 +137,7 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
     if not sum_duplicates:
         # word2vec's step: one scatter-add of the row updates per table, repeats and all
         rows = [w if i is None else w[i] for w, i in zip(tables, idx)]
-        seen = indices if first_rows is None else _whole_table_rows(treedef, tables, idx, first_rows)
+        seen = _whole_table_rows(treedef, tables, idx, first_rows)
         updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=seen,
                                        **extra_args)
         return RowUpdates(idx, treedef.flatten_up_to(updates), opt_state, tags)
@@ -150,8 +152,7 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
     row_state = jax.tree.map(lambda t, s: s if t < 0 else gather(s, touched[t]), tags, opt_state)
     rows = [gather(w, r) for w, r in zip(tables, touched)]
     updates, row_state = tx.update(treedef.unflatten(sums), row_state, treedef.unflatten(rows),
-                                   indices=(treedef.unflatten(touched) if first_rows is None
-                                            else _whole_table_rows(treedef, tables, touched, first_rows)),
+                                   indices=_whole_table_rows(treedef, tables, touched, first_rows),
                                    counts=treedef.unflatten(counts),
                                    **extra_args)
     return RowUpdates(touched, treedef.flatten_up_to(updates), row_state, tags)

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 import jax
 
+import sg_jax.registry as registry
 from sg_jax.architectures import Batch, n_examples
-from sg_jax.errors import ConfigError
 
 
 class Layout:
@@ -82,16 +82,11 @@ LAYOUTS: dict[str, Layout] = {}
 
 def register(layout: Layout) -> Layout:
     """Add (or replace) a layout under `layout.name`; returns it."""
-    if not layout.name or not layout.name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(f"a layout's name must be a short identifier, got {layout.name!r}")
-    LAYOUTS[layout.name] = layout
-    return layout
+    return registry.add(LAYOUTS, "a layout", layout.name, layout)
 
 
 def get_layout(name: str) -> Layout:
-    if name not in LAYOUTS:
-        raise ConfigError(f"unknown window layout {name!r}; choose one of auto, {', '.join(LAYOUTS)}")
-    return LAYOUTS[name]
+    return registry.lookup(LAYOUTS, "window layout", name, also=("auto",))
 
 
 def choices() -> tuple[str, ...]:
