@@ -37,7 +37,7 @@ CHILD = r"""
 import dataclasses, json, os, sys, time
 import jax, numpy as np
 args = json.loads(sys.argv[1])
-import sg_jax.sharded as sharded
+import sg_jax.parallel.sharded as sharded
 from sg_jax.config import Config
 from sg_jax.mesh import make_mesh, replicate, resolve_devices
 from sg_jax.train import Calls, Position, make_plan, train

@@ -9,7 +9,7 @@ time are reported (the CPU time is less sensitive to other processes taking the 
     python benchmarks/bench_step.py                       # Brown, defaults, trust region 0 and 2
     python benchmarks/bench_step.py --bound 1 --rounds 10 --calls 8
 
-Each call is `config.steps_per_call` steps (64 by default) of `step.make_run_steps`, the first
+Each call is `config.steps_per_call` steps (64 by default) of the runners of `sg_jax.parallel`, the first
 call of each step (compilation) not counted.
 """
 

@@ -32,6 +32,7 @@ MAX_STEPS_PER_CALL = 4096
 # seeds 0-3; on 4 and 8 devices 32 or 64 steps lost analogy accuracy, 8 did not
 AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
+POOL_GROUP = 64   # pool_group auto, where the layout does not make the groups (`Layout.pool_group`)
 def _resolved_layout(config):
     # JAX must not start yet: the command line builds Configs before it sets XLA_FLAGS (sg_jax.options)
     from sg_jax.data.layouts import resolve
@@ -69,19 +70,24 @@ class Config:
         "position's row is read once, and scored once against its span's noise pool; shuffle orders the "
         "spans; needs skip-gram in word2vec's form, ns or nce, and share_negatives pool or target) or auto "
         "(span where it applies, else padded)", choices=registered_layouts, group="model", added="padded")
-    span_length: int = option(64, "share_negatives pool: targets sharing one pool (consecutive in a batch); "
-                              "window_layout span: consecutive tokens read as one span (a step takes "
+    span_length: int = option(64, "window_layout span: consecutive tokens read as one span (a step takes "
                               "batch_size / span_length spans from random places of the epoch)",
                               check=at_least(1)[0], rule=at_least(1)[1], group="model", added=None)
+    # a config saved before this field: its span_length was also the pool's group
+    pool_group: int | None = option(
+        None, "share_negatives pool: targets sharing one pool of noise words (consecutive in a batch); auto: "
+        "span_length with the span layout, whose spans are the groups, else 64. The run records the resolved value",
+        check=at_least(1)[0], rule=at_least(1)[1], group="model", metavar="N|auto",
+        added=lambda saved: saved.get("span_length", 64))
     negative: int = option(5, "noise words per prediction (ns, nce)", check=lambda v: 1 <= v <= 10_000,
                            rule=lambda v: "must be >= 1" if v < 1 else "must be <= 10,000", group="model")
     share_negatives: str = option(
         "auto", "draw noise words per pair (none, as word2vec), per target group (target), per batch (batch: "
         "k words shared by every prediction, which diverges at word2vec's rates), as pools (pool: "
-        "noise_pool words shared by each group of span_length targets, each weighted k/noise_pool: the "
+        "noise_pool words shared by each group of pool_group targets, each weighted k/noise_pool: the "
         "expected gradient of k words per pair, scored as matrix products), or auto (pool with the span "
         "layout, else target)", choices=("auto", "none", "target", "batch", "pool"), group="model")
-    noise_pool: int = option(64, "share_negatives pool: noise words drawn for each group of span_length targets",
+    noise_pool: int = option(64, "share_negatives pool: noise words drawn for each group of pool_group targets",
                              check=lambda v: 1 <= v <= 100_000, rule=lambda v: "must be >= 1" if v < 1 else
                              "must be <= 100,000", group="model", added=None)
     noise_power: float = option(0.75, "exponent of the noise distribution count^power (ns, nce)",
@@ -215,20 +221,18 @@ class Config:
         return _resolved_layout(self)[1]
 
     def sync_interval(self, devices: int) -> int:
-        """sync_every with auto resolved for `devices` devices (see the option's help): the largest
-        divisor of steps_per_call up to 64 on 2 devices, up to 8 on more; 1 with shard_tables,
-        whose every step is synchronous."""
+        """sync_every with auto resolved for `devices` devices (see the option's help): 1 on one
+        device (nothing to sync: every step is its own) and with shard_tables (every step is
+        synchronous); else the largest divisor of steps_per_call up to 64 on 2 devices, up to 8 on
+        more. `sg_jax.resolved.resolve` records it."""
         if self.shard_tables:
             return 1
         if self.sync_every is not None:
             return self.sync_every
+        if devices == 1:
+            return 1
         most = AUTO_SYNC_TWO_DEVICES if devices == 2 else AUTO_SYNC
         return max(d for d in range(1, most + 1) if self.steps_per_call % d == 0)  # syncs at fixed steps of a call
-
-    def on_devices(self, devices: int) -> "Config":
-        """This config on `devices` devices (a resolved count), with the choices that depend on the
-        count made, so that the run records them."""
-        return dataclasses.replace(self, devices=devices, sync_every=self.sync_interval(devices))
 
     @property
     def resolved_dup_cap(self) -> float | None:
@@ -291,7 +295,8 @@ class Config:
         for name, value in d.items():
             if not type_ok(known[name], value):
                 raise FormatError(f"{where}: {name} = {value!r} is not a {known[name].type}")
-        older = {name: value for name, value in ADDED_FIELDS.items() if name not in d and value is not None}
+        older = {name: value(d) if callable(value) else value for name, value in ADDED_FIELDS.items()
+                 if name not in d and value is not None}
         return cls(**{**d, **older})
 
 

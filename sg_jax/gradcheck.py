@@ -166,7 +166,7 @@ def run_gradcheck(objectives="all", archs="all", *, vocab_size=11, dim=5, contex
             for share in shares:
                 # pools of 2k + 1 noise words (a weight k / (2k + 1), not 1), one per 2 targets
                 options = types.SimpleNamespace(negative=negative, share_negatives=share or "none", noise_power=0.75,
-                                                noise_pool=2 * negative + 1, span_length=2, cbow_update="mean")
+                                                noise_pool=2 * negative + 1, pool_group=2, cbow_update="mean")
                 tables = spec.tables(counts, options)
                 obj = get_objective(arch, name, sg_form=sg_form, **vars(options))
                 aux = obj.sample(jax.random.PRNGKey(seed), b, tables)

@@ -12,7 +12,7 @@ example's step by n). By default a row's sum is capped at twice the longest chan
 made to it (`sync_combine="cap"`), which stops frequent rows overshooting n-fold on 4 or more
 devices. See docs/devices.md for the design and its measurements. With `shard_tables` each
 device holds 1/n of the tables' rows instead of a copy, and every step is one synchronous step
-over all the devices' batches (`sg_jax.sharded`).
+over all the devices' batches (`sg_jax.parallel.sharded`).
 
 On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this
@@ -116,14 +116,6 @@ def resolve_devices(requested: int | None) -> int:
             f" (on a CPU, set XLA_FLAGS={_FLAG}={requested} before JAX starts; the command line does)"
         raise ConfigError(f"devices={requested} but only {available} device(s) exist{hint}")
     return requested
-
-
-def on_run_devices(config):
-    """`config` with its device count resolved (`resolve_devices`: the count over every process)
-    and every choice made from that count (`Config.on_devices`: the sync interval...): the one
-    place a run's devices are resolved, so that P processes of D devices and one process of P*D
-    devices train, and record, the same run."""
-    return config.on_devices(resolve_devices(config.devices))
 
 
 def mesh_devices(n: int) -> list:

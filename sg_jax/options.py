@@ -59,7 +59,8 @@ def option(default, help: str, *, choices: tuple | Callable[[], tuple] | None = 
 
     check(value) -> bool with `rule` saying what it requires ("must be >= 1"); choices: a tuple or
     a function returning the registered names. added: the field came after sg_jax 0.1.0, and a
-    config saved before it takes this value (None: the field's default); see `added_fields`."""
+    config saved before it takes this value (None: the field's default; a function: its value of
+    the saved dict, for a field split off another); see `added_fields`."""
     metadata = {"help": help, "choices": choices, "check": check, "rule": rule, "group": group, "metavar": metavar}
     if added is not _NOT_ADDED:
         metadata["added"] = added

@@ -1,11 +1,14 @@
 """A run's choices, made once: `resolve(config, devices)` turns a Config and the device count into
 the values every part of the run reads (the window layout, the noise sharing, the architecture's
-form, the objective bound to them, the sync interval, the duplicate cap, the learning rate).
+form, the objective bound to them, the sync interval, the pool's group, the duplicate cap, the
+learning rate).
 
 `auto` options are resolved here and nowhere else at run time: the layout and sharing by the
 layouts' registry (`sg_jax.data.layouts.resolve`), the sync interval from the device count
-counted over every process. The config it returns is validated (once) and carries the resolved
-device count and sync interval, which is what a run records.
+counted over every process (`sg_jax.mesh.resolve_devices` counts them; a run of P processes of D
+devices is resolved, and records, as one process of P·D devices). The config it returns is
+validated and carries the resolved device count and sync interval, which is what a run records.
+Resolving a resolved config gives it back unchanged.
 """
 
 from __future__ import annotations
@@ -26,15 +29,18 @@ class Resolved:
     sharing: str              # share_negatives, resolved
     form: str                 # target, context or cbow
     objective: Objective      # bound to the form and the resolved sharing
-    sync_every: int           # steps between the replicas' syncs (1 on one device or sharded tables)
+    sync_every: int           # steps between the replicas' syncs (1 on one device and with sharded tables)
     dup_cap: float | None
     learning_rate: float
 
 
 def resolve(config: Config, devices: int | None = None) -> Resolved:
-    """The run's choices for `devices` devices (default: config.devices, 1 if unset)."""
+    """The run's choices for `devices` devices over every process (default: config.devices, 1
+    if unset)."""
     n = devices or config.devices or 1
-    config = config.on_devices(n).validate()
+    config = dataclasses.replace(config, devices=n, sync_every=config.sync_interval(n)).validate()
     layout, sharing = resolve_layout(config, make_objective)
-    return Resolved(config, n, layout, sharing, config.form, make_objective(config),
-                    config.sync_interval(n) if n > 1 else 1, config.resolved_dup_cap, config.learning_rate)
+    if config.pool_group is None:
+        config = dataclasses.replace(config, pool_group=layout.pool_group(config))
+    return Resolved(config, n, layout, sharing, config.form, make_objective(config), config.sync_every,
+                    config.resolved_dup_cap, config.learning_rate)

@@ -36,13 +36,15 @@ import numpy as np
 
 import sg_jax.checkpoint as ckpt_io
 import sg_jax.formats as formats
-import sg_jax.sharded as sharded
+import sg_jax.parallel.sharded as sharded
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
 from sg_jax.data.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
 from sg_jax.data.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
 from sg_jax.mesh import agree_across_processes, resolve_devices
+from sg_jax.objectives import get_spec
+from sg_jax.resolved import Resolved, resolve
 from sg_jax.run_files import (CHECKPOINT, CONFIG, MANIFEST, METRICS, append_metrics, refuse_finished_run,
                               remove_outputs, write_manifest, write_metrics)
 from sg_jax.train import Position, Schedule, TrainResult, TrainState, init_state, make_optimizer, train
@@ -269,7 +271,6 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         log(f"corpus: {data.stats.summary()}")
     log(f"vocabulary: {len(vocab)} words (min_count={config.min_count}, max_vocab={config.max_vocab}); "
         f"{encoded.n_tokens} tokens in {encoded.n_sentences} sentences")
-    log(describe_devices(config))
 
     ckpt = out / CHECKPOINT if out is not None else None
     progress = start
@@ -288,7 +289,9 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
         raise ConfigError(f"{out} already holds a run ({MANIFEST}); overwrite it (--overwrite) "
                           f"or choose another output directory")
     resumed_from = progress.position if progress is not None else None
-    config = config.on_devices(config.devices)  # records what auto chose for this device count
+    resolved = resolve(config, config.devices)  # every choice of the run, made once: what it records
+    config = resolved.config
+    log(describe_devices(resolved))
     history = list(progress.history) if progress is not None else []
     metrics = out if out is not None and writer else None
     made_dir = out is not None and not out.exists()
@@ -320,7 +323,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
 
     baseline = next((r["first_loss"] for r in history if r.get("first_loss") is not None), None)
     try:
-        result = train(config, vocab.words, vocab.counts, encoded.ids, encoded.offsets,
+        result = train(resolved, vocab.words, vocab.counts, encoded.ids, encoded.offsets,
                        state=progress.state if progress is not None else None,
                        position=progress.position if progress is not None else Position(), until_epoch=until_epoch,
                        schedule=schedule, baseline=baseline, on_call=after_call)
@@ -337,19 +340,20 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     return RunOutput(result, vocab, data.stats, out, resumed_from, final, data)
 
 
-def describe_devices(config: Config) -> str:
+def describe_devices(resolved: Resolved) -> str:
     """How a run uses its devices, in one log line: the count, the tables' layout, the step's
     window layout and how noise words are shared."""
-    n = config.devices or 1
+    config, n = resolved.config, resolved.devices
     if n == 1:
         tables = "1 device"
     elif config.shard_tables:
         tables = f"{n} devices, tables sharded by row over them (every step synchronous)"
     else:
-        tables = (f"{n} devices, a replica of the tables on each, synced every {config.sync_interval(n)} step(s) "
+        tables = (f"{n} devices, a replica of the tables on each, synced every {resolved.sync_every} step(s) "
                   f"(sync_combine {config.sync_combine})")
-    noise = f"noise words {config.sharing}-shared" if config.objective in ("ns", "nce") else config.objective
-    return f"devices: {tables}; window layout {config.layout}; {noise}"
+    draws_noise = "share_negatives" in get_spec(config.objective).options
+    noise = f"noise words {resolved.sharing}-shared" if draws_noise else config.objective
+    return f"devices: {tables}; window layout {resolved.layout.name}; {noise}"
 
 
 def finish_run(out: Path | None, result: TrainResult, final: Progress, config: Config, data: Corpus, *,

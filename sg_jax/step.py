@@ -6,37 +6,31 @@ updates (`sg_jax.optim.sparse_step`), and scatter-adds them back: one scatter pe
 tables donated, so a step costs O(batch x dim) for the sampled objectives. (The exact softmax
 touches every row of W' by definition and updates it densely.)
 
-`make_run_steps` scans many steps inside one jitted call, the batches cut on the device by the
-run's window layout (`sg_jax.data.layouts`). Keys are positional (`sg_jax.keys`): step s of an
-epoch chunk draws from fold_in(steps_key, s), so a run resumed from a checkpoint draws exactly the
-numbers the uninterrupted run would have drawn.
+`make_local_steps` scans many steps inside one jitted call, the batches cut on the device by the
+run's window layout (`sg_jax.data.layouts`); the runners (`sg_jax.parallel`) wrap it for one
+device, replicas and runs trained together, and the sharded runner calls `row_step` with its own
+row reads and writes. Keys are positional (`sg_jax.keys`): step s of an epoch chunk draws from
+fold_in(steps_key, s), so a run resumed from a checkpoint draws exactly the numbers the
+uninterrupted run would have drawn.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import PartitionSpec as P
 
 import sg_jax.keys as keys
 import sg_jax.optim as optim
 from sg_jax.config import Config
 from sg_jax.data.layouts import Layout
-from sg_jax.mesh import AXIS, make_mesh
 from sg_jax.model import Params, init_params
 from sg_jax.objectives import Objective, get_spec
 from sg_jax.resolved import Resolved, resolve
 
 
-# sync_combine="cap": a row's combined change is at most this many times the largest change one
-# replica made to it. 2 makes "cap" equal "sum" on 2 devices (|d1 + d2| <= 2 max |di|); 2.5 and 3
-# diverged on 4 devices (docs/devices.md)
-CAP_FACTOR = 2.0
 
 
 class TrainState(NamedTuple):
@@ -174,93 +168,32 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     return min(batch, max(1, bound(vocab_size) // per_target))
 
 
-def make_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | None = None, devices: int = 1,
-                   together: bool = False):
-    """A jitted function running `config.steps_per_call` steps of one epoch chunk.
-
-    run_steps(state, epoch_data, tables, epoch_key, first_step, steps_in_epoch) -> (state, StepStats)
-    Steps at or beyond steps_in_epoch are skipped (the state passes through unchanged). With
-    devices > 1, step s takes `devices` batches (batch s*n + d on device d), and every
-    `sync_every` steps the replicas' changes are summed over the mesh (see sg_jax.mesh).
-
-    together=True: several runs at once (see `sg_jax.together`), each the run a single device
-    would train: run_steps(states, windows, epoch_data, tables, epoch_key, first_step,
-    steps_in_epoch), with the states stacked on a leading run axis, `windows` int32 [runs] (at
-    most `slots`), and StepStats per run. The runs are vmapped, and spread over `devices`
-    devices (the run axis sharded over the mesh, no communication between them).
-    """
+def make_local_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | None = None, devices: int = 1):
+    """The steps one device runs between collectives, for every runner but the sharded one:
+    local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count, window)
+    -> (state, (losses [count], examples [count])), step s taking batch s * devices + d of the
+    epoch's visiting order (`step_batch`) and `row_step`'s update. count defaults to
+    steps_per_call, window to the config's (runs trained together pass their own)."""
     config, obj, layout = resolved.config, resolved.objective, resolved.layout
-    S = config.steps_per_call
-    n = 1 if together else devices
 
     def one_step(state, epoch, tables, epoch_key, s, d, window):
-        batch, aux = step_batch(config, obj, layout, epoch, tables, epoch_key, s, d, n, batch_size, slots, window)
+        batch, aux = step_batch(config, obj, layout, epoch, tables, epoch_key, s, d, devices, batch_size, slots,
+                                window)
         examples = layout.examples(obj, batch)
         state, loss = row_step(state, obj, layout, optimizer, batch, aux, tables)
         return state, loss, examples.astype(loss.dtype)
 
-    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=S, window=config.window):
+    def local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, d, count=config.steps_per_call,
+                    window=config.window):
         return scan_steps(lambda st, s: one_step(st, epoch, tables, epoch_key, s, d, window), state, first_step,
                           steps_in_epoch, count)
 
-    def max_abs(params):
-        return jnp.maximum(jnp.max(jnp.abs(params.w_in)), jnp.max(jnp.abs(params.w_out)))
-
-    if together:
-        return _together(local_steps, max_abs, n)
-
-    if n == 1:
-        @functools.partial(jax.jit, donate_argnums=(0,))
-        def run_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
-            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0)
-            return state, StepStats(losses, examples, max_abs(state.params))
-
-        return run_steps
+    return local_steps
 
 
-
-    mesh = make_mesh(n)
-
-    k = math.gcd(S, resolved.sync_every)  # syncs at fixed steps of every call
-
-    def combine(old, new):
-        """The tables after a sync: the replicas' changes summed (sum), averaged over the replicas
-        that touched each row (mean), or summed with each row's sum capped at CAP_FACTOR times the
-        largest change one replica made to it (cap). See docs/devices.md for the measurements."""
-        delta = new - old
-        total = jax.lax.psum(delta, AXIS)
-        if config.sync_combine == "sum":
-            return old + total
-        if config.sync_combine == "mean":
-            touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
-            return old + total / jnp.maximum(touched, 1.0)[:, None]
-        # cap: replicas that moved a frequent row the same way (each converging on the same point
-        # from the same start) would overshoot n-fold; noise-like or single-replica changes pass
-        largest = jax.lax.pmax(jnp.linalg.norm(delta, axis=-1), AXIS)
-        norm = jnp.linalg.norm(total, axis=-1)
-        limit = CAP_FACTOR * largest
-        scale = jnp.where(norm > limit, limit / jnp.where(norm > 0, norm, 1.0), 1.0)
-        return old + total * scale[:, None]
-
-    def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
-        d = jax.lax.axis_index(AXIS)
-
-        def synced(state, j):
-            start = state.params
-            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
-                                                  steps_in_epoch, d, k)
-            # every replica adds the sum of all replicas' changes to the tables it started from
-            params = jax.tree.map(combine, start, state.params)
-            opt_state = jax.tree.map(
-                lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
-            return TrainState(params, opt_state, state.step, state.key), (losses, examples)
-
-        state, (losses, examples) = jax.lax.scan(synced, state, jnp.arange(S // k))
-        losses, examples = losses.reshape(S), examples.reshape(S)
-        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(examples, AXIS), max_abs(state.params))
-
-    sharded = jax.shard_map(replica, mesh=mesh, in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
-    return jax.jit(sharded, donate_argnums=(0,))
+def max_abs(params: Params) -> jax.Array:
+    """The largest |parameter| of both tables (a blow-up shows here first)."""
+    return jnp.maximum(jnp.max(jnp.abs(params.w_in)), jnp.max(jnp.abs(params.w_out)))
 
 
 def scan_steps(step_fn, state: TrainState, first_step, steps_in_epoch, count: int):
@@ -278,24 +211,3 @@ def scan_steps(step_fn, state: TrainState, first_step, steps_in_epoch, count: in
         return state, (loss, examples)
 
     return jax.lax.scan(body, state, jnp.arange(count))
-
-
-def _together(local_steps, max_abs, devices: int):
-    """The vmapped, jitted call for runs trained together (see make_run_steps)."""
-
-    def runs(states, windows, epoch, tables, epoch_key, first_step, steps_in_epoch):
-        def one(state, window):
-            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step, steps_in_epoch, 0,
-                                                  window=window)
-            return state, StepStats(losses, examples, max_abs(state.params))
-
-        return jax.vmap(one)(states, windows)
-
-    if devices == 1:
-        return jax.jit(runs, donate_argnums=(0,))
-
-
-    run_axis = P(AXIS)
-    sharded = jax.shard_map(runs, mesh=make_mesh(devices), in_specs=(run_axis, run_axis) + (P(),) * 5,
-                            out_specs=(run_axis, run_axis), check_vma=False)
-    return jax.jit(sharded, donate_argnums=(0,))

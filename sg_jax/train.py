@@ -1,6 +1,6 @@
 """The epoch loop: plan a run, dispatch the jitted steps chunk by chunk, watch for divergence.
 
-The host side only dispatches jitted calls (`sg_jax.step.make_run_steps`, many steps each) and
+The host side only dispatches jitted calls (`sg_jax.parallel`'s runners, many steps each) and
 reads one small vector of losses per call. It knows nothing about files or progress bars: a
 caller passes `on_call(state, position, record)`, called after every jitted call (the run path
 checkpoints from it, the command line draws its bar from it, a test collects the records).
@@ -27,14 +27,15 @@ import optax
 import sg_jax.data.epoch as epochs
 import sg_jax.interrupts as interrupts
 import sg_jax.keys as keys
-import sg_jax.sharded as sharded
+import sg_jax.parallel as parallel
+import sg_jax.parallel.sharded as sharded
+import sg_jax.parallel.together as together_runs
 from sg_jax.config import Config
 from sg_jax.errors import CorpusError, DivergenceError
-from sg_jax.mesh import make_mesh, on_run_devices, replicate
+from sg_jax.mesh import make_mesh, replicate, resolve_devices
 from sg_jax.objectives import Objective, get_spec
-from sg_jax.resolved import resolve
-from sg_jax.step import (TrainState, effective_batch_size, init_state, learning_rate_schedule, make_optimizer,
-                         make_run_steps)
+from sg_jax.resolved import Resolved, resolve
+from sg_jax.step import TrainState, effective_batch_size, init_state, learning_rate_schedule, make_optimizer
 from sg_jax.windows import keep_probability
 
 LOSS_BLOWUP = 10.0   # a call's loss per example above this multiple of the first call's: diverged
@@ -97,24 +98,25 @@ class Plan(NamedTuple):
     total_steps: int          # optimizer steps the schedule in force spans
     run_steps: Any
     schedule: Schedule
-    shards: Any = None        # sg_jax.sharded.RowShards of a run with tables sharded by row, else None
+    shards: Any = None        # sg_jax.parallel.sharded.RowShards of a run with tables sharded by row, else None
     resolved: Any = None      # sg_jax.resolved.Resolved: the run's choices
 
 
-def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
+def make_plan(run: Config | Resolved, counts: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
               schedule: Schedule = Schedule(), together: int = 0) -> Plan:
-    """together=D > 0: the plan of runs trained together on D devices (`sg_jax.together`), each a
-    one-device run of `config`'s settings (the group's widest window and dimension)."""
-    n = config.devices or 1
-    resolved = resolve(config, 1 if together else n)   # every choice of the run, made once
-    config, obj = resolved.config, resolved.objective
+    """The host-side plan of a resolved run (`sg_jax.resolved.resolve`; a Config is resolved on
+    its own device count). together=D > 0: the plan of runs trained together on D devices
+    (`sg_jax.study.together`), each a one-device run of the resolved config's settings (the
+    group's widest window and dimension)."""
+    resolved = run if isinstance(run, Resolved) else resolve(run)
+    config, obj, n = resolved.config, resolved.objective, resolved.devices
     counts = np.asarray(counts)
     tables = get_spec(config.objective).tables(counts, config)
     keep = keep_probability(counts, config.sample)
     chunks = epochs.chunk_bounds(offsets, config.chunk_tokens)
     # no context lies further away than the longest sentence allows
     slots = max(1, min(config.window, int(np.diff(np.asarray(offsets)).max(initial=2)) - 1))
-    B = effective_batch_size(config, counts.size, slots, devices=1 if together else n, layout=resolved.layout)
+    B = effective_batch_size(config, counts.size, slots, devices=n, layout=resolved.layout)
     # word2vec decays the rate by words processed; a step visits B kept words per device, so the decay runs
     # over the expected number of steps (expected kept tokens = sum of keep probabilities).
     per_epoch = 0
@@ -123,12 +125,11 @@ def make_plan(config: Config, counts: np.ndarray, ids: np.ndarray, offsets: np.n
         per_epoch += math.ceil(expected / (B * n))
     total_steps = (config.epochs - schedule.start_epoch) * max(per_epoch, 1)
     optimizer = make_optimizer(config, total_steps, schedule.start_step)
-    shards = None
-    if config.shard_tables and n > 1 and not together:
-        shards = sharded.RowShards(config, counts.size, optimizer, make_mesh(n))
-        run_steps = sharded.make_sharded_run_steps(resolved, optimizer, B, slots, shards)
+    if together:
+        run_steps, shards = together_runs.make(resolved, optimizer, B, slots, devices=together), None
     else:
-        run_steps = make_run_steps(resolved, optimizer, B, slots, devices=together or n, together=together > 0)
+        runner = parallel.make_runner(resolved, optimizer, B, slots, counts.size)
+        run_steps, shards = runner.run_steps, runner.shards
     return Plan(obj, optimizer, tables, jnp.asarray(keep, dtype=jnp.float32), chunks, B, total_steps, run_steps,
                 schedule, shards, resolved)
 
@@ -152,10 +153,13 @@ def divergence(losses: np.ndarray, examples: np.ndarray, max_abs: float,
     return None
 
 
-def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *, state: TrainState | None = None,
+def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np.ndarray, *, state: TrainState | None = None,
           position: Position = Position(), until_epoch: int | None = None, schedule: Schedule = Schedule(),
           baseline: float | None = None, on_call: Callable | None = None) -> TrainResult:
     """Train on an encoded corpus (ids int32 [T], sentence offsets [S + 1]).
+
+    config: a Config (resolved here, on its device count over every process:
+    `sg_jax.mesh.resolve_devices`), or a run resolved already (`sg_jax.resolved.resolve`).
 
     state/position: resume from a checkpoint (None: a fresh run from `config.seed`).
     until_epoch: stop after this many epochs (the schedule still spans config.epochs), so a run
@@ -166,8 +170,9 @@ def train(config: Config, words, counts, ids: np.ndarray, offsets: np.ndarray, *
     (config.shard_tables), that state is the devices' padded shards (`sharded.host_state` gives
     the saved form) and the result's state is gathered to the host, unpadded.
     """
-    config = on_run_devices(config)  # the count over every process, and what auto makes of it
-    plan = make_plan(config, counts, ids, offsets, schedule)
+    resolved = config if isinstance(config, Resolved) else resolve(config, resolve_devices(config.devices))
+    config = resolved.config
+    plan = make_plan(resolved, counts, ids, offsets, schedule)
     n_dev, shards = config.devices, plan.shards
     mesh = make_mesh(n_dev) if n_dev > 1 else None
     if shards is not None:  # each device holds its block of rows, never the whole tables

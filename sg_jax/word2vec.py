@@ -48,7 +48,7 @@ from sg_jax.gensim_args import gensim_config, gensim_corpus
 from sg_jax.growth import grow_state, grow_vocab
 from sg_jax.keyed_vectors import KeyedVectors
 from sg_jax.runs import Corpus, Progress, check_trainable, corpus_identity, read_corpus, run_training
-from sg_jax.sharded import host_state
+from sg_jax.parallel.sharded import host_state
 from sg_jax.train import Position, Schedule, init_state, make_optimizer
 
 logger = logging.getLogger("sg_jax")

@@ -12,6 +12,7 @@ from sg_jax.config import Config, config_fields
 from sg_jax.options import field_kind
 from sg_jax.errors import ConfigError, FormatError
 from sg_jax.objectives import REGISTRY
+from sg_jax.resolved import resolve
 
 
 def _other_value(f: dataclasses.Field):
@@ -132,4 +133,8 @@ def test_auto_sync_interval_is_a_divisor_of_the_call():
     assert Config(steps_per_call=16).sync_interval(2) == 16 and Config(steps_per_call=67).sync_interval(2) == 1
     assert Config(sync_every=4).sync_interval(2) == 4
     assert Config(shard_tables=True).sync_interval(2) == 1  # every sharded step is synchronous
-    assert Config(steps_per_call=16).on_devices(2) == Config(steps_per_call=16, devices=2, sync_every=16)
+    assert resolve(Config(steps_per_call=16), 2).config == Config(steps_per_call=16, devices=2, sync_every=16,
+                                                             pool_group=64)
+    # one device has nothing to sync: it records 1, as sharded tables do
+    assert Config().sync_interval(1) == 1 and resolve(Config()).config.sync_every == 1
+    assert resolve(Config(), 4).sync_every == 8 and resolve(resolve(Config(), 4).config, 4).config.sync_every == 8

@@ -99,6 +99,7 @@ def test_the_count_is_every_process_devices_and_shared_evenly(monkeypatch):
     from sg_jax import mesh
     from sg_jax.config import Config
     from sg_jax.errors import ConfigError
+    from sg_jax.resolved import resolve
 
     devices = [_Device(i, i // 2) for i in range(4)][::-1]  # 2 processes of 2, listed out of order
     monkeypatch.setattr(jax, "process_count", lambda: 2)
@@ -107,8 +108,8 @@ def test_the_count_is_every_process_devices_and_shared_evenly(monkeypatch):
     monkeypatch.setattr(jax, "devices", lambda *a: list(devices))
     assert mesh.resolve_devices(None) == 4
     assert mesh.resolve_devices(4) == 4 and mesh.resolve_devices(2) == 2
-    assert mesh.on_run_devices(Config(devices=None)) == Config(devices=4, sync_every=8)
-    assert mesh.on_run_devices(Config(devices=2)).sync_every == 64
+    assert resolve(Config(devices=None), mesh.resolve_devices(None)).config == Config(devices=4, sync_every=8, pool_group=64)
+    assert resolve(Config(devices=2), mesh.resolve_devices(2)).config.sync_every == 64
     for bad in (1, 3):
         with pytest.raises(ConfigError, match=f"devices={bad} cannot be shared by the 2 processes"):
             mesh.resolve_devices(bad)

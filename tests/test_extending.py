@@ -112,7 +112,7 @@ def test_a_per_row_rule_holds_under_every_runner(tmp_path):
         from sg_jax.config import Config
         from sg_jax.data.corpus import load_corpus
         from sg_jax.step import init_state, make_optimizer
-        from sg_jax.together import Member, train_together
+        from sg_jax.study.together import Member, train_together
         from sg_jax.train import train
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)

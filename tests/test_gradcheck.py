@@ -29,7 +29,7 @@ SHAPES = [(5, 3, 1, 1), (11, 4, 4, 3), (23, 6, 6, 5)]
 def test_derivation_matches_jax_grad_and_finite_differences(V, N, C, B, arch, sg_form, objective, share, x64):
     params, batch, counts = gradcheck.random_problem(V, N, C, B, objective=objective, seed=V + C)
     obj = get_objective(arch, objective, sg_form=sg_form, negative=3, share_negatives=share, noise_pool=7,
-                        span_length=2, noise_power=0.75)
+                        pool_group=2, noise_power=0.75)
     tables = get_spec(objective).tables(counts, Config(negative=3, share_negatives=share, noise_pool=7))
     aux = obj.sample(jax.random.PRNGKey(V), batch, tables)
     with_fd = V == 11  # finite differences on one shape (they cost a compile each)

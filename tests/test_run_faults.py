@@ -8,7 +8,6 @@ carry a timeout (`TIMEOUT`): a refusal that hangs fails instead of stalling the 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import errno
 import fcntl
@@ -28,8 +27,9 @@ import sg_jax
 from sg_jax import cli
 from sg_jax.config import MAX_STEPS_PER_CALL, Config
 from sg_jax.errors import ConfigError
+from sg_jax.resolved import resolve
 from sg_jax.run_files import OUTPUTS, verify_manifest
-from sg_jax.study import findings, report, summary, sweep
+from sg_jax.study import findings, report, summary
 from sg_jax.study.lock import LOCK_FILE
 
 TIMEOUT = 240
@@ -114,10 +114,10 @@ def test_options_that_cannot_apply_are_refused_before_anything_is_written(capsys
 def test_sync_every_auto_and_divisors_still_resolve():
     """auto keeps resolving to the largest divisor of the call; explicit divisors pass; sharded
     tables (every step synchronous) record 1."""
-    assert Config(steps_per_call=63).validate().on_devices(2).sync_every == 63
-    assert Config(steps_per_call=128, sync_every=8).validate().on_devices(4).sync_every == 8
+    assert resolve(Config(steps_per_call=63), 2).config.sync_every == 63
+    assert resolve(Config(steps_per_call=128, sync_every=8), 4).config.sync_every == 8
     assert Config(steps_per_call=MAX_STEPS_PER_CALL).validate().steps_per_call == MAX_STEPS_PER_CALL
-    assert Config(shard_tables=True).validate().on_devices(2).sync_every == 1
+    assert resolve(Config(shard_tables=True), 2).config.sync_every == 1
     with pytest.raises(ConfigError, match="steps_per_call must be >= 1"):
         Config(steps_per_call=0).validate()
 
@@ -276,7 +276,8 @@ def test_total_time_is_the_sweeps_wall_time_not_the_sum_of_the_runs():
 
 @pytest.mark.parametrize("used,together,devices,sync,shard,expect", [
     (2, 1, 2, 64, False, ["--sync-every", "64"]),   # each run over 2 replicas: its resolved interval
-    (2, 2, 1, 8, False, []),                        # runs trained together, one device each: no sync
+    (2, 2, 1, 1, False, []),                        # runs trained together, one device each: no sync
+    (2, 2, 1, 8, False, ["--sync-every", "8"]),     # ... an older run's record (auto on one device gave 8)
     (2, 2, 1, 4, False, ["--sync-every", "4"]),     # ... unless a value auto would not give was asked
     (2, 1, 2, 1, True, []),                         # sharded tables: every step synchronous
 ])
@@ -292,7 +293,7 @@ def test_the_reproduce_command_carries_the_resolved_sync_interval(tmp_path, used
     from sg_jax.cli.sweep import sweep_from_args
 
     again = sweep_from_args(cli.build_parser().parse_args(argv[1:]))
-    assert again.base.on_devices(1 if together > 1 else used).sync_every == sync
+    assert resolve(again.base, 1 if together > 1 else used).config.sync_every == sync
     said = report._devices_used(_record(config, "toy:groups", used=used, together=together))
     assert (f"syncing every {sync} step(s)" in said) == (devices > 1 and not shard)
     assert ("no sync between replicas applied" in said) == (devices == 1)

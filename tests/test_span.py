@@ -22,7 +22,8 @@ from sg_jax.data import epoch as pipeline
 from sg_jax.data.layouts import span as span_layout
 from sg_jax.data.layouts.padded import PADDED, make_batch
 from sg_jax.config import Config
-from sg_jax.objectives import get_objective, get_spec, make_objective
+from sg_jax.objectives import get_objective, get_spec
+from sg_jax.resolved import resolve
 from sg_jax.step import init_state, make_optimizer, row_step
 from sg_jax.train import train
 
@@ -104,7 +105,7 @@ def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, 
     rng = np.random.default_rng(0)
     counts = rng.integers(1, 100, V)
     obj = get_objective("sg", objective, sg_form="context", negative=3, share_negatives=share, noise_pool=pool or 1,
-                        span_length=length)
+                        pool_group=length)
     tables = get_spec(objective).tables(counts, Config(objective=objective, negative=3))
     w_in, w_out = (jnp.asarray(rng.normal(size=(V, 4))) for _ in range(2))
     B = 3 * length if length < 16 else 2 * length
@@ -165,7 +166,7 @@ def test_every_noise_sharing_estimates_the_expected_noise_loss(share, pool, grou
     k, draws = 3, 20_000
     params, batch, counts = gradcheck.random_problem(13, 4, 4, 6, objective="ns", seed=2)
     obj = get_objective("sg", "ns", sg_form="context", negative=k, share_negatives=share, noise_pool=pool or 1,
-                        span_length=group or 64)
+                        pool_group=group or 64)
     tables = get_spec("ns").tables(counts)
     w_in, w_out = (np.asarray(p) for p in params)
     t, c, m = (np.asarray(x) for x in batch)
@@ -195,7 +196,7 @@ def test_a_span_step_equals_the_padded_step_on_the_same_pairs(x64):
     ids, _, dev = _device_corpus(3)
     data = pipeline.prepare_epoch(jax.random.PRNGKey(1), dev, jnp.ones(V), True, unit=5)
     counts = np.bincount(ids, minlength=V) + 1
-    obj = make_objective(config)
+    obj = resolve(config).objective   # the pool_group resolved to the span's length
     tables = get_spec("ns").tables(counts, config)
     opt = make_optimizer(config, 100)
     state = init_state(dataclasses.replace(config, init="normal"), V, opt)

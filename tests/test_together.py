@@ -1,4 +1,4 @@
-"""Runs trained together (sg_jax.together) against the same runs trained alone: vectors and
+"""Runs trained together (sg_jax.study.together) against the same runs trained alone: vectors and
 losses, the zero padding of smaller dimensions, the grouping rules, resuming a group from its
 runs' checkpoints, and the sweep's grouped path, on one device here and on two simulated devices
 in a subprocess.
@@ -25,7 +25,7 @@ import pytest
 from sg_jax import cli
 from sg_jax.config import Config
 from sg_jax.runs import CHECKPOINT, read_corpus, run_training
-from sg_jax.together import Member, plan_groups, run_together, train_together
+from sg_jax.study.together import Member, plan_groups, run_together, train_together
 from sg_jax.train import train
 
 TOL = 2e-5
@@ -154,7 +154,7 @@ def test_runs_spread_over_two_devices_equal_the_runs_alone(corpus):
         import dataclasses, numpy as np
         from sg_jax.config import Config
         from sg_jax.runs import read_corpus
-        from sg_jax.together import Member, train_together
+        from sg_jax.study.together import Member, train_together
         from sg_jax.train import train
         base = Config(epochs=1, batch_size=32, min_count=1, steps_per_call=16, seed=5, dim=8, window=3)
         data = read_corpus(base, {str(corpus)!r})

@@ -43,4 +43,4 @@ def make(form: str, options=None):
 
 SPEC = register(ObjectiveSpec(
     name="nce", summary="noise-contrastive estimation (TensorFlow's nce_loss)", make=make, tables=tables,
-    options=("negative", "share_negatives", "noise_pool", "span_length", "noise_power")))
+    options=("negative", "share_negatives", "noise_pool", "pool_group", "noise_power")))

@@ -20,7 +20,7 @@ Sharing of noise words (`share_negatives`):
            matrix product. Every prediction of the batch adds its full gradient to the same k
            rows, so a step moves each of them by the sum of thousands of gradients: it diverges
            at word2vec's learning rate on a batch of 1,024 targets.
-  "pool"   a pool of K = noise_pool noise words shared by each group of span_length targets
+  "pool"   a pool of K = noise_pool noise words shared by each group of pool_group targets
            (consecutive in the batch; a span of the span layout), every prediction of the group
            scoring all K of them with weight k/K. Each term is then k/K times an unbiased draw, so
            the expected gradient is that of k per-pair noise words, and a pooled row receives
@@ -49,6 +49,7 @@ import numpy as np
 
 import sg_jax.data.layouts.span as span_layout
 from sg_jax.architectures import Batch, hidden_and_predictions, input_indices, predicted_words
+from sg_jax.config import POOL_GROUP
 from sg_jax.errors import ConfigError
 from sg_jax.model import Params
 from sg_jax.objectives.base import Objective, ObjectiveSpec, register, sampled_grads, sigmoid
@@ -56,7 +57,7 @@ from sg_jax.objectives.base import Objective, ObjectiveSpec, register, sampled_g
 DEFAULT_TABLE_SIZE = 10_000_000
 SHARING = ("none", "target", "batch", "pool")
 DEFAULT_POOL = 64
-DEFAULT_GROUP = 64
+DEFAULT_GROUP = POOL_GROUP   # pool_group auto without spans
 
 
 def noise_table(counts, power: float = 0.75, size: int | None = None) -> np.ndarray:
@@ -112,7 +113,7 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
     """
     k, share, drawn = _options(options)
     scale = k / drawn          # the pool's weight k/K on every noise term (1 otherwise)
-    group = getattr(options, "span_length", DEFAULT_GROUP)   # targets sharing one pool
+    group = getattr(options, "pool_group", None) or DEFAULT_GROUP   # targets sharing one pool
     cbow_update = getattr(options, "cbow_update", "mean")
 
     def sample(key, batch: Batch, tables):
@@ -263,4 +264,4 @@ def tables(counts, options=None):
 
 SPEC = register(ObjectiveSpec(
     name="ns", summary="negative sampling (word2vec's -negative k)", make=make, tables=tables,
-    options=("negative", "share_negatives", "noise_pool", "span_length", "noise_power")))
+    options=("negative", "share_negatives", "noise_pool", "pool_group", "noise_power")))

@@ -116,7 +116,7 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
                        sum_duplicates: bool | None = None, first_rows=None, **extra_args) -> RowUpdates:
     """sparse_step's work short of writing it into the tables and the state: `sparse_step` is
     this followed by a scatter-add of `updates` at `touched` and a scatter of the row state. A
-    caller that combines several batches' updates (the sharded step, `sg_jax.sharded`) takes
+    caller that combines several batches' updates (the sharded step, `sg_jax.parallel.sharded`) takes
     them from here. Rows at or past a table's end (padding) are dropped by the scatters.
 
     first_rows: per table, the index of its row 0 in a larger table it is a block of (the sharded

@@ -334,7 +334,8 @@ def _sharing(config: dict) -> str:
     resolved = Config.from_dict(config, where="the study's config")
     sharing = resolved.sharing
     if sharing == "pool":
-        return (f"pools of {resolved.noise_pool} shared by each span of {resolved.span_length} targets, each "
+        group = resolved.pool_group or resolved.span_length   # recorded runs carry the resolved group
+        return (f"pools of {resolved.noise_pool} shared by each group of {group} targets, each "
                 f"weighted {resolved.negative}/{resolved.noise_pool}; {resolved.layout} layout")
     return {"none": "fresh per pair", "target": "shared per target", "batch": "shared per batch"}[sharing]
 

@@ -5,7 +5,7 @@
 trains one model per (window, dimension, seed), scores it on WordSim-353 and the Google analogies,
 and leaves in the output directory the files below. The runs are trained in groups (`--together
 K`, by default one run per device), each group one compiled program spread over the devices
-(`sg_jax.together`); `--together 1` trains one run at a time. Either way every run is the
+(`sg_jax.study.together`); `--together 1` trains one run at a time. Either way every run is the
 one-device run of its settings, so the scheduling never changes a run's vectors; only
 `--data-parallel` trains each run over all the devices (one run at a time), which gives it the
 vectors of a run on that many devices.
@@ -60,6 +60,7 @@ from sg_jax.embeddings import Embeddings
 from sg_jax.evaluation import DEFAULT_RESTRICT_VOCAB, evaluate_analogies, evaluate_similarity
 from sg_jax.errors import ConfigError
 from sg_jax.mesh import resolve_devices
+from sg_jax.resolved import resolve
 from sg_jax.run_files import CHECKPOINT, write_manifest
 from sg_jax.runs import CheckpointPolicy, read_corpus, run_training
 from sg_jax.study.lock import sweep_lock
@@ -68,7 +69,7 @@ from sg_jax.study.provenance import _now, code_version, device_info
 from sg_jax.study.records import (RUNS_FILE, SCHEMA_VERSION, _check_same_study, _clean, _first_of_each,
                                   append_run, read_runs, run_id, study_settings)
 from sg_jax.study.report import write_outputs
-from sg_jax.together import plan_groups, run_together
+from sg_jax.study.together import plan_groups, run_together
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +144,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, progress: bool = True
     # unless data-parallel runs were asked for.
     devices = resolve_devices(sweep.base.devices)
     together = resolve_together(sweep.together, devices, sweep.data_parallel)
-    sweep = dataclasses.replace(sweep, together=together, base=sweep.base.on_devices(run_devices(sweep, devices)))
+    sweep = dataclasses.replace(sweep, together=together, base=resolve(sweep.base, run_devices(sweep, devices)).config)
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):  # a second sweep into this directory is refused while this one runs
         return _run_sweep_locked(sweep, out, devices, together, progress, log)
@@ -254,7 +255,7 @@ def train_and_evaluate(sweep: Sweep, point, data, corpus: dict, provenance: dict
 
 def train_together_and_evaluate(sweep: Sweep, todo, data, corpus: dict, provenance: dict, out: Path, devices: int, *,
                                 progress: StudyProgress | None = None):
-    """The runs `todo` in groups trained together (`sg_jax.together`), spread over `devices`:
+    """The runs `todo` in groups trained together (`sg_jax.study.together`), spread over `devices`:
     yields the records of each group as it ends (a group is checkpointed, so an interrupted sweep
     resumes it mid-run)."""
     configs = [sweep.config(*point) for point in todo]

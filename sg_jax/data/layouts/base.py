@@ -18,8 +18,9 @@ A layout declares:
   make             the step's batch and the objective's draws for it
   scoring          the step's row indices and its loss as a function of the gathered rows
   examples         what the step's loss sums over
+  pool_group       the targets sharing one noise pool under `pool_group auto`
   pads_exactly     whether runs of different windows draw the same numbers when padded to a
-                   common slot count (so that they can train together, `sg_jax.together`)
+                   common slot count (so that they can train together, `sg_jax.study.together`)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import jax
 
 import sg_jax.registry as registry
 from sg_jax.architectures import Batch, n_examples
+from sg_jax.config import POOL_GROUP
 
 
 class Layout:
@@ -75,6 +77,9 @@ class Layout:
 
     def pads_exactly(self, config) -> bool:
         return True
+
+    def pool_group(self, config) -> int:
+        return POOL_GROUP
 
 
 LAYOUTS: dict[str, Layout] = {}

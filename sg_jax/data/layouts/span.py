@@ -151,7 +151,13 @@ class Span(Layout):
                 f"share_negatives={config.sharing}")
             return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
                     f"objective, share_negatives pool or target, and target groups; got {got}")
+        if config.pool_group not in (None, config.span_length):
+            return (f"pool_group {config.pool_group} cannot be used with window_layout span: a span is the group "
+                    f"that shares a pool, of span_length {config.span_length} targets (drop --pool-group)")
         return None
+
+    def pool_group(self, config) -> int:
+        return config.span_length   # a span shares one pool
 
     def epoch_unit(self, config, batch_size: int) -> int:
         return spans_per_step(batch_size, config.span_length)[1]

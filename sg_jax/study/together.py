@@ -3,7 +3,7 @@
 Runs that differ only in window and dimension (same corpus, seed, learning rate and every other
 setting) subsample and visit the corpus identically: their epochs draw the same keys. They can
 therefore share the epoch's data and step keys, and train as one jitted call vmapped over a
-leading run axis of their stacked TrainStates:
+leading run axis of their stacked TrainStates (the runner `sg_jax.parallel.together`):
 
 - **windows** are padded to the widest run's context slots; the offsets beyond a run's own window
   are masked out, and its dynamic window b ~ U{1..window} is drawn from the same key as alone.
@@ -49,6 +49,7 @@ from sg_jax.objectives import get_spec, make_objective
 from sg_jax.run_files import CHECKPOINT, append_metrics, remove_outputs, write_metrics
 from sg_jax.runs import Progress, RunOutput, finish_run, finished, load_progress, save_run
 from sg_jax.resolved import resolve
+from sg_jax.parallel.together import member, pad_state, unpad_state
 from sg_jax.step import make_optimizer
 from sg_jax.train import Calls, Position, Schedule, TrainResult, Watch, init_state, make_plan
 
@@ -119,28 +120,6 @@ def plan_groups(configs: Sequence[Config], size: int) -> list[list[int]]:
     return groups
 
 
-# ------------------------------------------------------------------------------ padding
-
-
-def pad_state(state, wide):
-    """`state` zero-padded to the shapes of `wide` (a state of the group's widest dimension)."""
-    def pad(x, w):
-        x = jnp.asarray(x)
-        return x if x.shape == w.shape else jnp.pad(x, [(0, b - a) for a, b in zip(x.shape, w.shape)])
-
-    return jax.tree.map(pad, state, wide)
-
-
-def unpad_state(state, template):
-    """`state` cut back to the shapes of `template` (the run's own)."""
-    return jax.tree.map(lambda x, t: x[tuple(slice(0, n) for n in t.shape)], state, template)
-
-
-def member(states, i: int):
-    """Run i's state out of stacked states (still padded)."""
-    return jax.tree.map(lambda x: x[i], states)
-
-
 @dataclasses.dataclass
 class Member:
     """One run of a group: its config, and where it starts (None: a fresh run)."""
@@ -161,13 +140,13 @@ def train_together(members: Sequence[Member], words, counts, ids: np.ndarray, of
     on_call(states, position, records): after every jitted call, with the stacked (padded)
     states and one history record per member.
     """
-    configs = [m.config.on_devices(1) for m in members]
+    configs = [resolve(m.config, 1).config for m in members]   # each a one-device run
     keys = {group_key(c) for c in configs}
     if len(keys) != 1:
         raise ConfigError("runs trained together must differ only in window and dimension")
     names = list(names) if names is not None else [f"run {i}" for i in range(len(configs))]
     wide = dataclasses.replace(configs[0], window=max(c.window for c in configs), dim=max(c.dim for c in configs))
-    plan = make_plan(wide, counts, ids, offsets, together=devices)
+    plan = make_plan(resolve(wide, 1), counts, ids, offsets, together=devices)
     V = len(words)
     wide_state = init_state(wide, V, plan.optimizer)
     own = [init_state(c, V, plan.optimizer) for c in configs]  # the runs' own shapes (and fresh starts)
@@ -230,12 +209,13 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
     on_call(i, words, loss): after every jitted call, for run i (its words so far and last loss).
     """
     names = list(names) if names is not None else [str(d) for d in out_dirs]
+    configs = [resolve(c, 1).config for c in configs]   # each a one-device run, as it records
     vocab = data.vocab
     starts: list[Progress | None] = []
     for config, out in zip(configs, out_dirs):
         ckpt = Path(out) / CHECKPOINT
         if ckpt.exists():
-            progress, _ = load_progress(ckpt, config.on_devices(1), vocab, data.fingerprint)
+            progress, _ = load_progress(ckpt, config, vocab, data.fingerprint)
             write_metrics(Path(out), progress.history)  # the checkpoint's records: later ones are trained again
             starts.append(progress)
         else:
@@ -247,13 +227,13 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
     for i, p in enumerate(starts):
         if p is not None and finished(p, configs[i]):
             result = TrainResult(p.state, configs[i], tuple(vocab.words), p.history, 0.0, 0, p.position)
-            finish_run(Path(out_dirs[i]), result, p, configs[i].on_devices(1), data,
+            finish_run(Path(out_dirs[i]), result, p, configs[i], data,
                        write_vectors=write_vectors)
             outputs[i] = RunOutput(result, vocab, data.stats, Path(out_dirs[i]), p.position, p, data)
             continue
         by_position.setdefault(p.position if p is not None else Position(), []).append(i)
     for position, group in by_position.items():
-        members = [Member(configs[i].on_devices(1),
+        members = [Member(configs[i],
                           starts[i].state if starts[i] is not None else None,
                           list(starts[i].history) if starts[i] is not None else []) for i in group]
         histories = [list(m.history) for m in members]

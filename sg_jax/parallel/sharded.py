@@ -131,10 +131,9 @@ def check_processes() -> None:
                           f"checkpoints gather the tables on one host (drop shard_tables, or train in one process)")
 
 
-def make_sharded_run_steps(resolved: Resolved, optimizer, batch_size: int, slots: int | None,
-                           shards: RowShards):
-    """The jitted call of `config.steps_per_call` steps on row-sharded tables, with the signature
-    of `step.make_run_steps`'s: run_steps(state, epoch_data, tables, epoch_key, first_step,
+def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None, shards: RowShards):
+    """The jitted call of `config.steps_per_call` steps on row-sharded tables, with every
+    runner's signature (`sg_jax.parallel`): run_steps(state, epoch_data, tables, epoch_key, first_step,
     steps_in_epoch) -> (state, StepStats); the state in `shards`, the rest replicated.
     The fetched rows are delivered by the collective FETCH names (benchmarks/bench_shard_tables.py
     sets it to measure the others of FETCHES)."""

@@ -1,0 +1,69 @@
+"""Replicas: a copy of the tables on each of n devices, each stepping its own batches (batch
+s·n + d on device d, its own window and noise draws), the replicas' changes combined every
+`sync_every` steps over the mesh (see `sg_jax.mesh` and docs/devices.md for the measurements).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from sg_jax.mesh import AXIS, make_mesh
+from sg_jax.resolved import Resolved
+from sg_jax.step import StepStats, TrainState, make_local_steps, max_abs
+
+# sync_combine="cap": a row's combined change is at most this many times the largest change one
+# replica made to it. 2 makes "cap" equal "sum" on 2 devices (|d1 + d2| <= 2 max |di|); 2.5 and 3
+# diverged on 4 devices (docs/devices.md)
+CAP_FACTOR = 2.0
+
+
+def combine(how: str, old: jax.Array, new: jax.Array) -> jax.Array:
+    """A table after a sync, from the one every replica started from and this replica's: the
+    replicas' changes summed (sum), averaged over the replicas that touched each row (mean), or
+    summed with each row's sum capped at CAP_FACTOR times the largest change one replica made
+    to it (cap)."""
+    delta = new - old
+    total = jax.lax.psum(delta, AXIS)
+    if how == "sum":
+        return old + total
+    if how == "mean":
+        touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
+        return old + total / jnp.maximum(touched, 1.0)[:, None]
+    # cap: replicas that moved a frequent row the same way (each converging on the same point
+    # from the same start) would overshoot n-fold; noise-like or single-replica changes pass
+    largest = jax.lax.pmax(jnp.linalg.norm(delta, axis=-1), AXIS)
+    norm = jnp.linalg.norm(total, axis=-1)
+    limit = CAP_FACTOR * largest
+    scale = jnp.where(norm > limit, limit / jnp.where(norm > 0, norm, 1.0), 1.0)
+    return old + total * scale[:, None]
+
+
+def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
+    """The jitted call of `steps_per_call` steps on `resolved.devices` replicas, syncing every
+    `resolved.sync_every` steps (a divisor of steps_per_call: the syncs fall at fixed steps of
+    every call). Losses and examples are summed over the replicas."""
+    config, n, k = resolved.config, resolved.devices, resolved.sync_every
+    S = config.steps_per_call
+    local_steps = make_local_steps(resolved, optimizer, batch_size, slots, n)
+
+    def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
+        d = jax.lax.axis_index(AXIS)
+
+        def synced(state, j):
+            start = state.params
+            state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
+                                                    steps_in_epoch, d, k)
+            # every replica adds the sum of all replicas' changes to the tables it started from
+            params = jax.tree.map(lambda old, new: combine(config.sync_combine, old, new), start, state.params)
+            opt_state = jax.tree.map(
+                lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
+            return TrainState(params, opt_state, state.step, state.key), (losses, examples)
+
+        state, (losses, examples) = jax.lax.scan(synced, state, jnp.arange(S // k))
+        losses, examples = losses.reshape(S), examples.reshape(S)
+        return state, StepStats(jax.lax.psum(losses, AXIS), jax.lax.psum(examples, AXIS), max_abs(state.params))
+
+    sharded = jax.shard_map(replica, mesh=make_mesh(n), in_specs=(P(),) * 6, out_specs=(P(), P()), check_vma=False)
+    return jax.jit(sharded, donate_argnums=(0,))
