@@ -10,8 +10,6 @@ draws (`span.as_batch`), and through a capped SGD step in both layouts.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -126,7 +124,7 @@ def test_a_capped_step_moves_each_row_by_its_mean_gradient_in_both_layouts(x64, 
     row gradients are scattered as they come or summed first."""
     lr = 0.1
     window = 2
-    config, data, obj, tables, state = _setup("ns", "pool", window, 5)
+    _, data, obj, tables, state = _setup("ns", "pool", window, 5)
     tx = optax.chain(optim.cap_duplicates(1), optax.sgd(lr))
     state = state._replace(opt_state=tx.init(state.params))
 
