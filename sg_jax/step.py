@@ -92,10 +92,13 @@ def read_rows(table: jax.Array, idx: jax.Array | None) -> jax.Array:
     return table if idx is None else table[idx]
 
 
-def apply_rows(state: TrainState, optimizer, grads: Params, indices: Params, rows: Params):
+def apply_rows(state: TrainState, optimizer, grads: Params, indices: Params, rows: Params, *,
+               multiplicity: Params | None = None):
     """(params, opt_state) after the row gradients of one batch on this device's whole tables
-    (rows: the rows the batch read, from which the trust region bounds each row's move)."""
-    return optim.sparse_step(optimizer, state.params, state.opt_state, grads, indices, rows=rows)
+    (rows: the rows the batch read, from which the trust region bounds each row's move;
+    multiplicity: the occurrences each slot stands for, `Layout.multiplicity`)."""
+    return optim.sparse_step(optimizer, state.params, state.opt_state, grads, indices, rows=rows,
+                             multiplicity=multiplicity)
 
 
 def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch, aux, tables, *,
@@ -104,11 +107,13 @@ def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch
 
     The layout names the rows of W and W' the batch reads and its loss as a function of them
     (`Layout.scoring`); `read(table, idx)` gathers them, `jax.grad` differentiates the loss with
-    respect to them, and `apply(state, optimizer, grads, indices, rows read)` turns the row
-    gradients into updates through the optimizer's optax chain (every per-row transformation in
-    it: duplicate capping, the trust region) and writes them. A single device, replicas and runs
-    trained together use the defaults; sharded tables pass their own read (rows fetched from the
-    devices that own them) and apply (every device's batch applied to each shard).
+    respect to them, and `apply(state, optimizer, grads, indices, rows read, multiplicity=)` turns
+    the row gradients into updates through the optimizer's optax chain (every per-row
+    transformation in it: duplicate capping, the trust region) and writes them; multiplicity
+    (`Layout.multiplicity`) makes a row's count of occurrences the same in every layout. A single
+    device, replicas and runs trained together use the defaults; sharded tables pass their own
+    read (rows fetched from the devices that own them) and apply (every device's batch applied to
+    each shard).
     """
     in_idx, out_idx, loss_of = layout.scoring(obj, batch, aux, tables)
     w_in, w_out = state.params
@@ -117,7 +122,8 @@ def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch
     grads, indices = Params(*grads), Params(in_idx, out_idx)
     if _keeps_row_state(optimizer, state):
         indices = mark_padding(grads, indices)
-    params, opt_state = apply(state, optimizer, grads, indices, Params(*rows))
+    params, opt_state = apply(state, optimizer, grads, indices, Params(*rows),
+                              multiplicity=Params(*layout.multiplicity(obj, batch)))
     return TrainState(params, opt_state, state.step + 1, state.key), loss
 
 

@@ -68,10 +68,11 @@ def test_sharded_tables_train_the_replicated_run_synced_every_step(corpus, devic
         if N == 2:  # the other layouts once: the row step is the same at every device count
             cases += [("sgd", "ns", "span"), ("adagrad", "nce", "packed")]
         for optimizer, objective, layout in cases:
-            # every layout goes through the one row step, sharded or not
+            # every layout goes through the one row step, sharded or not; the span layout with a
+            # duplicate cap, so that its rows' occurrences (Layout.multiplicity) reach every shard
             config = Config(dim=8, window=3, epochs=2, batch_size=32, min_count=1, steps_per_call=16, seed=5,
                             devices=N, sync_every=1, sync_combine="sum", optimizer=optimizer, objective=objective,
-                            window_layout=layout)
+                            window_layout=layout, dup_cap=2 if layout == "span" else None)
             shapes = []
 
             def look(state, position, record):

@@ -4,6 +4,14 @@ A step's gradient for a table is a small [M, ...] array of row gradients and the
 [M] they came from (a row met several times appears several times). These helpers group the
 positions of equal indices with one sort (static sizes, no buffer the size of the table), and
 shape per-row quantities to broadcast against the rows.
+
+A row's occurrences in a step are one quantity whatever the window layout: the number of times the
+padded layout would gather it, with a nonzero gradient, for the same predictions (one per target
+for the target's row, one per (target, context) pair for the context's row, one per noise draw,
+one per path node per prediction). A layout that gathers a row once for several of those (the span
+layout reads each position once for all the pairs that use it) gives each gathered slot its
+multiplicity (`Layout.multiplicity`); `slot_counts` turns it into the occurrences each gradient
+row stands for.
 """
 
 from __future__ import annotations
@@ -37,6 +45,14 @@ def active(g: jax.Array) -> jax.Array:
     return jnp.any(g != 0, axis=row_axes(g)).astype(jnp.int32)
 
 
+def slot_counts(g: jax.Array, multiplicity: jax.Array | None = None) -> jax.Array:
+    """int32 [M]: the occurrences each gradient row of g [M, ...] stands for: its multiplicity
+    (int [M], the padded layout's gathers the slot stands for; None: 1 each) where the row is
+    nonzero, 0 where it is zero."""
+    n = active(g)
+    return n if multiplicity is None else n * multiplicity.astype(jnp.int32)
+
+
 class Groups(NamedTuple):
     ordered: jax.Array       # int [M] the indices, sorted
     first: jax.Array         # bool [M] ordered[k] opens a group of equal indices
@@ -60,18 +76,19 @@ def occurrences(idx: jax.Array, weight: jax.Array) -> jax.Array:
     return jax.ops.segment_sum(weight, group, num_segments=idx.shape[0])[group]
 
 
-def sum_rows(g: jax.Array, idx: jax.Array, n_rows: int):
+def sum_rows(g: jax.Array, idx: jax.Array, n_rows: int, multiplicity: jax.Array | None = None):
     """Sum the gradient rows that share an index.
 
     Returns (rows int [M], sums [M, ...], counts int32 [M]): slot s holds the s-th distinct index
-    and the sum of its rows; counts are its occurrences with a nonzero gradient. The slots past the
+    and the sum of its rows; counts are its occurrences, the `slot_counts` of its rows summed
+    (multiplicity: per gradient row, as there; None: 1 each). The slots past the
     number of distinct indices are padding: zero sums, and the row n_rows, one past the table, so
     that a gather with mode="fill" reads zeros there and a scatter with mode="drop" skips it.
     """
     M = idx.shape[0]
     grouped = groups(idx)
     sums = jax.ops.segment_sum(g, grouped.group, num_segments=M)
-    counts = jax.ops.segment_sum(active(g), grouped.group, num_segments=M)
+    counts = jax.ops.segment_sum(slot_counts(g, multiplicity), grouped.group, num_segments=M)
     opens = jnp.where(grouped.first, grouped.sorted_group, M)
     rows = jnp.full((M,), n_rows, idx.dtype).at[opens].set(grouped.ordered, mode="drop")
     return rows, sums, counts

@@ -20,7 +20,10 @@ gradient, so its row updates are scatter-added directly, without the sort: one s
 per step, the arithmetic of the plain word2vec step.
 
 The transformations that read the rows' indices (`cap_duplicates`, `clip_by_table_norm`, the
-trust region) receive them from the step as the extra arguments `indices` and `counts`.
+trust region) receive them from the step as the extra arguments `indices` and `counts`: per
+gradient row (per touched row once duplicates are summed), the row's occurrences in the step as
+`sg_jax.optim.rows` defines them (the padded layout's gathers with a nonzero gradient, whatever the
+layout: `multiplicity` says how many of them each gathered slot stands for).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from sg_jax.errors import ConfigError
-from sg_jax.optim.rows import leaves_like, sum_rows
+from sg_jax.optim.rows import leaves_like, slot_counts, sum_rows
 from sg_jax.optim.trust import TrustRegionChain, bound_row_moves
 
 
@@ -53,7 +56,7 @@ def row_state_tables(tx: optax.GradientTransformation, opt_state, params) -> Any
 
 
 def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *, rows=None,
-                sum_duplicates: bool | None = None, **extra_args):
+                sum_duplicates: bool | None = None, multiplicity=None, **extra_args):
     """Apply tx to the rows a batch touches. Returns (params, opt_state).
 
     params: a pytree of tables (e.g. Params(w_in [V, N], w_out [V', N])).
@@ -71,13 +74,16 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
       table for a dense one). With a `TrustRegionChain` tx, its trust region is applied after the
       scatter-add (`bound_row_moves`, the partner norms taken from these rows) rather than inside
       the chain: the same rule, at a fraction of the cost.
+    multiplicity: the matching pytree of int [M] (None, or None for a table: 1 each): how many
+      occurrences of its row each gathered slot stands for (`Layout.multiplicity`); the `counts`
+      the transformations see are these where a gradient row is nonzero (`rows.slot_counts`).
     extra_args: passed on to tx.update (e.g. partner_norms for `trust_region`; given, the chain
       applies the rule itself and rows are not needed).
     """
     after = isinstance(tx, TrustRegionChain) and rows is not None and "partner_norms" not in extra_args
     tx = optax.with_extra_args_support(tx)
     found = sparse_row_updates(tx, params, opt_state, row_grads, indices, sum_duplicates=sum_duplicates,
-                               **extra_args)
+                               multiplicity=multiplicity, **extra_args)
 
     def put_state(t, old, new):
         if t < 0 or found.touched[t] is None:
@@ -113,7 +119,8 @@ class RowUpdates(NamedTuple):
 
 
 def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *,
-                       sum_duplicates: bool | None = None, first_rows=None, **extra_args) -> RowUpdates:
+                       sum_duplicates: bool | None = None, first_rows=None, multiplicity=None,
+                       **extra_args) -> RowUpdates:
     """sparse_step's work short of writing it into the tables and the state: `sparse_step` is
     this followed by a scatter-add of `updates` at `touched` and a scatter of the row state. A
     caller that combines several batches' updates (the sharded step, `sg_jax.parallel.sharded`) takes
@@ -121,12 +128,14 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
 
     first_rows: per table, the index of its row 0 in a larger table it is a block of (the sharded
     step's shards), so that the transformations see every row by its index in the whole table
-    (a per-row rule means the same row on every device); padding they see past every row."""
+    (a per-row rule means the same row on every device); padding they see past every row.
+    multiplicity: as for `sparse_step`."""
     tx = optax.with_extra_args_support(tx)
     treedef = jax.tree.structure(params)
     tables = treedef.flatten_up_to(params)
     grads = treedef.flatten_up_to(row_grads)
     idx = leaves_like(treedef, indices)
+    mult = leaves_like(treedef, multiplicity)
     tags = row_state_tables(tx, opt_state, params)
     has_row_state = any(t >= 0 for t in jax.tree.leaves(tags))
     if sum_duplicates is None:
@@ -138,12 +147,14 @@ def sparse_row_updates(tx: optax.GradientTransformation, params, opt_state, row_
         # word2vec's step: one scatter-add of the row updates per table, repeats and all
         rows = [w if i is None else w[i] for w, i in zip(tables, idx)]
         seen = _whole_table_rows(treedef, tables, idx, first_rows)
+        counts = [None if i is None else slot_counts(g, m) for g, i, m in zip(grads, idx, mult)]
         updates, opt_state = tx.update(row_grads, opt_state, treedef.unflatten(rows), indices=seen,
-                                       **extra_args)
+                                       counts=treedef.unflatten(counts), **extra_args)
         return RowUpdates(idx, treedef.flatten_up_to(updates), opt_state, tags)
 
     # per table: (rows touched, their summed gradients, occurrences); a dense table as it is
-    summed = [(None, g, None) if i is None else sum_rows(g, i, w.shape[0]) for w, g, i in zip(tables, grads, idx)]
+    summed = [(None, g, None) if i is None else sum_rows(g, i, w.shape[0], m)
+              for w, g, i, m in zip(tables, grads, idx, mult)]
     touched, sums, counts = (list(column) for column in zip(*summed))
 
     def gather(w, rows):

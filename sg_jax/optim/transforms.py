@@ -2,13 +2,20 @@
 
 `cap_duplicates` and `clip_by_table_norm` are `optax.GradientTransformationExtraArgs` reading the
 extra arguments `indices` (the pytree of row indices, None for a table given densely) and
-`counts` (how many nonzero-gradient occurrences each gradient row stands for; `sparse_step`
-passes it once it has summed duplicates), so
+`counts` (how many occurrences of its row each gradient row stands for; `sparse_step` passes it),
+so
 
     tx = optax.chain(cap_duplicates(64), clip_by_table_norm(1.0), make_optimizer("adam", sched))
 
 is one transformation that `sparse_step` applies. Called on dense table gradients without
 indices, they act on the tables as given (`counts` [V] then says how often each row was met).
+
+A row's occurrences in a step are the same quantity in every window layout: the number of times
+the padded layout gathers it with a nonzero gradient for the step's predictions (one per target
+for the target's row, one per (target, context) pair for the context's row, one per noise draw,
+one per path node per prediction for hierarchical softmax; see `sg_jax.optim.rows`). A layout
+that reads a row once for several of them (the span layout) says so through
+`Layout.multiplicity`, so `--dup-cap` caps the same rows whichever layout a run uses.
 The trust region, the per-row rule applied to updates, is in `sg_jax.optim.trust`.
 """
 
@@ -38,11 +45,13 @@ def cap_duplicates(cap: float) -> optax.GradientTransformationExtraArgs:
     SGD (word2vec) would have moved the row between them. For rows met often (frequent words,
     the nodes near the root of the Huffman tree) the sum overshoots and can diverge; the cap
     bounds a row's step at `cap` average gradients. Rows met at most `cap` times are untouched.
-    Only occurrences with a nonzero gradient count (padded positions do not).
+    n is the row's occurrences as the module docstring defines them: its padded-layout gathers
+    with a nonzero gradient (padded positions do not count), in every layout.
 
     Extra arguments of update: indices (per table: row indices [M], or None for a table given
-    densely), counts (per table: the occurrences each gradient row stands for; default: 1 per
-    nonzero row). A dense table without counts is passed through.
+    densely), counts (per table: the occurrences each gradient row stands for, summed here over
+    the rows of one index; default: 1 per nonzero row). A dense table without counts is passed
+    through.
     """
     check(isinstance(cap, (int, float)) and cap >= 1, f"dup_cap must be >= 1, got {cap!r}")
 

@@ -161,18 +161,19 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None, shar
         local = idx - d * R
         return jnp.where((local >= 0) & (local < R), local, R)
 
-    def apply_updates(state, grads: Params, indices: Params, norms: Params, d):
+    def apply_updates(state, grads: Params, indices: Params, norms: Params, d, multiplicity: Params):
         shard_rows = [w.shape[0] for w in state.params]
         every_g = Params(*(jax.lax.all_gather(g, AXIS) for g in grads))       # [n, M, N]
+        every_m = jax.tree.map(lambda m: jax.lax.all_gather(m, AXIS), multiplicity)  # [n, M] (None: 1 each)
         every_i = Params(*(localise(jax.lax.all_gather(i, AXIS), d, r) for i, r in zip(indices, shard_rows)))
         every_norms = Params(*(jax.lax.all_gather(x, AXIS) for x in norms))   # [n]
 
-        def source(g, i, x):  # one device's batch turned into updates of this shard, from the common state
+        def source(g, i, x, m):  # one device's batch turned into updates of this shard, from the common state
             found = optim.sparse_row_updates(tx, state.params, state.opt_state, g, i, partner_norms=x,
-                                             first_rows=Params(*(d * r for r in shard_rows)))
+                                             first_rows=Params(*(d * r for r in shard_rows)), multiplicity=m)
             return found.touched, found.updates, found.row_state
 
-        touched, updates, row_state = jax.vmap(source)(every_g, every_i, every_norms)
+        touched, updates, row_state = jax.vmap(source)(every_g, every_i, every_norms, every_m)
         params = Params(*(w.at[t.reshape(-1)].add(u.reshape((-1,) + w.shape[1:]), mode="drop")
                           for w, t, u in zip(state.params, touched, updates)))
 
@@ -193,8 +194,8 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None, shar
                                 config.window)
         state, loss = row_step(state, obj, step_layout, optimizer, batch, aux, tables,
                                read=lambda table, idx: fetch_rows(table, idx, d),
-                               apply=lambda st, _, grads, indices, rows: apply_updates(
-                                   st, grads, indices, Params(*optim.partner_norms(*rows)), d))
+                               apply=lambda st, _, grads, indices, rows, multiplicity: apply_updates(
+                                   st, grads, indices, Params(*optim.partner_norms(*rows)), d, multiplicity))
         return state, loss, step_layout.examples(obj, batch).astype(loss.dtype)
 
     def device(state, epoch, tables, epoch_key, first_step, steps_in_epoch):

@@ -17,6 +17,9 @@ A layout declares:
   batch_size       the batch size rounded to what the layout can take
   make             the step's batch and the objective's draws for it
   scoring          the step's row indices and its loss as a function of the gathered rows
+  multiplicity     per gathered slot of W and W', how many occurrences of its row it stands for:
+                   the padded layout's gathers (with a nonzero gradient) for the same predictions,
+                   the one count per-row rules read (`sg_jax.optim.rows`); 1 each by default
   examples         what the step's loss sums over
   pool_group       the targets sharing one noise pool under `pool_group auto`
   pads_exactly     whether runs of different windows draw the same numbers when padded to a
@@ -71,6 +74,12 @@ class Layout:
             return loss_rows(rows[0], rows[1], batch, aux, tables)
 
         return in_idx, out_idx, loss_of
+
+    def multiplicity(self, obj, batch) -> tuple[jax.Array | None, jax.Array | None]:
+        """(for W, for W') int per slot of `scoring`'s indices: how many times the padded layout gathers
+        the slot's row for the same predictions (a slot read once for several pairs stands for
+        them all); None: 1 each, as here, where every slot is one gather."""
+        return None, None
 
     def examples(self, obj, batch) -> jax.Array:
         return n_examples(obj.form, batch)

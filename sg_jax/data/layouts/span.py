@@ -95,6 +95,15 @@ def band(pair_weights: jax.Array) -> jax.Array:
     return jnp.einsum("glc,cpl->gpl", pair_weights, jnp.asarray(place, pair_weights.dtype))
 
 
+def position_uses(span: SpanBatch) -> jax.Array:
+    """int32 [G, L + 2R]: the pairs that use each position of the spans as their context (the
+    transpose of `contexts` applied to the mask): the padded layout gathers a position's word this
+    many times where the span layout reads its row once."""
+    R = reach_of(span)
+    mask = span.mask.astype(jnp.int32)
+    return sum(jnp.pad(mask[:, :, c], ((0, 0), (R + o, R - o))) for c, o in enumerate(window_offsets(R)))
+
+
 def as_batch(span: SpanBatch) -> Batch:
     """The same pairs in the padded layout: targets [G L], contexts [G L, 2R], mask [G L, 2R]."""
     G, L, C = span.mask.shape
@@ -170,6 +179,11 @@ class Span(Layout):
         span = make_span_batch(epoch, step, k_window, batch_size=batch_size, length=config.span_length,
                                window=window, dynamic=config.dynamic_window, slots=slots)
         return span, obj.sample(k_sample, as_batch(span), tables)
+
+    def multiplicity(self, obj, batch):
+        """The span scorers read W at the spans' positions (each used by `position_uses` pairs)
+        and W' once per target and noise draw, as the padded layout does."""
+        return position_uses(batch).reshape(-1), None
 
     def examples(self, obj, batch) -> jax.Array:
         return examples(batch)
