@@ -38,7 +38,7 @@ import sg_jax.checkpoint as ckpt_io
 import sg_jax.formats as formats
 import sg_jax.parallel.sharded as sharded
 from sg_jax.atomic import atomic_write_text
-from sg_jax.config import Config
+from sg_jax.config import RESOLVED_AUTO, Config
 from sg_jax.data.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
 from sg_jax.data.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
@@ -208,8 +208,9 @@ def load_progress(path, config: Config, vocab: Vocab, fingerprint: str) -> tuple
     epochs: an extension of a finished run), vocabulary and corpus. Returns (progress, config the
     checkpoint's schedule belongs to)."""
     saved, saved_vocab, meta = read_checkpoint_meta(path)
-    if config.sync_every is None:  # auto resumes with the interval the run was trained with
-        config = dataclasses.replace(config, sync_every=saved.sync_every)
+    # options left auto resume with what auto chose when the run was trained
+    config = dataclasses.replace(config, **{name: getattr(saved, name) for name in RESOLVED_AUTO
+                                            if getattr(config, name) is None})
     position = Position(**meta["position"])
     schedule = Schedule(**meta.get("schedule", {}))
     diff = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(config, f.name)]
@@ -345,7 +346,7 @@ def describe_devices(resolved: Resolved) -> str:
     window layout and how noise words are shared."""
     config, n = resolved.config, resolved.devices
     if n == 1:
-        tables = "1 device"
+        tables = "1 device" + (" (shard_tables has nothing to split on one device)" if config.shard_tables else "")
     elif config.shard_tables:
         tables = f"{n} devices, tables sharded by row over them (every step synchronous)"
     else:

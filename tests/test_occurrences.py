@@ -23,7 +23,8 @@ from sg_jax.data.epoch import window_offsets
 from sg_jax.data.layouts import span as span_layout
 from sg_jax.data.layouts.padded import PADDED
 from sg_jax.model import Params
-from sg_jax.objectives import get_spec, make_objective
+from sg_jax.objectives import get_spec
+from sg_jax.resolved import resolve
 from sg_jax.objectives.base import objective_loss
 from sg_jax.optim.rows import slot_counts
 from sg_jax.step import init_state, row_step
@@ -86,7 +87,7 @@ def _setup(objective: str, share: str, window: int, seed: int):
                     noise_pool=5, negative=3, span_length=L, window_layout="span", init="normal")
     ids, data = _epoch(seed)
     counts = np.bincount(ids, minlength=V) + 1
-    obj = make_objective(config)
+    obj = resolve(config).objective   # pool_group: the span's length
     tables = get_spec(objective).tables(counts, config)
     state = init_state(config, V, optax.sgd(0.1))
     params = state.params
