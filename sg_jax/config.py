@@ -135,8 +135,11 @@ class Config:
         "those past the epoch's end too)", check=lambda v: 1 <= v <= MAX_STEPS_PER_CALL,
         rule=lambda v: "must be >= 1" if v < 1 else f"must be <= {MAX_STEPS_PER_CALL:,} (a call scans all its "
         "steps, those past the epoch's end too, so a larger call only adds waiting)")
-    chunk_tokens: int = option(1 << 26, "corpus tokens held on the device at once", check=at_least(2)[0],
-                               rule=at_least(2)[1])
+    # 2^24: a chunk's epoch (subsampled, compacted, ordered) needs about 40 bytes a token at its
+    # peak, so a run of any corpus size stays near 1.3 GB (benchmarks/README.md); 2^26 before
+    chunk_tokens: int = option(1 << 24, "corpus tokens held on the device at once (an epoch is shuffled "
+                               "within each chunk; runs before this default used 67108864)",
+                               check=at_least(2)[0], rule=at_least(2)[1])
     clip_norm: float | None = option(None, "clip each step's (dense-equivalent) gradient norm to this",
                                      check=positive_finite, rule="must be > 0")
     dup_cap: float | None = option(

@@ -121,7 +121,7 @@ def make_plan(run: Config | Resolved, counts: np.ndarray, ids: np.ndarray, offse
     # over the expected number of steps (expected kept tokens = sum of keep probabilities).
     per_epoch = 0
     for start, end in chunks:
-        expected = float(keep[np.asarray(ids[start:end])].sum())
+        expected = float(keep[epochs.read_tokens(ids, start, end)].sum())
         per_epoch += math.ceil(expected / (B * n))
     total_steps = (config.epochs - schedule.start_epoch) * max(per_epoch, 1)
     optimizer = make_optimizer(config, total_steps, schedule.start_step)
@@ -194,6 +194,7 @@ def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np
                                   int(state.step), call)
         if on_call is not None:
             on_call(state, call.next_position, record)
+        del call   # its chunk's data is freed before the next chunk is made
     jax.block_until_ready(state.params)
     if shards is not None:
         state = sharded.host_state(state, config, len(words))
@@ -236,17 +237,20 @@ class Calls:
         plan, config, position = self.plan, self.config, self.position
         n_chunks = len(plan.chunks)
         resident: dict = {}
+        data = dev = None
         for epoch in range(position.epoch, self.last_epoch):
             for c, (start, end) in enumerate(plan.chunks):
                 if epoch == position.epoch and c < position.chunk:
                     continue
                 first = position.step if (epoch == position.epoch and c == position.chunk) else 0
                 if c not in resident:  # a corpus in one chunk goes to the device once, not every epoch
+                    data = dev = None   # the last chunk's arrays freed before this one's are made (memory)
                     dev = epochs.to_device(self.ids, self.offsets, start, end, pad_to=max(self.chunk_words))
                     resident = {c: dev} if n_chunks == 1 else {}
                 else:
                     dev = resident[c]
                 key = keys.chunk_key(self.base_key, epoch * n_chunks + c, config.key_schedule)
+                data = None   # the last epoch's data freed before this one's is made
                 data = epochs.prepare_epoch(keys.data_key(key, config.key_schedule), dev, plan.keep_prob, config.shuffle,
                                             self.unit)
                 steps = -(-int(data.n) // (plan.batch_size * self.n_dev))

@@ -94,3 +94,47 @@ def test_directory_keeps_the_encoded_corpus(tmp_path):
     np.testing.assert_array_equal(again.ids, corpus.ids)
     np.testing.assert_array_equal(again.offsets, corpus.offsets)
     assert sorted(p.name for p in out.iterdir()) == ["ids.npy", "offsets.npy"]
+
+
+def _mapped_kib(address: int) -> int | None:
+    """The resident KiB of the mapping holding `address` (/proc/self/smaps), None off Linux."""
+    try:
+        lines = open("/proc/self/smaps").read().splitlines()
+    except OSError:
+        return None
+    inside = False
+    for line in lines:
+        head = line.split()[0]
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            low, high = (int(x, 16) for x in head.split("-"))
+            inside = low <= address < high
+        elif inside and head == "Rss:":
+            return int(line.split()[1])
+    return None
+
+
+def test_a_chunk_of_a_mapped_corpus_is_handed_back_after_it_is_read(tmp_path):
+    """A run reads its chunks of a memory-mapped corpus with `read_tokens`: the same tokens for
+    the map, the view EncodedCorpus keeps of it and a slice of it, and the pages read handed back
+    to the kernel, so that a corpus read chunk by chunk does not stay in the run's resident
+    memory (the map's resident size, from /proc/self/smaps, falls from the whole file to a few
+    pages the kernel maps ahead of each read). The map stays readable after."""
+    from sg_jax.data.vocabulary import read_tokens
+
+    ids = np.random.default_rng(0).integers(0, 1000, 2_000_000).astype(np.int32)   # 8 MB
+    offsets = np.arange(0, 2_000_001, 50, dtype=np.int64)
+    EncodedCorpus(ids, offsets).save(tmp_path / "enc")
+    mapped = EncodedCorpus.load(tmp_path / "enc", mmap=True)
+    for source, base in ((mapped.ids, 0), (mapped.ids[1234:], 1234)):
+        for start, end in ((0, 7), (9_999, 40_000), (37_000, 37_066)):
+            np.testing.assert_array_equal(read_tokens(source, start, end), ids[base + start:base + end])
+    np.testing.assert_array_equal(read_tokens(ids, 10, 20), ids[10:20])
+    assert int(np.asarray(mapped.ids).sum()) == int(ids.sum())   # every page read through the map
+    before = _mapped_kib(mapped.ids.ctypes.data)
+    if before is None:
+        pytest.skip("no /proc/self/smaps on this system")
+    for start in range(0, len(ids), 300_000):
+        read_tokens(mapped.ids, start, min(start + 300_000, len(ids)))
+    after = _mapped_kib(mapped.ids.ctypes.data)
+    assert before > 7000 and after < 0.2 * before, (before, after)   # the kernel may map a few pages ahead
+    np.testing.assert_array_equal(np.asarray(mapped.ids), ids)   # still readable through the map

@@ -28,7 +28,7 @@ import numpy as np
 
 from sg_jax.atomic import atomic_write_text, file_sha256
 from sg_jax.data.text import ReadStats, corpus_fingerprint
-from sg_jax.data.vocabulary import EncodedCorpus, Vocab
+from sg_jax.data.vocabulary import EncodedCorpus, Vocab, read_tokens
 from sg_jax.errors import CorpusError, FormatError
 
 MANIFEST = "manifest.json"
@@ -131,7 +131,8 @@ def read_encoded(directory, options: dict | None = None, *, fingerprint: str | N
                           "was encoded (encode it again)")
     vocab = Vocab.from_json((directory / "vocab.json").read_text(encoding="utf-8"))
     corpus = EncodedCorpus.load(directory, mmap=True)
-    top = max((int(np.max(corpus.ids[i:i + (1 << 22)])) for i in range(0, corpus.n_tokens, 1 << 22)), default=-1)
+    top = max((int(np.max(read_tokens(corpus.ids, i, min(i + (1 << 22), corpus.n_tokens))))
+               for i in range(0, corpus.n_tokens, 1 << 22)), default=-1)
     if top >= len(vocab) or corpus.n_tokens != manifest.get("tokens"):
         raise FormatError(f"encoded corpus {directory} is damaged: its ids do not fit its vocabulary")
     try:

@@ -10,7 +10,8 @@ Nothing crosses the host boundary but one integer per epoch (the number
 of kept tokens), so a `lax.scan` over many steps runs without Python in the loop.
 
 A corpus larger than device memory is cut into chunks of whole sentences (`chunk_bounds`) and
-each chunk is sent, subsampled and consumed in turn.
+each chunk is read (`read_tokens`), sent, subsampled and consumed in turn, so that a run's memory
+is bounded by its chunk, not by the corpus.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from sg_jax.data.vocabulary import read_tokens
 
 
 class DeviceCorpus(NamedTuple):
@@ -53,15 +56,14 @@ def chunk_bounds(offsets: np.ndarray, max_tokens: int) -> list[tuple[int, int]]:
 def to_device(ids: np.ndarray, offsets: np.ndarray, start: int, end: int, pad_to: int | None = None) -> DeviceCorpus:
     """Tokens [start, end) of an encoded corpus (whole sentences) as a DeviceCorpus, padded to
     `pad_to` tokens (sentence -1, never kept) so that chunks of any length share one compile."""
-    offsets = np.asarray(offsets, dtype=np.int64)
-    lengths = np.diff(offsets)
     first = int(np.searchsorted(offsets, start, side="right")) - 1
     last = int(np.searchsorted(offsets, end, side="left"))
+    lengths = np.diff(read_tokens(offsets, first, last + 1).astype(np.int64))   # the chunk's sentences only
     size = max(end - start, pad_to or 0)
     chunk_ids = np.zeros(size, dtype=np.int32)
-    chunk_ids[: end - start] = ids[start:end]
+    chunk_ids[: end - start] = read_tokens(ids, start, end)
     sent = np.full(size, -1, dtype=np.int32)
-    sent[: end - start] = np.repeat(np.arange(last - first, dtype=np.int32), lengths[first:last])
+    sent[: end - start] = np.repeat(np.arange(last - first, dtype=np.int32), lengths)
     return DeviceCorpus(jnp.asarray(chunk_ids), jnp.asarray(sent))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import mmap
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -183,6 +184,25 @@ def _increasing(a: np.ndarray, block: int = 1 << 22) -> bool:
     """Whether `a` is strictly increasing, read a block at a time (a memory map stays unread
     into memory)."""
     return all((np.diff(np.asarray(a[i:i + block + 1])) > 0).all() for i in range(0, max(len(a) - 1, 0), block))
+
+
+def read_tokens(ids: np.ndarray, start: int, end: int) -> np.ndarray:
+    """A copy of ids[start:end]. The pages of a memory map a process has read count in its
+    resident memory until the kernel reclaims them, so reading a large memory-mapped corpus
+    (`EncodedCorpus.load`) chunk by chunk would grow a run's resident memory with the corpus
+    instead of its chunk: after the copy, the pages it read are handed back (madvise
+    MADV_DONTNEED on the read-only map: the kernel keeps them in its page cache, outside the
+    process, and a later read maps them again)."""
+    out = np.array(ids[start:end])
+    root = ids
+    while isinstance(root, np.memmap) and isinstance(root.base, np.ndarray):
+        root = root.base   # the memmap np.load made, whose base is the map
+    mm = root.base if isinstance(root, np.memmap) else None
+    if isinstance(mm, mmap.mmap) and hasattr(mm, "madvise") and end > start:
+        first = ids[start:end].ctypes.data - np.frombuffer(mm, dtype=np.uint8).ctypes.data
+        low = first - first % mmap.PAGESIZE
+        mm.madvise(mmap.MADV_DONTNEED, low, first + (end - start) * ids.itemsize - low)
+    return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -185,6 +185,7 @@ def train_together(members: Sequence[Member], words, counts, ids: np.ndarray, of
                 raise DivergenceError(f"{names[i]}: {e}") from None
         if on_call is not None:
             on_call(states, call.next_position, records)
+        del call   # its chunk's data is freed before the next chunk is made
     jax.block_until_ready(states)
     results = []
     for i, (c, watch) in enumerate(zip(configs, watches)):
