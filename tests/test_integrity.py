@@ -442,7 +442,7 @@ def test_interrupting_a_sweep_exits_130_with_one_line_and_a_valid_runs_file(tmp_
     from sg_jax.study import records
 
     rng = np.random.default_rng(0)
-    for i, after in enumerate(rng.uniform(1.5, 5.0, size=5)):
+    for i, after in enumerate(rng.uniform(1.5, 5.0, size=3)):
         out = tmp_path / f"sweep{i}"
         code, output = _interrupt_sweep(out, after)
         assert code == 130, (after, code, output[-2000:])

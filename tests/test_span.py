@@ -93,8 +93,7 @@ def test_steps_of_span_layout_come_in_whole_spans():
 
 
 @pytest.mark.parametrize("objective", ["ns", "nce"])
-@pytest.mark.parametrize("share,pool,length", [("pool", 1, 5), ("pool", 7, 5), ("pool", 7, 32), ("target", 0, 5),
-                                               ("target", 0, 32)])
+@pytest.mark.parametrize("share,pool,length", [("pool", 1, 5), ("pool", 7, 5), ("pool", 7, 32), ("target", 0, 32)])
 def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, pool, length, x64):
     """Loss and gradients of the span step (pair scores block by block, each position scored once
     against its span's pool, weighted by its pairs) equal the generic loss over the padded batch of
