@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--chunk-tokens", type=int, default=1 << 24)
     p.add_argument("--objective", default="ns", choices=("ns", "hs"))
-    p.add_argument("--share-negatives", default="target", choices=("none", "target", "batch"))
+    p.add_argument("--share-negatives", default="target", choices=("auto", "none", "target", "batch", "pool"),
+                   help="auto: the default run's (pools, in the span layout, for ns)")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--lr", type=float, default=0.025)

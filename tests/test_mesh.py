@@ -43,27 +43,22 @@ ARGS = ["--dim", "8", "--window", "3", "--epochs", "2", "--batch-size", "32", "-
         "--steps-per-call", "16", "--seed", "5", "--quiet"]
 
 
-def test_two_devices_are_deterministic_and_recorded(corpus, tmp_path):
-    for name in ("a", "b"):
-        proc = cli("train", "--corpus", corpus, "--out", tmp_path / name, *ARGS, "--devices", "2")
-        assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "a" / "vectors.txt").read_bytes() == (tmp_path / "b" / "vectors.txt").read_bytes()
-    recorded = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert recorded["devices"] == 2
-    assert recorded["sync_every"] == 16  # auto on 2 devices: once per call of 16 steps
-    one = cli("train", "--corpus", corpus, "--out", tmp_path / "one", *ARGS, "--devices", "1")
-    assert one.returncode == 0, one.stderr
-    assert (tmp_path / "one" / "vectors.txt").read_bytes() != (tmp_path / "a" / "vectors.txt").read_bytes()
-
-
 SPAN = ["--window-layout", "span", "--share-negatives", "pool", "--span-length", "8", "--noise-pool", "16"]
 
 
 @pytest.mark.parametrize("layout", [SPAN], ids=["span"])   # the resumed step is the one row step of every layout
-def test_resume_on_a_mesh_is_exact_and_another_count_is_refused(corpus, tmp_path, layout):
+def test_two_devices_are_recorded_deterministic_and_resume_exactly(corpus, tmp_path, layout):
+    """Two devices: recorded as such (and their auto sync interval), other vectors than one
+    device's, and a run stopped, refused on another count and resumed equals the run trained
+    whole (so the same command gives the same vectors)."""
     args = [*ARGS, *layout]
     whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *args, "--devices", "2")
     assert whole.returncode == 0, whole.stderr
+    recorded = json.loads((tmp_path / "whole" / "config.json").read_text())
+    assert recorded["devices"] == 2 and recorded["sync_every"] == 16  # auto on 2 devices: once per call of 16 steps
+    one = cli("train", "--corpus", corpus, "--out", tmp_path / "one", *args, "--devices", "1")
+    assert one.returncode == 0, one.stderr
+    assert (tmp_path / "one" / "vectors.txt").read_bytes() != (tmp_path / "whole" / "vectors.txt").read_bytes()
     first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--devices", "2",
                 "--stop-after-epoch", "1", "--checkpoint-every-steps", "7")
     assert first.returncode == 0, first.stderr

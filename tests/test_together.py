@@ -132,7 +132,7 @@ def test_a_group_resumes_from_its_runs_checkpoints(data, corpus, tmp_path):
 
 
 def test_the_sweep_trains_runs_together_with_the_same_scores(tmp_path):
-    tiny = ["sweep", "--corpus", "toy:groups", "--windows", "1,2", "--dims", "4,8", "--epochs", "2", "--quiet"]
+    tiny = ["sweep", "--corpus", "toy:groups", "--windows", "1,2", "--dims", "4,8", "--epochs", "1", "--quiet"]
     assert cli.main([*tiny, "--out", str(tmp_path / "one"), "--together", "1"]) == 0
     assert cli.main([*tiny, "--out", str(tmp_path / "four"), "--together", "4"]) == 0
     one, four = ({r["run_id"]: r for r in map(json.loads, (tmp_path / n / "runs.jsonl").read_text().splitlines())}
