@@ -32,7 +32,6 @@ MAX_STEPS_PER_CALL = 4096
 # seeds 0-3; on 4 and 8 devices 32 or 64 steps lost analogy accuracy, 8 did not
 AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
-POOL_GROUP = 64   # pool_group auto, where the layout does not make the groups (`Layout.pool_group`)
 def _resolved_layout(config):
     # JAX must not start yet: the command line builds Configs before it sets XLA_FLAGS (sg_jax.options)
     from sg_jax.data.layouts import resolve

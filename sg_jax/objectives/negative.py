@@ -49,7 +49,7 @@ import numpy as np
 
 import sg_jax.data.layouts.span as span_layout
 from sg_jax.architectures import Batch, hidden_and_predictions, input_indices, predicted_words
-from sg_jax.config import POOL_GROUP
+from sg_jax.data.layouts.base import POOL_GROUP
 from sg_jax.errors import ConfigError
 from sg_jax.model import Params
 from sg_jax.objectives.base import Objective, ObjectiveSpec, register, sampled_grads, sigmoid
@@ -57,7 +57,6 @@ from sg_jax.objectives.base import Objective, ObjectiveSpec, register, sampled_g
 DEFAULT_TABLE_SIZE = 10_000_000
 SHARING = ("none", "target", "batch", "pool")
 DEFAULT_POOL = 64
-DEFAULT_GROUP = POOL_GROUP   # pool_group auto without spans
 
 
 def noise_table(counts, power: float = 0.75, size: int | None = None) -> np.ndarray:
@@ -113,7 +112,7 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
     """
     k, share, drawn = _options(options)
     scale = k / drawn          # the pool's weight k/K on every noise term (1 otherwise)
-    group = getattr(options, "pool_group", None) or DEFAULT_GROUP   # targets sharing one pool
+    group = getattr(options, "pool_group", None) or POOL_GROUP   # targets sharing one pool
     cbow_update = getattr(options, "cbow_update", "mean")
 
     def sample(key, batch: Batch, tables):

@@ -26,7 +26,6 @@ from sg_jax.resolved import Resolved
 
 
 class Runner(NamedTuple):
-    name: str
     run_steps: Callable
     shards: Any = None   # sharded.RowShards: where the state lives, for the sharded runner
 
@@ -40,14 +39,14 @@ def strategy(resolved: Resolved) -> str:
 
 def _sharded(resolved: Resolved, optimizer, batch_size: int, slots: int | None, vocab_size: int) -> Runner:
     shards = sharded.RowShards(resolved.config, vocab_size, optimizer, make_mesh(resolved.devices))
-    return Runner("sharded", sharded.make(resolved, optimizer, batch_size, slots, shards), shards)
+    return Runner(sharded.make(resolved, optimizer, batch_size, slots, shards), shards)
 
 
 RUNNERS: dict[str, Callable[..., Runner]] = {
     "single": lambda resolved, optimizer, batch_size, slots, vocab_size: Runner(
-        "single", single.make(resolved, optimizer, batch_size, slots)),
+        single.make(resolved, optimizer, batch_size, slots)),
     "replicated": lambda resolved, optimizer, batch_size, slots, vocab_size: Runner(
-        "replicated", replicated.make(resolved, optimizer, batch_size, slots)),
+        replicated.make(resolved, optimizer, batch_size, slots)),
     "sharded": _sharded,
 }
 

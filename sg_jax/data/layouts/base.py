@@ -34,7 +34,10 @@ import jax
 
 import sg_jax.registry as registry
 from sg_jax.architectures import Batch, n_examples
-from sg_jax.config import POOL_GROUP
+
+
+# pool_group auto where the layout does not make the groups (the span layout's spans are its groups)
+POOL_GROUP = 64
 
 
 class Layout:
