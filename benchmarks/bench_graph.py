@@ -120,7 +120,7 @@ def child_sg_jax(a) -> dict:
     graph = read_edgelist(a.edges)
     t1 = time.perf_counter()
     walk = WalkConfig("node2vec", p=a.p, q=a.q, walks=a.walks, walk_length=a.walk_length)
-    config = graph_config(dim=a.dim, window=a.window, epochs=a.epochs, seed=a.seed)
+    config = graph_config(dim=a.dim, window=a.window, epochs=a.epochs, seed=a.seed, **common.parse_sets(a.set))
     with tempfile.TemporaryDirectory() as tmp:
         res = embed_graph(graph, walk, config, Path(tmp) / "run", progress=False, checkpoint=None, log=lambda s: None)
         t2 = time.perf_counter()
@@ -211,6 +211,8 @@ def run_child(side: str, args, edges, labels) -> dict:
            str(args.workers), "--nodes", str(args.nodes), "--edges-m", str(args.edges_m)]
     if labels:
         cmd += ["--labels-file", labels]
+    for item in args.set:
+        cmd += ["--set", item]
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -238,6 +240,8 @@ def main() -> None:
     ap.add_argument("--throughput", action="store_true", help="walk steps/s on a generated 1M-node graph")
     ap.add_argument("--nodes", type=int, default=1_000_000)
     ap.add_argument("--edges-m", type=int, default=10_000_000)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="an sg_jax Config field over the graph defaults (repeatable), e.g. --set window_layout=span")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--edges-file", default=None, help=argparse.SUPPRESS)
@@ -287,7 +291,7 @@ def main() -> None:
             for side in ("pecanpy", "sg_jax")]
     table = common.markdown_table(header, rows)
     record = {"command": common.command_line(), "graph": desc, "settings": {k: getattr(args, k) for k in (
-        "p", "q", "walks", "walk_length", "window", "dim", "epochs", "seed", "workers", "repeats")},
+        "p", "q", "walks", "walk_length", "window", "dim", "epochs", "seed", "workers", "repeats", "set")},
         "machine": common.machine(), "load_before": load_before, "load_after": os.getloadavg(), "runs": runs,
         "median": med, "ratios": ratios}
     md = "\n".join([

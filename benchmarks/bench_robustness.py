@@ -121,15 +121,6 @@ def worker(args) -> int:
     return 0
 
 
-def parse_value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def cells(args):
     fixed = {"both": (False, True), "yes": (True,), "no": (False,)}[args.fixed_window]
     grid = itertools.product(args.arch.split(","), args.objective.split(","), map(float, args.lr.split(",")),
@@ -205,7 +196,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
-    extra = [(k, parse_value(v)) for k, v in (s.split("=", 1) for s in args.set)]
+    extra = list(common.parse_sets(args.set).items())
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, record_cells = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -146,6 +146,21 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
+def parse_value(text: str):
+    """A --set FIELD=VALUE value: an int, a float, a boolean or the text itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_sets(items: list[str]) -> dict:
+    """--set FIELD=VALUE options (repeatable) as a dict of Config overrides."""
+    return {k: parse_value(v) for k, v in (s.split("=", 1) for s in items)}
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
