@@ -86,6 +86,9 @@ def train_sg_jax(spec, args) -> dict:
     from sg_jax.windows import keep_probability
     import numpy as np
 
+    from sg_jax import compile_cache
+
+    compile_cache.enable()  # as a run does (runs.run_training): the directory comes from the environment
     _, arch, objective, share, extra = spec
     t = time.perf_counter()
     vocab, enc, stats = load_corpus(args.corpus, min_count=args.min_count)
@@ -274,6 +277,9 @@ def markdown(record: dict) -> str:
              f"{record['args']['min_alpha']}, gensim workers {record['args']['workers']}.", "",
              common.markdown_table(header, rows), "",
              f"Seeds: {'repeat r uses seed ' + str(record['args']['seed']) + ' + r (scores: median, min–max over seeds)' if record['args'].get('vary_seed') else 'every repeat uses seed ' + str(record['args']['seed'])}.", "",
+             "sg_jax's compilation cache: " + ("warm (filled by an untimed run of each sg_jax row: a later run with "
+                                               "the same shapes)" if record['args'].get('compile_cache') == "warm"
+                                               else "cold (an empty one for every run: each run compiles)") + ".", "",
              "train s: median over repeats (min–max); pairs/s: sg_jax skip-gram (target, context) pairs trained "
              "per second; CPU s: process CPU time during training (both cores "
              "count); load: the highest 1-minute load average seen around the row's runs (other processes "
@@ -314,6 +320,10 @@ def main(argv=None) -> int:
     p.add_argument("--vary-seed", action="store_true",
                    help="repeat r trains with seed SEED + r (both trainers), so the medians of the scores are over "
                         "seeds, not one seed's run repeated")
+    p.add_argument("--compile-cache", choices=("cold", "warm"), default="cold",
+                   help="sg_jax's persistent compilation cache: cold, an empty one for every run (each run compiles "
+                        "its programs: a first run); warm, one this benchmark shares, filled by an untimed run of "
+                        "each sg_jax row before the timed ones (a later run with the same shapes)")
     p.add_argument("--out", help="write OUT.json and OUT.md (atomically)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -330,14 +340,26 @@ def main(argv=None) -> int:
         p.error(f"unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS)}")
     runs: dict[str, list[dict]] = {r: [] for r in rows}
     with tempfile.TemporaryDirectory() as tmp:
+        shared_cache = Path(tmp) / "xla-cache"
+
+        def worker(row, seeded, result):
+            cache = shared_cache if args.compile_cache == "warm" else Path(tempfile.mkdtemp(dir=tmp))
+            env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+            cmd = [sys.executable, os.path.abspath(__file__), *worker_args(seeded), "--worker", row,
+                   "--result", str(result)]
+            return subprocess.run(cmd, env={**env, "SG_JAX_COMPILATION_CACHE": str(cache)})
+
+        if args.compile_cache == "warm":
+            for row in rows:
+                if ROWS[row][0] == "sg_jax":
+                    print(f"filling the compilation cache: {row} (untimed)", flush=True)
+                    worker(row, args, Path(tmp) / f"{row}.fill.json")
         for rep in range(args.repeats):
             for row in rows:
                 result = Path(tmp) / f"{row}.{rep}.json"
                 seeded = argparse.Namespace(**{**vars(args), "seed": args.seed + rep}) if args.vary_seed else args
-                cmd = [sys.executable, os.path.abspath(__file__), *worker_args(seeded),
-                       "--worker", row, "--result", str(result)]
                 t = time.perf_counter()
-                proc = subprocess.run(cmd)
+                proc = worker(row, seeded, result)
                 if proc.returncode != 0 or not result.exists():
                     print(f"{row}: worker failed (exit {proc.returncode})", file=sys.stderr)
                     runs[row].append({"row": row, "diverged": f"worker failed with exit code {proc.returncode}"})

@@ -35,6 +35,7 @@ import jax
 import numpy as np
 
 import sg_jax.checkpoint as ckpt_io
+import sg_jax.compile_cache as compile_cache
 import sg_jax.formats as formats
 import sg_jax.parallel.sharded as sharded
 from sg_jax.atomic import atomic_write_text
@@ -259,6 +260,7 @@ def run_training(config: Config, corpus, out_dir=None, *, binary: bool = False, 
     """
     log = log or (lambda line: None)
     config = dataclasses.replace(config.validate(), devices=resolve_devices(config.devices))
+    compile_cache.enable()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"output path {out} exists and is not a directory")

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+import sg_jax.compile_cache as compile_cache
 import sg_jax.interrupts as interrupts
 from sg_jax.architectures import Batch
 from sg_jax.config import Config
@@ -210,6 +211,7 @@ def run_together(configs: Sequence[Config], out_dirs: Sequence[Path], data, *, d
     on_call(i, words, loss): after every jitted call, for run i (its words so far and last loss).
     """
     names = list(names) if names is not None else [str(d) for d in out_dirs]
+    compile_cache.enable()
     configs = [resolve(c, 1).config for c in configs]   # each a one-device run, as it records
     vocab = data.vocab
     starts: list[Progress | None] = []
