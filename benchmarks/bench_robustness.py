@@ -15,7 +15,8 @@ spread where that is wider), analogies at least 0.95x gensim's.
         --lr 0.025,0.05,0.1 --window 2,5,10 --fixed-window both --batch 256,1024,8192,65536 --devices 1
 
 Corpora: "small" (the first 60,000 tokens of the bundled Brown corpus, written to a temporary
-file), "default" (the bundled Brown corpus, 1.16M tokens) or a path. sg_jax options beyond the
+file), "default" (the bundled Brown corpus, 1.16M tokens), "default-xN" (the bundled corpus N
+times over: "default-x5" is a corpus of 5.8M tokens with Brown's vocabulary) or a path. sg_jax options beyond the
 grid's can be given as --set FIELD=VALUE (repeatable), e.g. --set trust_region=0 for the step
 without its trust region.
 """
@@ -39,6 +40,29 @@ import common  # noqa: E402
 
 OBJECTIVES = {"ns5": ("ns", 5), "ns15": ("ns", 15), "hs": ("hs", 0)}
 SMALL_TOKENS = 60_000
+
+
+def repeated_corpus(directory: Path, times: int) -> str:
+    """The bundled Brown corpus written `times` times over: a corpus of several million tokens with
+    Brown's vocabulary (redistributable, and built anywhere without a download)."""
+    from sg_jax.data.text import DEFAULT_CORPUS_PATH
+
+    with gzip.open(DEFAULT_CORPUS_PATH, "rt", encoding="utf-8") as f:
+        text = f.read()
+    path = directory / f"default-x{times}.txt"
+    with open(path, "w", encoding="utf-8") as out:
+        for _ in range(times):
+            out.write(text if text.endswith("\n") else text + "\n")
+    return str(path)
+
+
+def corpus_file(name: str, directory: Path) -> str:
+    """--corpus: "small", "default", "default-xN" (Brown N times over) or a path."""
+    if name == "small":
+        return small_corpus(directory)
+    if name.startswith("default-x") and name[len("default-x"):].isdigit():
+        return repeated_corpus(directory, int(name[len("default-x"):]))
+    return name
 
 
 def small_corpus(directory: Path) -> str:
@@ -173,7 +197,8 @@ def fmt(x, pct=False):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    p.add_argument("--corpus", default="small", help="small, default or a path")
+    p.add_argument("--corpus", default="small",
+                   help="small, default, default-xN (the bundled corpus N times over) or a path")
     p.add_argument("--arch", default="sg,cbow")
     p.add_argument("--objective", default="ns5,ns15,hs", help=f"from {', '.join(OBJECTIVES)}")
     p.add_argument("--lr", default="0.025")
@@ -200,7 +225,7 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, record_cells = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = small_corpus(Path(tmp)) if args.corpus == "small" else args.corpus
+        corpus = corpus_file(args.corpus, Path(tmp))
 
         def run(cell):
             result = Path(tmp) / "result.json"
