@@ -303,7 +303,8 @@ def main(argv=None) -> int:
     host_device_flags(None)  # before JAX starts: every core a device, for the rows that use them
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
-    p.add_argument("--corpus", default="default", help="corpus for both trainers (default: bundled Brown)")
+    p.add_argument("--corpus", default="default",
+                   help="corpus for both trainers: default (bundled Brown), default-xN (Brown N times over) or a path")
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated rows from: {', '.join(ROWS)}")
     p.add_argument("--repeats", type=int, default=1, help="runs of each row (interleaved); medians are reported")
     p.add_argument("--epochs", type=int, default=5)
@@ -341,11 +342,13 @@ def main(argv=None) -> int:
     runs: dict[str, list[dict]] = {r: [] for r in rows}
     with tempfile.TemporaryDirectory() as tmp:
         shared_cache = Path(tmp) / "xla-cache"
+        corpus = common.repeated_corpus(args.corpus, Path(tmp)) or args.corpus
 
         def worker(row, seeded, result):
             cache = shared_cache if args.compile_cache == "warm" else Path(tempfile.mkdtemp(dir=tmp))
             env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
-            cmd = [sys.executable, os.path.abspath(__file__), *worker_args(seeded), "--worker", row,
+            cmd = [sys.executable, os.path.abspath(__file__), *worker_args(argparse.Namespace(
+                       **{**vars(seeded), "corpus": corpus})), "--worker", row,
                    "--result", str(result)]
             return subprocess.run(cmd, env={**env, "SG_JAX_COMPILATION_CACHE": str(cache)})
 

@@ -42,27 +42,11 @@ OBJECTIVES = {"ns5": ("ns", 5), "ns15": ("ns", 15), "hs": ("hs", 0)}
 SMALL_TOKENS = 60_000
 
 
-def repeated_corpus(directory: Path, times: int) -> str:
-    """The bundled Brown corpus written `times` times over: a corpus of several million tokens with
-    Brown's vocabulary (redistributable, and built anywhere without a download)."""
-    from sg_jax.data.text import DEFAULT_CORPUS_PATH
-
-    with gzip.open(DEFAULT_CORPUS_PATH, "rt", encoding="utf-8") as f:
-        text = f.read()
-    path = directory / f"default-x{times}.txt"
-    with open(path, "w", encoding="utf-8") as out:
-        for _ in range(times):
-            out.write(text if text.endswith("\n") else text + "\n")
-    return str(path)
-
-
 def corpus_file(name: str, directory: Path) -> str:
     """--corpus: "small", "default", "default-xN" (Brown N times over) or a path."""
     if name == "small":
         return small_corpus(directory)
-    if name.startswith("default-x") and name[len("default-x"):].isdigit():
-        return repeated_corpus(directory, int(name[len("default-x"):]))
-    return name
+    return common.repeated_corpus(name, directory) or name
 
 
 def small_corpus(directory: Path) -> str:

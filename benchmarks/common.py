@@ -161,6 +161,26 @@ def parse_sets(items: list[str]) -> dict:
     return {k: parse_value(v) for k, v in (s.split("=", 1) for s in items)}
 
 
+def repeated_corpus(name: str, directory: Path) -> str | None:
+    """For --corpus default-xN: the bundled Brown corpus written N times over into directory (a
+    corpus of several million tokens with Brown's vocabulary, redistributable and built anywhere);
+    None for any other name."""
+    prefix = "default-x"
+    if not (name.startswith(prefix) and name[len(prefix):].isdigit()):
+        return None
+    import gzip
+
+    from sg_jax.data.text import DEFAULT_CORPUS_PATH
+
+    with gzip.open(DEFAULT_CORPUS_PATH, "rt", encoding="utf-8") as f:
+        text = f.read()
+    path = Path(directory) / f"{name}.txt"
+    with open(path, "w", encoding="utf-8") as out:
+        for _ in range(int(name[len(prefix):])):
+            out.write(text if text.endswith("\n") else text + "\n")
+    return str(path)
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
