@@ -26,7 +26,7 @@ HEADER = ["cell", "diverged", "WS353 (± half range)", "gensim", "SimLex-999", "
 
 def cell_name(cell: dict) -> str:
     return (f"{cell['arch']} {cell['objective']} lr {cell['lr']} w {cell['window']}"
-            f"{' fixed' if cell['fixed'] else ''} b {cell['batch']} d {cell['devices']}")
+            f"{' fixed' if cell['fixed'] else ''} b {cell['batch']} d {cell['devices']} ep {cell['epochs']}")
 
 
 def row(entry: dict) -> list:
@@ -34,7 +34,12 @@ def row(entry: dict) -> list:
     f = robust.fmt
     return [cell_name(entry["cell"]), f"{n['diverged']}/{n['runs']}", f"{f(n['ws353'])} ± {f(n['ws353_spread'])}",
             f(n["gensim_ws353"]), f"{f(n['simlex'])} ± {f(n['simlex_spread'])}", f(n["gensim_simlex"]),
-            f(n["analogy"], True), f(n["gensim_analogy"], True), entry["verdict"]]
+            f(n["analogy"], True), f(n["gensim_analogy"], True), verdict(entry)]
+
+
+def verdict(entry: dict) -> str:
+    """The cell's verdict against gensim; a cell trained without gensim (--no-gensim) has none."""
+    return entry["verdict"] if entry["gensim"] else "no gensim run"
 
 
 def report(paths: list[Path]) -> tuple[dict, str]:
@@ -52,12 +57,13 @@ def report(paths: list[Path]) -> tuple[dict, str]:
         runs = sum(e["summary"]["runs"] for e in entries)
         diverged = sum(e["summary"]["diverged"] for e in entries)
         peer_diverged = sum(e["summary"].get("gensim_diverged", 0) for e in entries)
-        ok = sum(e["verdict"] == "ok" for e in entries)
+        ok = sum(verdict(e) == "ok" for e in entries)
+        alone = sum(not e["gensim"] for e in entries)
         totals[corpus] = {"cells": len(entries), "runs": runs, "diverged": diverged, "gensim_diverged": peer_diverged,
                           "cells_ok": ok}
         parts += [f"### Corpus {corpus}", "",
                   f"{len(entries)} cells, {runs} sg_jax runs: **{diverged} diverged** (gensim: {peer_diverged}); "
-                  f"{ok} of {len(entries)} cells meet every quality target.", "",
+                  f"{ok} of {len(entries) - alone} cells with gensim beside them meet every quality target.", "",
                   common.markdown_table(HEADER, [row(e) for e in entries]), ""]
     parts += ["Made from:", ""] + [f"    {c}" for c in commands]
     return totals, "\n".join(parts)
