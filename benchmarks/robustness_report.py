@@ -21,7 +21,7 @@ import bench_robustness as robust  # noqa: E402
 import common  # noqa: E402
 
 HEADER = ["cell", "diverged", "WS353 (± half range)", "gensim", "SimLex-999", "gensim", "analogies", "gensim",
-          "verdict"]
+          "verdict", "result file"]
 
 
 def cell_name(cell: dict) -> str:
@@ -34,7 +34,7 @@ def row(entry: dict) -> list:
     f = robust.fmt
     return [cell_name(entry["cell"]), f"{n['diverged']}/{n['runs']}", f"{f(n['ws353'])} ± {f(n['ws353_spread'])}",
             f(n["gensim_ws353"]), f"{f(n['simlex'])} ± {f(n['simlex_spread'])}", f(n["gensim_simlex"]),
-            f(n["analogy"], True), f(n["gensim_analogy"], True), verdict(entry)]
+            f(n["analogy"], True), f(n["gensim_analogy"], True), verdict(entry), entry["file"]]
 
 
 def verdict(entry: dict) -> str:
@@ -51,7 +51,7 @@ def report(paths: list[Path]) -> tuple[dict, str]:
         corpus = record["args"]["corpus"]
         extra = record["args"].get("set") or []
         for entry in record["cells"]:
-            by_corpus.setdefault(corpus, []).append(dict(entry, options=extra))
+            by_corpus.setdefault(corpus, []).append(dict(entry, options=extra, file=path.stem))
     parts, totals = [], {}
     for corpus, entries in by_corpus.items():
         runs = sum(e["summary"]["runs"] for e in entries)

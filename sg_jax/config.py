@@ -32,6 +32,9 @@ MAX_STEPS_PER_CALL = 4096
 # seeds 0-3; on 4 and 8 devices 32 or 64 steps lost analogy accuracy, 8 did not
 AUTO_SYNC_TWO_DEVICES = 64
 AUTO_SYNC = 8
+SYNC_TARGETS = 1024   # the per-device batch up to which the auto sync intervals above hold
+
+
 def _resolved_layout(config):
     # JAX must not start yet: the command line builds Configs before it sets XLA_FLAGS (sg_jax.options)
     from sg_jax.data.layouts import resolve
@@ -175,7 +178,8 @@ class Config:
     sync_every: int | None = option(
         None, "with several devices: steps between the all-reduces that sum the replicas' changes (a divisor of "
         "steps_per_call); auto: on 2 devices, where the capped sum is the plain sum, 64 (once per call; it kept "
-        "the quality of syncing every 8 steps); on more devices 8 (longer intervals lost analogy accuracy); the "
+        "the quality of syncing every 8 steps); on more devices 8 (longer intervals lost analogy accuracy); "
+        "divided by how far a device's batch exceeds 1,024 targets (8 devices of 8,192 each: every step); the "
         "largest divisor of steps_per_call up to those (docs/devices.md). An explicit value must divide "
         "steps_per_call, and does not apply to shard_tables. The run records the resolved value",
         check=at_least(1)[0], rule=at_least(1)[1], metavar="N|auto", added=None)
@@ -234,6 +238,11 @@ class Config:
         if devices == 1:
             return 1
         most = AUTO_SYNC_TWO_DEVICES if devices == 2 else AUTO_SYNC
+        # the intervals were measured at up to SYNC_TARGETS targets per device and step; a larger
+        # per-device batch syncs proportionally more often (8 devices of 8,192 targets each: every
+        # step), since the replicas drift further apart per step (docs/devices.md)
+        per_device = self.batch_size // devices if self.split_batch else self.batch_size
+        most = max(1, min(most, most * SYNC_TARGETS // max(per_device, 1)))
         return max(d for d in range(1, most + 1) if self.steps_per_call % d == 0)  # syncs at fixed steps of a call
 
     @property

@@ -132,6 +132,12 @@ def test_auto_sync_interval_is_a_divisor_of_the_call():
     assert Config(steps_per_call=100).sync_interval(2) == 50 and Config(steps_per_call=100).sync_interval(4) == 5
     assert Config(steps_per_call=16).sync_interval(2) == 16 and Config(steps_per_call=67).sync_interval(2) == 1
     assert Config(sync_every=4).sync_interval(2) == 4
+    # a device's batch over 1,024 targets syncs proportionally more often; a split batch does not
+    assert Config(batch_size=8192, split_batch=False).sync_interval(8) == 1
+    assert Config(batch_size=8192, split_batch=False).sync_interval(2) == 8
+    assert Config(batch_size=4096, split_batch=False).sync_interval(4) == 2
+    assert Config(batch_size=8192).sync_interval(8) == 8 and Config(batch_size=2048).sync_interval(2) == 64
+    assert Config(batch_size=8192, split_batch=False, sync_every=8).sync_interval(8) == 8
     assert Config(shard_tables=True).sync_interval(2) == 1  # every sharded step is synchronous
     assert resolve(Config(steps_per_call=16), 2).config == Config(steps_per_call=16, devices=2, sync_every=16,
                                                              pool_group=64)
