@@ -16,7 +16,7 @@ spread where that is wider), analogies at least 0.95x gensim's.
 
 Corpora: "small" (the first 60,000 tokens of the bundled Brown corpus, written to a temporary
 file), "default" (the bundled Brown corpus, 1.16M tokens), "default-xN" (the bundled corpus N
-times over: "default-x5" is a corpus of 5.8M tokens with Brown's vocabulary) or a path. sg_jax options beyond the
+times over: "default-x5" is a corpus of 5.8M tokens, 48,526 words at min_count 5) or a path. sg_jax options beyond the
 grid's can be given as --set FIELD=VALUE (repeatable), e.g. --set trust_region=0 for the step
 without its trust region.
 """

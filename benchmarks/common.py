@@ -5,6 +5,7 @@ The scripts run as `python benchmarks/<script>.py`, so this module is importable
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import platform
@@ -163,13 +164,11 @@ def parse_sets(items: list[str]) -> dict:
 
 def repeated_corpus(name: str, directory: Path) -> str | None:
     """For --corpus default-xN: the bundled Brown corpus written N times over into directory (a
-    corpus of several million tokens with Brown's vocabulary, redistributable and built anywhere);
-    None for any other name."""
+    corpus of several million tokens of Brown's words, each N times as frequent, so a min_count
+    keeps more of them; redistributable and built anywhere); None for any other name."""
     prefix = "default-x"
     if not (name.startswith(prefix) and name[len(prefix):].isdigit()):
         return None
-    import gzip
-
     from sg_jax.data.text import DEFAULT_CORPUS_PATH
 
     with gzip.open(DEFAULT_CORPUS_PATH, "rt", encoding="utf-8") as f:
