@@ -67,12 +67,33 @@ def hidden_and_predictions(form: str, in_rows: jax.Array, batch: Batch, cbow_upd
     if form == "context":
         return rows, predicted, mask[:, :, None]
     count = jnp.sum(mask, axis=1)
-    h = jnp.einsum("bc,bcn->bn", mask, rows) / jnp.maximum(count, 1.0)[:, None]
+    h = context_means(in_rows, batch)
     if cbow_update == "sum":
         # forward: the mean; backward: d h / d row_c = 1 (word2vec's rule), not 1 / C
         total = jnp.einsum("bc,bcn->bn", mask, rows)
         h = total + jax.lax.stop_gradient(h - total)
     return h[:, None, :], predicted, (count > 0).astype(in_rows.dtype)[:, None, None]
+
+
+def context_means(in_rows: jax.Array, batch: Batch) -> jax.Array:
+    """[B, N]: each target's mean of its context rows (in_rows [B * C, N], read at the contexts);
+    0 for a target without contexts."""
+    B, C = batch.contexts.shape
+    mask = batch.mask.astype(in_rows.dtype)
+    count = jnp.sum(mask, axis=1)
+    return jnp.einsum("bc,bcn->bn", mask, in_rows.reshape(B, C, -1)) / jnp.maximum(count, 1.0)[:, None]
+
+
+def largest_hidden_norm(form: str, in_rows: jax.Array, batch: Batch) -> jax.Array | None:
+    """The largest norm among a group's hidden vectors where they are not rows of W: CBOW's
+    means of the contexts, which the output rows are scored against (the trust region's partner
+    norm for W', `sg_jax.optim.trust`). None for skip-gram, whose hidden vectors are the rows of W
+    that the step read. A mean is never longer than its longest row, and is usually shorter: rows
+    pointing different ways partly cancel."""
+    if form != "cbow":
+        return None
+    h = context_means(in_rows, batch)
+    return jnp.sqrt(jnp.max(jnp.sum(h * h, axis=-1)))
 
 
 def n_examples(form: str, batch: Batch) -> jax.Array:

@@ -93,12 +93,13 @@ def read_rows(table: jax.Array, idx: jax.Array | None) -> jax.Array:
 
 
 def apply_rows(state: TrainState, optimizer, grads: Params, indices: Params, rows: Params, *,
-               multiplicity: Params | None = None):
+               multiplicity: Params | None = None, hidden_norm: jax.Array | None = None):
     """(params, opt_state) after the row gradients of one batch on this device's whole tables
     (rows: the rows the batch read, from which the trust region bounds each row's move;
-    multiplicity: the occurrences each slot stands for, `Layout.multiplicity`)."""
+    multiplicity: the occurrences each slot stands for, `Layout.multiplicity`; hidden_norm: the
+    partner norm of W' where it is not the rows of W read, `Layout.hidden_norm`)."""
     return optim.sparse_step(optimizer, state.params, state.opt_state, grads, indices, rows=rows,
-                             multiplicity=multiplicity)
+                             multiplicity=multiplicity, hidden_norm=hidden_norm)
 
 
 def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch, aux, tables, *,
@@ -107,10 +108,12 @@ def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch
 
     The layout names the rows of W and W' the batch reads and its loss as a function of them
     (`Layout.scoring`); `read(table, idx)` gathers them, `jax.grad` differentiates the loss with
-    respect to them, and `apply(state, optimizer, grads, indices, rows read, multiplicity=)` turns
-    the row gradients into updates through the optimizer's optax chain (every per-row
-    transformation in it: duplicate capping, the trust region) and writes them; multiplicity
-    (`Layout.multiplicity`) makes a row's count of occurrences the same in every layout. A single
+    respect to them, and `apply(state, optimizer, grads, indices, rows read, multiplicity=,
+    hidden_norm=)` turns the row gradients into updates through the optimizer's optax chain (every
+    per-row transformation in it: duplicate capping, the trust region) and writes them;
+    multiplicity (`Layout.multiplicity`) makes a row's count of occurrences the same in every
+    layout, and hidden_norm (`Layout.hidden_norm`) is the norm the trust region holds W' rows to
+    where they are not scored against the rows of W read (CBOW's means of contexts). A single
     device, replicas and runs trained together use the defaults; sharded tables pass their own
     read (rows fetched from the devices that own them) and apply (every device's batch applied to
     each shard).
@@ -123,7 +126,8 @@ def row_step(state: TrainState, obj: Objective, layout: Layout, optimizer, batch
     if _keeps_row_state(optimizer, state):
         indices = mark_padding(grads, indices)
     params, opt_state = apply(state, optimizer, grads, indices, Params(*rows),
-                              multiplicity=Params(*layout.multiplicity(obj, batch)))
+                              multiplicity=Params(*layout.multiplicity(obj, batch)),
+                              hidden_norm=layout.hidden_norm(obj, batch, rows[0]))
     return TrainState(params, opt_state, state.step + 1, state.key), loss
 
 

@@ -129,7 +129,8 @@ def test_a_capped_step_moves_each_row_by_its_mean_gradient_in_both_layouts(x64, 
     tx = optax.chain(optim.cap_duplicates(1), optax.sgd(lr))
     state = state._replace(opt_state=tx.init(state.params))
 
-    def apply(st, opt, grads, indices, rows, *, multiplicity):
+    def apply(st, opt, grads, indices, rows, *, multiplicity, hidden_norm):
+        assert hidden_norm is None   # skip-gram: W' is scored against the rows of W read
         return optim.sparse_step(opt, st.params, st.opt_state, grads, indices, rows=rows,
                                  sum_duplicates=sum_duplicates, multiplicity=multiplicity)
 

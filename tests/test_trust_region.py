@@ -213,3 +213,68 @@ def test_a_rate_of_ten_thousand_stays_finite_with_the_rule():
         train(dataclasses.replace(config, trust_region=0.0), vocab.words, vocab.counts, corpus.ids, corpus.offsets)
     result = train(config, vocab.words, vocab.counts, corpus.ids, corpus.offsets)
     assert np.all(np.isfinite(result.vectors())) and result.final_loss < 10 * result.history[0]["loss"]
+
+
+def _cbow_batch(rng, B=6, C=4):
+    from sg_jax.architectures import Batch
+
+    mask = rng.random((B, C)) < 0.6
+    mask[0] = False            # a target with no context: its mean is 0
+    mask[1:, :2] = True        # the others with two or more, whose means are shorter than their rows
+    return Batch(jnp.asarray(rng.integers(0, V_IN, B), jnp.int32),
+                 jnp.asarray(rng.integers(0, V_IN, (B, C)), jnp.int32), jnp.asarray(mask))
+
+
+def test_cbows_hidden_norm_is_the_longest_mean_of_contexts(x64):
+    """W' is scored against each target's mean of its context rows in CBOW (not against the rows
+    of W themselves): the partner norm is the longest of those means, by hand; skip-gram has none."""
+    from sg_jax.architectures import largest_hidden_norm
+
+    rng = np.random.default_rng(6)
+    batch = _cbow_batch(rng)
+    w = rng.normal(size=(V_IN, N))
+    in_rows = jnp.asarray(w[np.asarray(batch.contexts).reshape(-1)])
+    means = []
+    for ctx, m in zip(np.asarray(batch.contexts), np.asarray(batch.mask)):
+        means.append(w[ctx[m]].mean(axis=0) if m.any() else np.zeros(N))
+    want = max(np.linalg.norm(h) for h in means)
+    assert float(largest_hidden_norm("cbow", in_rows, batch)) == pytest.approx(want, rel=1e-12)
+    for form in ("target", "context"):
+        assert largest_hidden_norm(form, in_rows, batch) is None
+
+
+@pytest.mark.parametrize("layout", ["padded", "packed"])
+def test_a_cbow_step_holds_wprime_to_the_hidden_vectors(layout, x64):
+    """A CBOW step with a large rate: every row of W' it moves is held to bound / (the longest mean
+    of contexts), computed by hand, and the rows over the bound reach it; the rows of W are held
+    to bound / (the longest row of W' read), as in skip-gram."""
+    from sg_jax.resolved import resolve
+    from sg_jax.data.layouts import get_layout
+    from sg_jax.objectives import get_spec
+    from sg_jax.step import init_state, row_step
+
+    rng = np.random.default_rng(7)
+    bound = 0.5
+    config = Config(arch="cbow", negative=3, window=2, dim=N, dtype="float64", init="normal")
+    obj = resolve(config).objective
+    tables = get_spec("ns").tables(np.arange(V_IN, 0, -1) * 10, config)
+    tx = optim.with_trust_region(optax.sgd(50.0), bound=bound)
+    state = init_state(config, V_IN, tx)
+    state = state._replace(params=Params(state.params.w_in,
+                                         jnp.asarray(rng.normal(size=state.params.w_out.shape))))
+    batches = (_cbow_batch(rng, C=4), _cbow_batch(rng, B=5, C=2))
+    batch = batches[0] if layout == "padded" else batches
+    aux = (obj.sample(jax.random.PRNGKey(0), batch, tables) if layout == "padded"
+           else tuple(obj.sample(jax.random.PRNGKey(k), b, tables) for k, b in enumerate(batches)))
+    new, _ = row_step(state, obj, get_layout(layout), tx, batch, aux, tables)
+    w, w_out = (np.asarray(t) for t in state.params)
+    means = [w[c[m]].mean(axis=0) for b in batches[:1 if layout == "padded" else 2]
+             for c, m in zip(np.asarray(b.contexts), np.asarray(b.mask)) if m.any()]
+    hidden = max(np.linalg.norm(h) for h in means)
+    in_idx, out_idx, _ = get_layout(layout).scoring(obj, batch, aux, tables)
+    longest_out = np.linalg.norm(w_out[np.asarray(out_idx)], axis=1).max()
+    for table, before, partner, idx in ((1, w_out, hidden, out_idx), (0, w, longest_out, in_idx)):
+        moved = np.linalg.norm(np.asarray(new.params[table]) - before, axis=1) * partner
+        touched = np.unique(np.asarray(idx))
+        assert np.all(moved <= bound * (1 + 1e-9))
+        np.testing.assert_allclose(moved[touched].max(), bound, rtol=1e-9)   # the rate puts rows over it

@@ -56,7 +56,7 @@ def row_state_tables(tx: optax.GradientTransformation, opt_state, params) -> Any
 
 
 def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, indices, *, rows=None,
-                sum_duplicates: bool | None = None, multiplicity=None, **extra_args):
+                sum_duplicates: bool | None = None, multiplicity=None, hidden_norm=None, **extra_args):
     """Apply tx to the rows a batch touches. Returns (params, opt_state).
 
     params: a pytree of tables (e.g. Params(w_in [V, N], w_out [V', N])).
@@ -74,6 +74,9 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
       table for a dense one). With a `TrustRegionChain` tx, its trust region is applied after the
       scatter-add (`bound_row_moves`, the partner norms taken from these rows) rather than inside
       the chain: the same rule, at a fraction of the cost.
+    hidden_norm: with rows, the partner norm of the second table (W') where its rows are scored
+      against vectors other than the first table's rows read (CBOW's means of contexts); None: the
+      largest norm of those rows.
     multiplicity: the matching pytree of int [M] (None, or None for a table: 1 each): how many
       occurrences of its row each gathered slot stands for (`Layout.multiplicity`); the `counts`
       the transformations see are these where a gradient row is nonzero (`rows.slot_counts`).
@@ -96,7 +99,7 @@ def sparse_step(tx: optax.GradientTransformation, params, opt_state, row_grads, 
            for w, u, r in zip(treedef.flatten_up_to(params), found.updates, found.touched)]
     new = treedef.unflatten(new)
     if after:  # the chain passed the updates unbounded (no partner_norms): hold the rows now
-        new = bound_row_moves(new, rows, indices, tx.bound)
+        new = bound_row_moves(new, rows, indices, tx.bound, hidden_norm=hidden_norm)
     return new, opt_state
 
 

@@ -67,14 +67,17 @@ def trust_region(bound: float) -> optax.GradientTransformationExtraArgs:
     return optax.GradientTransformationExtraArgs(init, update)
 
 
-def partner_norms(in_rows: jax.Array, out_rows: jax.Array) -> tuple[jax.Array, jax.Array]:
+def partner_norms(in_rows: jax.Array, out_rows: jax.Array,
+                  hidden_norm: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """For a step's gathered rows of W and W', per table the largest row norm of the other table's
     rows: what `trust_region` multiplies a row's move by (a row of W is scored against rows of W',
-    and the reverse). Returns (for W, for W'), scalars."""
+    and the reverse). hidden_norm, where given, is W''s instead: the largest norm of the vectors its
+    rows are scored against when those are not rows of W (CBOW's means of contexts). Returns (for
+    W, for W'), scalars."""
     def largest(r):
         return jnp.sqrt(jnp.max(jnp.sum(r * r, axis=-1)))
 
-    return largest(out_rows), largest(in_rows)
+    return largest(out_rows), largest(in_rows) if hidden_norm is None else hidden_norm
 
 
 class TrustRegionChain(optax.GradientTransformationExtraArgs):
@@ -106,7 +109,7 @@ def _row_sq_norms(blocks: list) -> list:
     return jnp.split(sq, cuts)
 
 
-def bound_row_moves(params, before, indices, bound: float):
+def bound_row_moves(params, before, indices, bound: float, *, hidden_norm=None):
     """The tables after a step, every row r it moved held to the trust region: moved by U_r (its
     summed update, read back from the table: new row - row before) while |U_r| * P <= bound, else
     by U_r * bound / (|U_r| * P), P the largest norm among the rows of the *other* table that the
@@ -120,6 +123,9 @@ def bound_row_moves(params, before, indices, bound: float):
       table for a table used densely.
     indices: the matching int row indices [M] (any shape, read flat; repeats allowed; an index past
       the table's end is padding, ignored), None for a dense table.
+    hidden_norm: the partner norm of the second table (W') where its rows are scored against
+      vectors other than the first table's rows read (CBOW's means of contexts,
+      `architectures.largest_hidden_norm`); None: the largest norm of those rows.
     The rows over the bound are rewritten under a `lax.cond` (one per table), so a step whose rows
     all lie within it pays for the check alone.
     """
@@ -136,6 +142,8 @@ def bound_row_moves(params, before, indices, bound: float):
     # |U_r|^2 of every slot and |x|^2 of every row read, in one reduction
     sq = _row_sq_norms([read(w, i) - old for w, i, old in zip(tables, idxs, olds)] + olds)
     largest = [jnp.sqrt(jnp.max(x, initial=0)) for x in sq[2:]]     # per table: its rows' largest norm
+    if hidden_norm is not None:   # W' is scored against these vectors, not against W's rows
+        largest[0] = hidden_norm.astype(largest[0].dtype)
     out = []
     for k, (w, i, old, moved_sq) in enumerate(zip(tables, idxs, olds, sq[:2])):
         change = jnp.sqrt(moved_sq) * largest[1 - k].astype(moved_sq.dtype)   # |U_r| P, as trust_region

@@ -194,8 +194,9 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None, shar
                                 config.window)
         state, loss = row_step(state, obj, step_layout, optimizer, batch, aux, tables,
                                read=lambda table, idx: fetch_rows(table, idx, d),
-                               apply=lambda st, _, grads, indices, rows, multiplicity: apply_updates(
-                                   st, grads, indices, Params(*optim.partner_norms(*rows)), d, multiplicity))
+                               apply=lambda st, _, grads, indices, rows, multiplicity, hidden_norm: apply_updates(
+                                   st, grads, indices, Params(*optim.partner_norms(*rows, hidden_norm)), d,
+                                   multiplicity))
         return state, loss, step_layout.examples(obj, batch).astype(loss.dtype)
 
     def device(state, epoch, tables, epoch_key, first_step, steps_in_epoch):

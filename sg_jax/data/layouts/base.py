@@ -17,6 +17,9 @@ A layout declares:
   batch_size       the batch size rounded to what the layout can take
   make             the step's batch and the objective's draws for it
   scoring          the step's row indices and its loss as a function of the gathered rows
+  hidden_norm      the largest norm of the hidden vectors the step scores W' against, where they are
+                   not the rows of W it read (CBOW's means of contexts); the trust region's partner
+                   norm for W'
   multiplicity     per gathered slot of W and W', how many occurrences of its row it stands for:
                    the padded layout's gathers (with a nonzero gradient) for the same predictions,
                    the one count per-row rules read (`sg_jax.optim.rows`); 1 each by default
@@ -33,7 +36,7 @@ from typing import Any, Callable
 import jax
 
 import sg_jax.registry as registry
-from sg_jax.architectures import Batch, n_examples
+from sg_jax.architectures import Batch, largest_hidden_norm, n_examples
 
 
 # pool_group auto where the layout does not make the groups (the span layout's spans are its groups)
@@ -77,6 +80,12 @@ class Layout:
             return loss_rows(rows[0], rows[1], batch, aux, tables)
 
         return in_idx, out_idx, loss_of
+
+    def hidden_norm(self, obj, batch, in_rows: jax.Array) -> jax.Array | None:
+        """The largest norm among the hidden vectors that the step scores rows of W' against, from
+        the rows of W it read at `scoring`'s in indices, where they are not those rows (CBOW's
+        means of contexts: `architectures.largest_hidden_norm`); None where they are."""
+        return largest_hidden_norm(obj.form, in_rows, batch)
 
     def multiplicity(self, obj, batch) -> tuple[jax.Array | None, jax.Array | None]:
         """(for W, for W') int per slot of `scoring`'s indices: how many times the padded layout gathers

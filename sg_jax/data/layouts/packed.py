@@ -9,13 +9,14 @@ losses summed.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax.architectures import Batch
+from sg_jax.architectures import Batch, largest_hidden_norm
 from sg_jax.data.epoch import EpochData, context_mask, positions, window_offsets
 from sg_jax.data.layouts.base import Layout, register
 
@@ -94,6 +95,13 @@ class Packed(Layout):
 
     def examples(self, obj, batch) -> jax.Array:
         return sum(super(Packed, self).examples(obj, b) for b in batch)
+
+    def hidden_norm(self, obj, batch, in_rows):
+        if obj.form != "cbow":
+            return None
+        sizes = [math.prod(b.contexts.shape) for b in batch]
+        parts = jnp.split(in_rows, list(itertools.accumulate(sizes))[:-1])
+        return jnp.max(jnp.stack([largest_hidden_norm(obj.form, r, b) for r, b in zip(parts, batch)]))
 
     def pads_exactly(self, config) -> bool:
         return False   # the sub-batches have the window's shapes
