@@ -144,3 +144,19 @@ def test_auto_sync_interval_is_a_divisor_of_the_call():
     # one device has nothing to sync: it records 1, as sharded tables do
     assert Config().sync_interval(1) == 1 and resolve(Config()).config.sync_every == 1
     assert resolve(Config(), 4).sync_every == 8 and resolve(resolve(Config(), 4).config, 4).config.sync_every == 8
+
+
+def test_the_duplicate_cap_is_off_under_the_trust_region_and_the_objectives_without_it():
+    """hs capped its rows (its root is on every path) until the trust region bounded every row's
+    move; under the rule the cap is off unless set, and a run without the rule (a config saved
+    before it) keeps the objective's cap as it was trained."""
+    from sg_jax.objectives import get_spec
+
+    hs_cap = get_spec("hs").dup_cap
+    assert hs_cap is not None
+    assert Config(objective="hs").resolved_dup_cap is None
+    assert Config(objective="hs", trust_region=0.0).resolved_dup_cap == hs_cap
+    assert Config(objective="hs", dup_cap=8.0).resolved_dup_cap == 8.0
+    old = Config(objective="hs").to_dict()
+    del old["trust_region"]
+    assert Config.from_dict(old).resolved_dup_cap == hs_cap

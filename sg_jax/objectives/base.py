@@ -81,7 +81,8 @@ class ObjectiveSpec:
     reads_every_output_row: a step reads and updates every row of W' (the exact softmax), so W'
     is used densely and cannot be split by row or cut into sub-batches.
     sg_form: the skip-gram form used when the config says "auto".
-    dup_cap: the default duplicate-row cap (see sg_jax.optim.cap_duplicates), or None.
+    dup_cap: the duplicate-row cap of runs without the trust region (see sg_jax.optim.cap_duplicates,
+      `Config.resolved_dup_cap`), or None.
     options: the Config fields it reads.
     """
 
