@@ -101,12 +101,20 @@ def run_sg_jax(cell: dict, corpus: str, extra: dict) -> dict:
 
 
 def run_gensim(cell: dict, corpus: str) -> dict:
+    """gensim on the corpus's sentences, in the corpus's order, or (cell["peer_order"] "shuffled")
+    shuffled once with the seed and read in that order every epoch: sg_jax visits an epoch's
+    targets in a random order, gensim the corpus's, and on Brown, whose documents are grouped by
+    genre, the order alone moves the scores (benchmarks/README.md)."""
+    import random
+
     from gensim.models import Word2Vec
 
     from sg_jax.data.corpus import iter_sentences
 
     objective, k = OBJECTIVES[cell["objective"]]
     sentences = list(iter_sentences(corpus))
+    if cell.get("peer_order") == "shuffled":
+        random.Random(cell["seed"]).shuffle(sentences)
     t = time.perf_counter()
     model = Word2Vec(sentences, vector_size=cell["dim"], window=cell["window"], min_count=cell["min_count"],
                      sg=1 if cell["arch"] == "sg" else 0, hs=1 if objective == "hs" else 0, negative=k,
@@ -196,6 +204,8 @@ def main(argv=None) -> int:
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="an sg_jax Config field")
     p.add_argument("--no-gensim", action="store_true", help="sg_jax alone (no peer columns)")
+    p.add_argument("--peer-order", default="corpus", choices=("corpus", "shuffled"),
+                   help="the order gensim reads the sentences in: the corpus's, or shuffled once per seed")
     p.add_argument("--out", help="write OUT.json and OUT.md (atomically)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cell", help=argparse.SUPPRESS)
@@ -222,7 +232,8 @@ def main(argv=None) -> int:
             return json.loads(result.read_text(encoding="utf-8"))
 
         for setting, sg_cells in cells(args):
-            peer = [] if args.no_gensim else [run(dict(setting, trainer="gensim", seed=s)) for s in seeds]
+            order = {} if args.peer_order == "corpus" else {"peer_order": args.peer_order}
+            peer = [] if args.no_gensim else [run(dict(setting, trainer="gensim", seed=s, **order)) for s in seeds]
             for cell in sg_cells:
                 ours = []
                 for s in seeds:
@@ -242,7 +253,9 @@ def main(argv=None) -> int:
     header = ["cell", "diverged", "WS353 (± half range)", "gensim", "SimLex-999", "gensim", "analogies", "gensim",
               "verdict"]
     text = "\n".join([f"Corpus {args.corpus}, seeds {args.seeds}, {args.epochs} epochs, dim {args.dim}, "
-                      f"min_count {args.min_count}; sg_jax options {dict(extra) or 'default'}.", "",
+                      f"min_count {args.min_count}; sg_jax options {dict(extra) or 'default'}; gensim reads the "
+                      f"sentences in {'the corpus order' if args.peer_order == 'corpus' else 'a shuffled order'}.",
+                      "",
                       common.markdown_table(header, rows)])
     print()
     print(text)
