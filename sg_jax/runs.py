@@ -181,6 +181,8 @@ def read_checkpoint_meta(path) -> tuple[Config, Vocab, dict]:
         raise FormatError(f"checkpoint {path}: history is not a list of JSON objects")
     if not isinstance(meta["vocab"], dict):
         raise FormatError(f"checkpoint {path}: vocab is not a JSON object")
+    if meta.get("corpus_fingerprint") is not None and not isinstance(meta["corpus_fingerprint"], str):
+        raise FormatError(f"checkpoint {path}: corpus_fingerprint is not a string")
     try:
         vocab = Vocab.from_dict(meta["vocab"])
     except (TypeError, ValueError, KeyError) as e:

@@ -240,3 +240,21 @@ def test_random_bytes_as_runs_jsonl(tmp_path, data):
         records.read_runs(path, repair=False)
     except Exception as e:  # noqa: BLE001
         assert_clean_refusal(e)
+
+
+def test_a_checkpoint_whose_corpus_fingerprint_is_not_a_string_is_refused(tmp_path, finished_run):
+    """A re-checksummed header whose corpus_fingerprint is a number or a boolean (found by the
+    property test above) is a FormatError naming the field, not a TypeError from the comparison."""
+    ckpt = (finished_run / "checkpoint.sgjax").read_bytes()
+    length = int.from_bytes(ckpt[8:16], "little")
+    header = json.loads(ckpt[48:48 + length])
+    from sg_jax.config import Config
+
+    meta = header["meta"]
+    config, vocab, fingerprint = Config(**meta["config"]), Vocab.from_dict(meta["vocab"]), meta["corpus_fingerprint"]
+    for bad in (False, True, 7, ["x"]):
+        meta["corpus_fingerprint"] = bad
+        path = tmp_path / "c.sgjax"
+        path.write_bytes(_with_header(ckpt, header))
+        with pytest.raises(FormatError, match="corpus_fingerprint"):
+            runs.load_progress(path, config, vocab, fingerprint)
