@@ -172,17 +172,15 @@ def read_checkpoint_meta(path) -> tuple[Config, Vocab, dict]:
     for name in ("config", "position", "vocab"):
         if name not in meta:
             raise FormatError(f"checkpoint {path} lacks the field {name}")
-    saved = meta["config"]
-    config = Config.from_dict(saved, where=f"checkpoint {path}: config")
+    config = Config.from_dict(meta["config"], where=f"checkpoint {path}: config")
     _counters(meta["position"], Position, f"checkpoint {path}: position")
     _counters(meta.get("schedule", {}), Schedule, f"checkpoint {path}: schedule")
     history = meta.get("history", [])
     if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
         raise FormatError(f"checkpoint {path}: history is not a list of JSON objects")
-    if not isinstance(meta["vocab"], dict):
-        raise FormatError(f"checkpoint {path}: vocab is not a JSON object")
-    if meta.get("corpus_fingerprint") is not None and not isinstance(meta["corpus_fingerprint"], str):
-        raise FormatError(f"checkpoint {path}: corpus_fingerprint is not a string")
+    for name, kind, what in (("vocab", dict, "a JSON object"), ("corpus_fingerprint", (str, type(None)), "a string")):
+        if not isinstance(meta.get(name), kind):
+            raise FormatError(f"checkpoint {path}: {name} is not {what}")
     try:
         vocab = Vocab.from_dict(meta["vocab"])
     except (TypeError, ValueError, KeyError) as e:
