@@ -23,6 +23,7 @@ from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_p
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
 KEY_SCHEDULE, KEY_SCHEDULES = 2, (1, 2)   # sg_jax.keys.SCHEDULE and SCHEDULES (config must not import JAX)
+LAYOUT_RULES, LAYOUT_RULES_ALL = 2, (1, 2)   # what window_layout auto follows (sg_jax.data.layouts.resolve)
 MAX_SEED = 2**64 - 1  # the seed is the 64-bit key data (hi, lo) of the run's PRNG key
 # a call scans all its steps, those past the epoch's end included (skipped, but each still a loop
 # iteration), and holds a loss per step: beyond a few thousand steps a call only adds waiting
@@ -70,7 +71,7 @@ class Config:
         "window padding; the step's windows are dealt without replacement, exactly batch/window of each), "
         "span (a step's targets are runs of span_length consecutive tokens, as word2vec reads them: each "
         "position's row is read once, and scored once against its span's noise pool; shuffle orders the "
-        "spans; needs skip-gram in word2vec's form, ns or nce, and share_negatives pool or target) or auto "
+        "spans; needs skip-gram in word2vec's form or CBOW, ns or nce, and share_negatives pool or target) or auto "
         "(span where it applies, else padded)", choices=registered_layouts, group="model", added="padded")
     span_length: int = option(64, "window_layout span: consecutive tokens read as one span (a step takes "
                               "batch_size / span_length spans from random places of the epoch)",
@@ -194,6 +195,12 @@ class Config:
         "runs saved before it, where the initialisation and the first epoch's subsampling shared a key. A run "
         "resumes under the schedule it was trained with", check=lambda v: v in KEY_SCHEDULES,
         rule=f"must be one of {', '.join(map(str, KEY_SCHEDULES))}", added=1)
+    layout_rules: int = option(
+        LAYOUT_RULES, "the rules window_layout auto and share_negatives auto follow: 2, CBOW trains on spans with "
+        "noise pools as skip-gram does; 1, the rules of runs saved before, where CBOW took the padded layout "
+        "with noise per target. A run resumes under the rules it was trained with",
+        check=lambda v: v in LAYOUT_RULES_ALL, rule=f"must be one of {', '.join(map(str, LAYOUT_RULES_ALL))}",
+        added=1)
     seed: int = option(0, "random seed (0 to 2**64 - 1)", check=lambda v: 0 <= v <= MAX_SEED,
                        rule="must be in [0, 2**64 - 1]")
 

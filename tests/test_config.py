@@ -27,8 +27,8 @@ def _other_value(f: dataclasses.Field):
         return not default
     if f.name == "sync_every":
         return 4  # a divisor of steps_per_call (others are refused)
-    if f.name == "key_schedule":
-        return 1  # the earlier schedule (sg_jax.keys)
+    if f.name in ("key_schedule", "layout_rules"):
+        return 1  # the earlier schedule (sg_jax.keys) or layout rules (Config.layout_rules)
     if kind is int:
         return (default or 2) + 3
     return 2.0 if default is None else default / 2
@@ -160,3 +160,22 @@ def test_the_duplicate_cap_is_off_under_the_trust_region_and_the_objectives_with
     old = Config(objective="hs").to_dict()
     del old["trust_region"]
     assert Config.from_dict(old).resolved_dup_cap == hs_cap
+
+
+def test_cbow_trains_on_spans_and_a_cbow_run_saved_before_keeps_its_layout():
+    """window_layout auto trains CBOW on spans with noise pools (layout rules 2); a CBOW config
+    saved before the rules existed resolves as it was trained (padded, noise per target), so a run
+    resumes on the layout it began with. Skip-gram resolves the same under both rules."""
+    cbow = Config(arch="cbow")
+    assert (cbow.layout, cbow.sharing) == ("span", "pool")
+    old = cbow.to_dict()
+    del old["layout_rules"]
+    before = Config.from_dict(old)
+    assert before.layout_rules == 1 and (before.layout, before.sharing) == ("padded", "target")
+    # explicit choices are not the rules' to change
+    assert Config.from_dict({**old, "window_layout": "span", "share_negatives": "pool"}).layout == "span"
+    for rules in (1, 2):
+        assert (Config(layout_rules=rules).layout, Config(layout_rules=rules).sharing) == ("span", "pool")
+        assert Config(arch="cbow", objective="hs", layout_rules=rules).layout == "padded"
+    with pytest.raises(ConfigError, match="layout_rules must be one of 1, 2"):
+        Config(layout_rules=3).validate()

@@ -94,17 +94,21 @@ def test_steps_of_span_layout_come_in_whole_spans():
 
 @pytest.mark.parametrize("objective", ["ns", "nce"])
 @pytest.mark.parametrize("share,pool,length", [("pool", 1, 5), ("pool", 7, 5), ("pool", 7, 32), ("target", 0, 32)])
-def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, pool, length, x64):
-    """Loss and gradients of the span step (pair scores block by block, each position scored once
-    against its span's pool, weighted by its pairs) equal the generic loss over the padded batch of
-    the same pairs, in float64, with the dynamic window, sentence ends and the epoch's end in the
-    spans; spans of 32 are scored in two blocks of 16."""
+@pytest.mark.parametrize("arch,cbow_update", [("sg", "mean"), ("cbow", "mean"), ("cbow", "sum")])
+def test_the_span_loss_is_the_padded_loss_over_the_same_pairs(objective, share, pool, length, arch, cbow_update,
+                                                              x64):
+    """Loss and gradients of the span step (skip-gram: pair scores block by block, each position
+    scored once against its span's pool, weighted by its pairs; CBOW: each target's mean of its
+    contexts as a band product per block) equal the generic loss over the padded batch of the same
+    pairs, in float64, with the dynamic window, sentence ends and the epoch's end in the spans;
+    spans of 32 are scored in two blocks of 16. CBOW's gradients hold under both backward rules
+    (word2vec's sum and the exact mean)."""
     ids, _, dev = _device_corpus(2)
     data = pipeline.prepare_epoch(jax.random.PRNGKey(3), dev, jnp.full(V, 0.9), True, unit=length)
     rng = np.random.default_rng(0)
     counts = rng.integers(1, 100, V)
-    obj = get_objective("sg", objective, sg_form="context", negative=3, share_negatives=share, noise_pool=pool or 1,
-                        pool_group=length)
+    obj = get_objective(arch, objective, sg_form="context", negative=3, share_negatives=share, noise_pool=pool or 1,
+                        pool_group=length, cbow_update=cbow_update)
     tables = get_spec(objective).tables(counts, Config(objective=objective, negative=3))
     w_in, w_out = (jnp.asarray(rng.normal(size=(V, 4))) for _ in range(2))
     B = 3 * length if length < 16 else 2 * length
@@ -222,23 +226,44 @@ SPAN = Config(window_layout="span", share_negatives="pool", noise_pool=16, span_
               min_count=1, dim=8, steps_per_call=16)
 
 
-def test_span_training_learns_and_is_deterministic(corpus):
+@pytest.mark.parametrize("arch", ["sg", "cbow"])
+def test_span_training_learns_and_is_deterministic(corpus, arch):
+    """Skip-gram and CBOW on spans: the same vectors twice, a falling loss, another seed's other
+    vectors, and what an epoch sums over (pairs; CBOW: targets with a context) as many as the padded
+    layout's, whatever their order."""
     v, e = corpus
-    a, b = (train(SPAN, v.words, v.counts, e.ids, e.offsets) for _ in range(2))
+    config = dataclasses.replace(SPAN, arch=arch)
+    a, b = (train(config, v.words, v.counts, e.ids, e.offsets) for _ in range(2))
     assert np.array_equal(a.vectors(), b.vectors())
     assert a.history[-1]["loss"] < 0.9 * a.history[0]["loss"]
-    padded = train(dataclasses.replace(SPAN, window_layout="padded"), v.words, v.counts, e.ids, e.offsets)
-    # the same pairs in an epoch, whatever their order
-    assert sum(r["examples"] for r in a.history) == pytest.approx(sum(r["examples"] for r in padded.history), rel=0.03)
-    other = train(dataclasses.replace(SPAN, seed=1), v.words, v.counts, e.ids, e.offsets)
+    padded = train(dataclasses.replace(config, window_layout="padded"), v.words, v.counts, e.ids, e.offsets)
+    total = sum(r["examples"] for r in a.history)
+    assert total == pytest.approx(sum(r["examples"] for r in padded.history), rel=0.03)
+    # a CBOW example is a target (about one per kept token), a skip-gram one a pair (several)
+    assert (total < 1.01 * config.epochs * len(e.ids)) == (arch == "cbow")
+    other = train(dataclasses.replace(config, seed=1), v.words, v.counts, e.ids, e.offsets)
     assert not np.array_equal(a.vectors(), other.vectors())
+
+
+def test_cbow_on_spans_counts_its_targets_and_the_padded_batchs(x64):
+    """A CBOW span step sums over the targets with a context, as the padded batch of the same pairs
+    does (architectures.n_examples); skip-gram over the pairs."""
+    from sg_jax.architectures import n_examples
+
+    _, _, dev = _device_corpus(4)
+    data = pipeline.prepare_epoch(jax.random.PRNGKey(2), dev, jnp.full(V, 0.8), True, unit=8)
+    span = span_layout.make_span_batch(data, 0, jax.random.PRNGKey(5), batch_size=16, length=8, window=3, dynamic=True)
+    batch = span_layout.as_batch(span)
+    for arch in ("sg", "cbow"):
+        obj = get_objective(arch, "ns", sg_form="context", share="pool", pool_group=8)
+        assert int(span_layout.SPAN.examples(obj, span)) == int(n_examples(obj.form, batch))
+    assert int(n_examples("cbow", batch)) < int(n_examples("context", batch))
 
 
 @pytest.mark.parametrize("flags, clash", [(["--share-negatives", "none"], "share_negatives=none"),
                                           (["--share-negatives", "batch"], "share_negatives=batch"),
                                           (["--objective", "hs"], "objective=hs"),
                                           (["--sg-form", "target"], "sg_form=target"),
-                                          (["--arch", "cbow"], "arch=cbow"),
                                           (["--pairs"], "pairs=True")])
 def test_span_with_a_clashing_option_is_a_one_line_error(flags, clash, capsys, tmp_path):
     args = ["train", "--corpus", "toy:groups", "--out", str(tmp_path / "run"), "--window-layout", "span", "--quiet"]

@@ -243,34 +243,51 @@ def test_cbows_hidden_norm_is_the_longest_mean_of_contexts(x64):
         assert largest_hidden_norm(form, in_rows, batch) is None
 
 
-@pytest.mark.parametrize("layout", ["padded", "packed"])
+def _cbow_spans(rng, G=2, L=4, R=2):
+    """A span batch of CBOW targets (sg_jax.data.layouts.span): G spans of L targets, contexts up to
+    R positions away, the first target without a context."""
+    from sg_jax.data.layouts.span import SpanBatch
+
+    mask = rng.random((G, L, 2 * R)) < 0.6
+    mask[0, 0] = False
+    mask[:, 1:, R - 1:R + 1] = True   # the others with their two nearest neighbours at least
+    return SpanBatch(jnp.asarray(rng.integers(0, V_IN, (G, L + 2 * R)), jnp.int32), jnp.asarray(mask))
+
+
+@pytest.mark.parametrize("layout", ["padded", "packed", "span"])
 def test_a_cbow_step_holds_wprime_to_the_hidden_vectors(layout, x64):
     """A CBOW step with a large rate: every row of W' it moves is held to bound / (the longest mean
     of contexts), computed by hand, and the rows over the bound reach it; the rows of W are held
-    to bound / (the longest row of W' read), as in skip-gram."""
+    to bound / (the longest row of W' read), as in skip-gram. The span layout reads each position's
+    row once; its means are taken from the padded batch of the same pairs."""
     from sg_jax.resolved import resolve
     from sg_jax.data.layouts import get_layout
+    from sg_jax.data.layouts.span import as_batch
     from sg_jax.objectives import get_spec
     from sg_jax.step import init_state, row_step
 
     rng = np.random.default_rng(7)
     bound = 0.5
-    config = Config(arch="cbow", negative=3, window=2, dim=N, dtype="float64", init="normal")
+    config = Config(arch="cbow", negative=3, window=2, dim=N, dtype="float64", init="normal", window_layout=layout,
+                    span_length=4, share_negatives="pool" if layout == "span" else "target")
     obj = resolve(config).objective
     tables = get_spec("ns").tables(np.arange(V_IN, 0, -1) * 10, config)
     tx = optim.with_trust_region(optax.sgd(50.0), bound=bound)
     state = init_state(config, V_IN, tx)
     state = state._replace(params=Params(state.params.w_in,
                                          jnp.asarray(rng.normal(size=state.params.w_out.shape))))
-    batches = (_cbow_batch(rng, C=4), _cbow_batch(rng, B=5, C=2))
-    batch = batches[0] if layout == "padded" else batches
-    aux = (obj.sample(jax.random.PRNGKey(0), batch, tables) if layout == "padded"
-           else tuple(obj.sample(jax.random.PRNGKey(k), b, tables) for k, b in enumerate(batches)))
+    batches = {"padded": (_cbow_batch(rng, C=4),), "packed": (_cbow_batch(rng, C=4), _cbow_batch(rng, B=5, C=2)),
+               "span": (_cbow_spans(rng),)}[layout]
+    batch = batches if layout == "packed" else batches[0]
+    aux = (tuple(obj.sample(jax.random.PRNGKey(k), b, tables) for k, b in enumerate(batches)) if layout == "packed"
+           else obj.sample(jax.random.PRNGKey(0), as_batch(batch) if layout == "span" else batch, tables))
     new, _ = row_step(state, obj, get_layout(layout), tx, batch, aux, tables)
     w, w_out = (np.asarray(t) for t in state.params)
-    means = [w[c[m]].mean(axis=0) for b in batches[:1 if layout == "padded" else 2]
-             for c, m in zip(np.asarray(b.contexts), np.asarray(b.mask)) if m.any()]
+    padded = [as_batch(b) if layout == "span" else b for b in batches]
+    means = [w[c[m]].mean(axis=0) for b in padded for c, m in zip(np.asarray(b.contexts), np.asarray(b.mask))
+             if m.any()]
     hidden = max(np.linalg.norm(h) for h in means)
+    assert hidden < max(np.linalg.norm(w[np.asarray(b.contexts)[np.asarray(b.mask)]], axis=1).max() for b in padded)
     in_idx, out_idx, _ = get_layout(layout).scoring(obj, batch, aux, tables)
     longest_out = np.linalg.norm(w_out[np.asarray(out_idx)], axis=1).max()
     for table, before, partner, idx in ((1, w_out, hidden, out_idx), (0, w, longest_out, in_idx)):

@@ -199,13 +199,10 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         """The pair part of a span loss, block by block (b targets against their b + 2R
         positions, the window's pairs a band of the product): (pairs [G J, b + 2R, b] the band's
         weights, the pair loss, x_blocks [G J, b + 2R, N], targets [G J, b])."""
-        G, L, C = span.mask.shape
-        b = span_layout.block_size(L)
-        J = L // b
-        t = span_layout.targets(span).reshape(G * J, b)
-        x_blocks = span_layout.blocks(x_rows.reshape(G, L + C, -1), C // 2, L).reshape(G * J, b + C, -1)
-        pairs = span_layout.band(span.mask.astype(x_rows.dtype).reshape(G * J, b, C))
-        s_pos = jnp.einsum("qpn,qln->qpl", x_blocks, out_rows[:G * L].reshape(G * J, b, -1))
+        pairs, x_blocks = span_layout.block_pairs(x_rows, span)
+        Q, _, b = pairs.shape
+        t = span_layout.targets(span).reshape(Q, b)
+        s_pos = jnp.einsum("qpn,qln->qpl", x_blocks, out_rows[:Q * b].reshape(Q, b, -1))
         loss = jnp.sum(pairs * jax.nn.softplus(-shifted(s_pos, t[:, None, :], tables)))
         return pairs, loss, x_blocks, t
 
@@ -245,8 +242,33 @@ def make_sampled(name: str, form: str, options, *, noise: Callable, shift: Calla
         s_neg = shifted(s_neg, noise.reshape(Q, 1, b * k), tables)
         return loss + jnp.sum(weight * jax.nn.softplus(s_neg))
 
+    def span_cbow_loss(x_rows, out_rows, span, negs, tables):
+        """loss_rows for CBOW over spans: each target's mean of its contexts (`span_layout.context_sums`,
+        one band product per block) scored against the target's output row and its noise words':
+        its span's pool ([L, N] x [N, K] per span) or its own k."""
+        G, L, _ = span.mask.shape
+        B = G * L
+        sums, count = span_layout.context_sums(x_rows, span)
+        h = sums / jnp.maximum(count, 1.0)[:, None]
+        if cbow_update == "sum":   # forward: the mean; backward: d h / d row_c = 1 (word2vec's rule)
+            h = sums + jax.lax.stop_gradient(h - sums)
+        weight = (count > 0).astype(h.dtype)
+        t = span_layout.targets(span)
+        s_pos = shifted(jnp.einsum("bn,bn->b", h, out_rows[:B]), t, tables)
+        if share == "pool":
+            s_neg = jnp.einsum("gln,gkn->glk", h.reshape(G, L, -1), out_rows[B:].reshape(G, drawn, -1)).reshape(B, drawn)
+            noise_ids = jnp.repeat(negs, L, axis=0)                                      # [B, K]
+        else:
+            s_neg = jnp.einsum("bn,bkn->bk", h, out_rows[B:].reshape(B, drawn, -1))
+            noise_ids = negs
+        w_neg = weight[:, None] * ((noise_ids != t[:, None]).astype(h.dtype) if skip_hits else 1.0)
+        return (jnp.sum(weight * jax.nn.softplus(-s_pos))
+                + scale * jnp.sum(w_neg * jax.nn.softplus(shifted(s_neg, noise_ids, tables))))
+
     scorers = {}
-    if form == "context" and share == "pool":
+    if form == "cbow" and share in ("pool", "target"):
+        scorers[span_layout.SpanBatch] = (span_indices, span_cbow_loss)
+    elif form == "context" and share == "pool":
         scorers[span_layout.SpanBatch] = (span_indices, span_loss)
     elif form == "context" and share == "target":
         scorers[span_layout.SpanBatch] = (span_indices, span_loss_per_target)

@@ -32,8 +32,8 @@ def resolve(config, make_objective) -> tuple[Layout, str]:
         if config.share_negatives not in ("auto", layout.auto_sharing) and layout.auto_rank != 0:
             continue
         sharing = _sharing(config, layout, make_objective)
-        if layout.auto_rank == 0 or layout.refusal(_with(config, layout, sharing), make_objective(
-                _with(config, layout, sharing))) is None:
+        if layout.auto_rank == 0 or layout.chosen_automatically(config) and layout.refusal(
+                _with(config, layout, sharing), make_objective(_with(config, layout, sharing))) is None:
             return layout, sharing
     raise AssertionError("no fallback layout of auto_rank 0 is registered")
 

@@ -13,6 +13,8 @@ A layout declares:
   auto_sharing     the noise sharing `share_negatives auto` resolves to with this layout
   auto_rank        its place when `window_layout auto` chooses (highest first that can train the
                    config); None: never chosen automatically
+  chosen_automatically  whether `window_layout auto` may choose it for a config it can train (the
+                   config's `layout_rules`: runs saved under older rules keep their layout)
   epoch_unit       what an epoch orders: 0 for tokens, L for runs of L consecutive tokens
   batch_size       the batch size rounded to what the layout can take
   make             the step's batch and the objective's draws for it
@@ -57,6 +59,9 @@ class Layout:
         if obj.scorer(self.batch_type) is None:
             return f"window_layout {self.name} needs an objective that scores its batches; {obj.name} does not"
         return None
+
+    def chosen_automatically(self, config) -> bool:
+        return True
 
     def epoch_unit(self, config, batch_size: int) -> int:
         return 0

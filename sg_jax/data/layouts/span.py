@@ -9,13 +9,18 @@ gradients are scattered once per position too. A step takes G = B / L spans (`sp
 from random places of the epoch: one long run of text per step would repeat a document's words
 in one summed step.
 
-The objective scores a span (`Objective.span`; negative sampling and NCE in word2vec's form,
-see `sg_jax.objectives.negative`) as matrix products: the pair scores block by block (`blocks`:
+The objective scores a span (`Objective.scorer(SpanBatch)`; negative sampling and NCE in
+word2vec's form, see `sg_jax.objectives.negative`) as matrix products: the pair scores block by block (`blocks`:
 b = 16 targets against their b + 2R positions, the window's pairs a band of the product, `band`),
 and with pooled noise (`share_negatives pool`) each position once against its span's pool, since
 a noise word's score depends on the context's row alone. The loss is exactly the padded layout's
 over the same pairs and noise words (`as_batch` gives that batch; tests compare the two in
 float64).
+
+CBOW is scored over spans too: each target's sum of its context rows is the band of a block
+times the block's position rows (`context_sums`), one product where the padded layout gathers a
+row per (target, context slot), and its mean is scored against the target's output row and the
+noise words' (its span's pool, or its own k).
 
 The dynamic window, sentence boundaries and the end of the epoch are masks, as in the padded
 layout. `shuffle` visits the epoch's spans (not its targets) in a random order; without it the
@@ -95,6 +100,32 @@ def band(pair_weights: jax.Array) -> jax.Array:
     return jnp.einsum("glc,cpl->gpl", pair_weights, jnp.asarray(place, pair_weights.dtype))
 
 
+def block_pairs(rows: jax.Array, span: SpanBatch) -> tuple[jax.Array, jax.Array]:
+    """(pairs [G J, b + 2R, b], row_blocks [G J, b + 2R, ...]): the spans' position rows
+    [G (L + 2R), ...] cut into blocks (`blocks`) and each block's pairs as a band (`band`):
+    pairs[q, p, l] is 1 where position p of block q is a context of its target l."""
+    G, L, C = span.mask.shape
+    row_blocks = blocks(rows.reshape(G, L + C, *rows.shape[1:]), C // 2, L)
+    row_blocks = row_blocks.reshape(-1, *row_blocks.shape[2:])
+    return band(span.mask.astype(rows.dtype).reshape(row_blocks.shape[0], -1, C)), row_blocks
+
+
+def context_sums(rows: jax.Array, span: SpanBatch) -> tuple[jax.Array, jax.Array]:
+    """(sums [G L, N], count [G L]): each target's sum of its context rows and how many contexts
+    it has, from the spans' position rows [G (L + 2R), N]: one band product per block, where the
+    padded layout gathers a row per (target, context slot)."""
+    pairs, row_blocks = block_pairs(rows, span)
+    sums = jnp.einsum("qpl,qpn->qln", pairs, row_blocks)
+    return sums.reshape(-1, rows.shape[-1]), jnp.sum(pairs, axis=1).reshape(-1)
+
+
+def context_means(rows: jax.Array, span: SpanBatch) -> jax.Array:
+    """[G L, N]: each target's mean of its context rows (CBOW's hidden vector; 0 without contexts),
+    as `architectures.context_means` over `as_batch(span)`."""
+    sums, count = context_sums(rows, span)
+    return sums / jnp.maximum(count, 1.0)[:, None]
+
+
 def position_uses(span: SpanBatch) -> jax.Array:
     """int32 [G, L + 2R]: the pairs that use each position of the spans as their context (the
     transpose of `contexts` applied to the mask): the padded layout gathers a position's word this
@@ -146,6 +177,10 @@ def examples(span: SpanBatch) -> jax.Array:
     return jnp.sum(span.mask)
 
 
+# the layout rules (Config.layout_rules) from which window_layout auto trains CBOW on spans
+CBOW_SINCE_RULES = 2
+
+
 class Span(Layout):
     name = "span"
     summary = "runs of span_length consecutive tokens, each position's row read once"
@@ -158,8 +193,8 @@ class Span(Layout):
             got = "pairs=True" if config.pairs else (
                 f"arch={config.arch}, objective={config.objective}, sg_form={config.resolved_sg_form}, "
                 f"share_negatives={config.sharing}")
-            return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) with a sampled "
-                    f"objective, share_negatives pool or target, and target groups; got {got}")
+            return (f"window_layout=span needs skip-gram in word2vec's form (sg_form context) or CBOW, with a "
+                    f"sampled objective, share_negatives pool or target, and target groups; got {got}")
         if config.pool_group not in (None, config.span_length):
             return (f"pool_group {config.pool_group} cannot be used with window_layout span: a span is the group "
                     f"that shares a pool, of span_length {config.span_length} targets (drop --pool-group)")
@@ -167,6 +202,10 @@ class Span(Layout):
 
     def pool_group(self, config) -> int:
         return config.span_length   # a span shares one pool
+
+    def chosen_automatically(self, config) -> bool:
+        """CBOW joined the automatic choice with layout rules 2; runs saved before keep the padded layout."""
+        return config.form != "cbow" or config.layout_rules >= CBOW_SINCE_RULES
 
     def epoch_unit(self, config, batch_size: int) -> int:
         return spans_per_step(batch_size, config.span_length)[1]
@@ -180,13 +219,21 @@ class Span(Layout):
                                window=window, dynamic=config.dynamic_window, slots=slots)
         return span, obj.sample(k_sample, as_batch(span), tables)
 
+    def hidden_norm(self, obj, batch, in_rows):
+        """CBOW's hidden vectors are its means of contexts (skip-gram's are the rows read: None)."""
+        if obj.form != "cbow":
+            return None
+        h = context_means(in_rows, batch)
+        return jnp.sqrt(jnp.max(jnp.sum(h * h, axis=-1)))
+
     def multiplicity(self, obj, batch):
         """The span scorers read W at the spans' positions (each used by `position_uses` pairs)
         and W' once per target and noise draw, as the padded layout does."""
         return position_uses(batch).reshape(-1), None
 
     def examples(self, obj, batch) -> jax.Array:
-        return examples(batch)
+        """The pairs (skip-gram), or the targets with a context (CBOW), the loss sums over."""
+        return jnp.sum(jnp.any(batch.mask, axis=-1)) if obj.form == "cbow" else examples(batch)
 
 
 SPAN = register(Span())
