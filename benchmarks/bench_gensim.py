@@ -62,6 +62,9 @@ ROWS = {
     "gensim-sg-ns": ("gensim", "sg", "ns", None, {}),
     "sg_jax-cbow-ns": ("sg_jax", "cbow", "ns", "none", {}),
     "sg_jax-cbow-ns-mean": ("sg_jax", "cbow", "ns", "none", {"cbow_update": "mean"}),  # the default before
+    # CBOW's default before it trained on spans (padded slots, k noise words per target), and now
+    "sg_jax-cbow-ns-target": ("sg_jax", "cbow", "ns", "target", {"window_layout": "padded"}),
+    "sg_jax-cbow-ns-pool-span": ("sg_jax", "cbow", "ns", "pool", {"window_layout": "span"}),
     "gensim-cbow-ns": ("gensim", "cbow", "ns", None, {}),
     "sg_jax-sg-hs": ("sg_jax", "sg", "hs", None, {}),
     "gensim-sg-hs": ("gensim", "sg", "hs", None, {}),
