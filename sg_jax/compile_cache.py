@@ -31,6 +31,7 @@ MAX_BYTES = 1 << 30
 # compile in milliseconds; the step, the epoch's preparation and the initialisation take
 # 0.2 to 1.5 s each on a CPU.
 MIN_COMPILE_SECONDS = 0.1
+MIN_COMPILE_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
 
 
 def default_dir() -> Path:
@@ -60,7 +61,8 @@ def enable() -> Path | None:
     except OSError:  # an unwritable home: train without the cache rather than fail
         return None
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    if MIN_COMPILE_ENV not in os.environ:   # JAX's own setting, where the process chose one, wins
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     if importlib.util.find_spec("filelock") is not None:  # JAX's eviction and locking need it
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return directory
