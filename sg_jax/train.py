@@ -28,6 +28,7 @@ import sg_jax.data.epoch as epochs
 import sg_jax.interrupts as interrupts
 import sg_jax.keys as keys
 import sg_jax.parallel as parallel
+import sg_jax.parallel.ahead as ahead
 import sg_jax.parallel.sharded as sharded
 import sg_jax.parallel.together as together_runs
 from sg_jax.config import Config
@@ -70,7 +71,7 @@ class TrainResult:
     config: Config
     words: tuple[str, ...]
     history: list[dict]       # one record per jitted call: step, epoch, loss (mean), lr, words
-    seconds: float            # wall time of this invocation's training loop
+    seconds: float            # wall time of this invocation: its plan, tables, compilation and steps
     words_done: int           # raw corpus words processed in this invocation
     position: Position
 
@@ -155,7 +156,7 @@ def divergence(losses: np.ndarray, examples: np.ndarray, max_abs: float,
 
 def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np.ndarray, *, state: TrainState | None = None,
           position: Position = Position(), until_epoch: int | None = None, schedule: Schedule = Schedule(),
-          baseline: float | None = None, on_call: Callable | None = None) -> TrainResult:
+          baseline: float | None = None, on_call: Callable | None = None, compile_ahead: bool = True) -> TrainResult:
     """Train on an encoded corpus (ids int32 [T], sentence offsets [S + 1]).
 
     config: a Config (resolved here, on its device count over every process:
@@ -169,12 +170,21 @@ def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np
     on_call(state, position, record): called after every jitted call. With tables sharded by row
     (config.shard_tables), that state is the devices' padded shards (`sharded.host_state` gives
     the saved form) and the result's state is gathered to the host, unpadded.
+    compile_ahead: on one device, compile the step on a second thread while the tables are
+    initialised and the first epoch prepared (`sg_jax.parallel.ahead`; the same vectors either way).
     """
+    t0 = time.perf_counter()   # the run's clock: what the step's compilation overlaps is inside it
     resolved = config if isinstance(config, Resolved) else resolve(config, resolve_devices(config.devices))
     config = resolved.config
     plan = make_plan(resolved, counts, ids, offsets, schedule)
     n_dev, shards = config.devices, plan.shards
     mesh = make_mesh(n_dev) if n_dev > 1 else None
+    run_steps = plan.run_steps
+    if compile_ahead and mesh is None and shards is None:
+        given, tokens = state, max((end - start for start, end in plan.chunks), default=0)
+        make_state = (lambda: given) if given is not None else (lambda: init_state(config, len(words), plan.optimizer))
+        unit = resolved.layout.epoch_unit(config, plan.batch_size)
+        run_steps = ahead.StepAhead(plan.run_steps, lambda: ahead.call_shapes(config, plan, make_state, tokens, unit))
     if shards is not None:  # each device holds its block of rows, never the whole tables
         sharded.check_processes()
         state = shards.init() if state is None else shards.shard(state)
@@ -186,10 +196,10 @@ def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np
         state = state if shards is not None else replicate(state, mesh)
         tables = replicate(tables, mesh)
     calls = Calls(config, plan, ids, offsets, base_key, position, until_epoch, mesh, n_dev)
-    watch = Watch(config, plan, baseline, calls.words_total)
+    watch = Watch(config, plan, baseline, calls.words_total, t0)
     for call in calls:
         interrupts.check()  # a Ctrl-C swallowed by a callback of the interpreter's is raised here
-        state, stats = plan.run_steps(state, call.data, tables, call.epoch_key, call.first, call.steps)
+        state, stats = run_steps(state, call.data, tables, call.epoch_key, call.first, call.steps)
         record = watch.after_call(np.asarray(stats.losses), np.asarray(stats.examples), float(stats.max_abs),
                                   int(state.step), call)
         if on_call is not None:
@@ -271,11 +281,12 @@ class Calls:
 class Watch:
     """One run's per-call bookkeeping: the divergence checks and the history records."""
 
-    def __init__(self, config: Config, plan: Plan, baseline: float | None, words_total: int):
+    def __init__(self, config: Config, plan: Plan, baseline: float | None, words_total: int,
+                 t0: float | None = None):
         self.config, self.plan, self.baseline, self.words_total = config, plan, baseline, words_total
         self.lr_at = learning_rate_schedule(config, plan.total_steps, plan.schedule.start_step)
         self.history: list[dict] = []
-        self.words_done, self.t0 = 0, time.perf_counter()
+        self.words_done, self.t0 = 0, time.perf_counter() if t0 is None else t0
         self.last_finite = None
 
     def after_call(self, losses: np.ndarray, examples: np.ndarray, max_abs: float, step: int, call: Call) -> dict:

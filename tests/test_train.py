@@ -244,3 +244,36 @@ def test_huffman_expected_code_length_is_optimal():
         cost += a + b
         heapq.heappush(heap, a + b)
     assert int((lengths * counts).sum()) == cost
+
+
+@pytest.mark.parametrize("changes", [{}, {"arch": "cbow", "chunk_tokens": 300, "steps_per_call": 4},
+                                     {"objective": "hs", "window_layout": "padded"}])
+def test_the_step_compiled_ahead_trains_the_vectors_the_jitted_step_trains(changes, monkeypatch):
+    """On one device the step is compiled on a second thread from its arguments' shapes while the
+    tables are initialised (sg_jax.parallel.ahead): the run's vectors and losses are the jitted
+    call's, byte for byte, across chunks (padded to one shape), epochs and a resumed state, and the
+    calls ran the program compiled ahead, not a second compilation."""
+    import dataclasses
+
+    import sg_jax.parallel.ahead as ahead
+
+    made = []
+    real = ahead.StepAhead
+
+    class Recorded(real):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(ahead, "StepAhead", Recorded)
+    from sg_jax.synthetic import zipf_corpus
+
+    v, e = zipf_corpus(2_000, 80, seed=5)
+    config = dataclasses.replace(Config(epochs=2, min_count=1, dim=8, batch_size=64, steps_per_call=8), **changes)
+    runs = [train(config, v.words, v.counts, e.ids, e.offsets, compile_ahead=ahead_on) for ahead_on in (False, True)]
+    assert len(made) == 1 and made[0]._compiled is not None and made[0]._error is None
+    assert np.array_equal(runs[0].vectors(), runs[1].vectors())
+    assert [r["loss"] for r in runs[0].history] == [r["loss"] for r in runs[1].history]
+    half = train(config, v.words, v.counts, e.ids, e.offsets, until_epoch=1)
+    resumed = train(config, v.words, v.counts, e.ids, e.offsets, state=half.state, position=half.position)
+    assert made[-1]._compiled is not None and np.array_equal(resumed.vectors(), runs[0].vectors())
