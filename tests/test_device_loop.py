@@ -33,18 +33,35 @@ def _plans(monkeypatch):
 
 
 @pytest.mark.parametrize("layout", ["span", "padded"])
-def test_a_run_compiles_its_step_once_across_epochs_chunks_and_a_resume(corpus, monkeypatch, layout):
+@pytest.mark.parametrize("compile_ahead", [True, False])
+def test_a_run_compiles_its_step_once_across_epochs_chunks_and_a_resume(corpus, monkeypatch, layout, compile_ahead):
+    """Each invocation compiles its call once: compiled ahead (sg_jax.parallel.ahead), the jitted
+    function is then never compiled (a compiled program refuses other shapes rather than
+    compiling again); without it, the jitted function compiles once."""
+    import sg_jax.parallel.ahead as ahead
+
     vocab, enc = corpus
     plans = _plans(monkeypatch)
+    made = []
+
+    class Recorded(ahead.StepAhead):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(ahead, "StepAhead", Recorded)
     # small chunks: every epoch is several chunks, each a call of its own (the last one shorter)
     config = Config(dim=8, window=3, epochs=3, sample=0.0, batch_size=64, steps_per_call=4,
                     chunk_tokens=max(64, enc.n_tokens // 3), window_layout=layout)
-    first = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, until_epoch=1)
+    first = train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, until_epoch=1, compile_ahead=compile_ahead)
     assert len(train_module.epochs.chunk_bounds(enc.offsets, config.chunk_tokens)) > 1
-    train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, state=first.state, position=first.position)
+    train(config, vocab.words, vocab.counts, enc.ids, enc.offsets, state=first.state, position=first.position,
+          compile_ahead=compile_ahead)
     assert len(plans) == 2 and len(first.history) > 2
-    for plan in plans:  # each invocation traced and compiled its jitted call once
-        assert plan.run_steps._cache_size() == 1
+    assert len(made) == (2 if compile_ahead else 0)
+    for plan in plans:  # each invocation traced and compiled its call once
+        assert plan.run_steps._cache_size() == (0 if compile_ahead else 1)
+    assert all(step._compiled is not None for step in made)
 
 
 def test_a_call_makes_no_implicit_transfer(corpus, monkeypatch):
