@@ -30,7 +30,14 @@ def test_an_interrupt_swallowed_by_a_gc_callback_is_raised_at_the_next_check_wit
         except KeyboardInterrupt:
             print("raised at the check", flush=True)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    # A suite started in the background by a shell ignores SIGINT, and the child would inherit that
+    # (install() then leaves SIGINT ignored): with a handler here instead, the child starts with the
+    # default disposition, as from a terminal (a handler does not survive exec).
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["carried", "on", "raised", "at", "the", "check"]
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
