@@ -156,7 +156,7 @@ def divergence(losses: np.ndarray, examples: np.ndarray, max_abs: float,
 
 def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np.ndarray, *, state: TrainState | None = None,
           position: Position = Position(), until_epoch: int | None = None, schedule: Schedule = Schedule(),
-          baseline: float | None = None, on_call: Callable | None = None, compile_ahead: bool = True) -> TrainResult:
+          baseline: float | None = None, on_call: Callable | None = None, compile_ahead: bool | None = None) -> TrainResult:
     """Train on an encoded corpus (ids int32 [T], sentence offsets [S + 1]).
 
     config: a Config (resolved here, on its device count over every process:
@@ -171,7 +171,8 @@ def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np
     (config.shard_tables), that state is the devices' padded shards (`sharded.host_state` gives
     the saved form) and the result's state is gathered to the host, unpadded.
     compile_ahead: on one device, compile the step on a second thread while the tables are
-    initialised and the first epoch prepared (`sg_jax.parallel.ahead`; the same vectors either way).
+    initialised and the first epoch prepared (`sg_jax.parallel.ahead`; the same vectors either way);
+    None: where the corpus is large enough to gain from it (`ahead.worth_it`).
     """
     t0 = time.perf_counter()   # the run's clock: what the step's compilation overlaps is inside it
     resolved = config if isinstance(config, Resolved) else resolve(config, resolve_devices(config.devices))
@@ -180,8 +181,9 @@ def train(config: Config | Resolved, words, counts, ids: np.ndarray, offsets: np
     n_dev, shards = config.devices, plan.shards
     mesh = make_mesh(n_dev) if n_dev > 1 else None
     run_steps = plan.run_steps
-    if compile_ahead and mesh is None and shards is None:
-        given, tokens = state, max((end - start for start, end in plan.chunks), default=0)
+    tokens = max((end - start for start, end in plan.chunks), default=0)
+    if (ahead.worth_it(tokens) if compile_ahead is None else compile_ahead) and mesh is None and shards is None:
+        given = state
         make_state = (lambda: given) if given is not None else (lambda: init_state(config, len(words), plan.optimizer))
         unit = resolved.layout.epoch_unit(config, plan.batch_size)
         run_steps = ahead.StepAhead(plan.run_steps, lambda: ahead.call_shapes(config, plan, make_state, tokens, unit))

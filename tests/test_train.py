@@ -277,3 +277,7 @@ def test_the_step_compiled_ahead_trains_the_vectors_the_jitted_step_trains(chang
     half = train(config, v.words, v.counts, e.ids, e.offsets, until_epoch=1)
     resumed = train(config, v.words, v.counts, e.ids, e.offsets, state=half.state, position=half.position)
     assert made[-1]._compiled is not None and np.array_equal(resumed.vectors(), runs[0].vectors())
+    # by default only a corpus large enough to gain from it (ahead.worth_it) is compiled ahead
+    before = len(made)
+    train(config, v.words, v.counts, e.ids, e.offsets)
+    assert len(made) == before and not ahead.worth_it(len(e.ids)) and ahead.worth_it(1 << 24)

@@ -8,7 +8,8 @@ the keys'), so `StepAhead` lowers and compiles it on a worker thread from those 
 (`jax.eval_shape`) while the main thread runs the other two; XLA compiles outside Python's
 lock, so the work overlaps where a second core is free. The compiled program is the one the jitted
 call would compile (the same function and argument types), and it goes through the same
-persistent compilation cache, so a run's vectors do not depend on it (tests/test_train.py).
+persistent compilation cache, so a run's vectors do not depend on it (tests/test_train.py). Runs
+on small corpora (chunks under `MIN_TOKENS` tokens) do without it unless asked.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ import sg_jax.data.epoch as epochs
 import sg_jax.keys as keys
 
 
-def shapes(tree) -> Any:
-    """The arrays of a pytree as jax.ShapeDtypeStruct (what `lower` needs of them)."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=getattr(x, "weak_type", False)),
-                        tree)
+# chunks of fewer tokens gain nothing: their epoch prepares in milliseconds, and in a process that
+# has trained such shapes before (a test suite, a notebook) the initialisation and the preparation
+# are compiled already, so the thread's own tracing is all it adds (about 0.15 s a run, measured)
+MIN_TOKENS = 1 << 19
+
+
+def worth_it(chunk_tokens: int) -> bool:
+    """Whether a run whose largest chunk holds `chunk_tokens` tokens compiles its step ahead by
+    default (`train(compile_ahead=None)`)."""
+    return chunk_tokens >= MIN_TOKENS
 
 
 def call_shapes(config, plan, make_state: Callable[[], Any], tokens: int, unit: int) -> tuple:
