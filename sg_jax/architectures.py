@@ -92,8 +92,12 @@ def largest_hidden_norm(form: str, in_rows: jax.Array, batch: Batch) -> jax.Arra
     pointing different ways partly cancel."""
     if form != "cbow":
         return None
-    h = context_means(in_rows, batch)
-    return jnp.sqrt(jnp.max(jnp.sum(h * h, axis=-1)))
+    return longest_norm(context_means(in_rows, batch))
+
+
+def longest_norm(vectors: jax.Array) -> jax.Array:
+    """The largest norm among vectors [..., N]."""
+    return jnp.sqrt(jnp.max(jnp.sum(vectors * vectors, axis=-1)))
 
 
 def n_examples(form: str, batch: Batch) -> jax.Array:
@@ -101,7 +105,7 @@ def n_examples(form: str, batch: Batch) -> jax.Array:
     CBOW."""
     if form != "cbow":
         return jnp.sum(batch.mask)
-    return jnp.sum(jnp.any(batch.mask, axis=1))
+    return jnp.sum(jnp.any(batch.mask, axis=-1))   # a target's contexts are the mask's last axis (any layout)
 
 
 def route_input_grads(form: str, w_in: jax.Array, batch: Batch, grad_h: jax.Array) -> jax.Array:

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sg_jax.architectures import Batch
+from sg_jax.architectures import Batch, longest_norm
 from sg_jax.data.epoch import context_mask, context_reach, draw_windows, window_offsets
 from sg_jax.data.layouts.base import Layout, register
 
@@ -172,11 +172,6 @@ def make_span_batch(epoch, step: jax.Array, key: jax.Array, *, batch_size: int, 
     return SpanBatch(epoch.ids[pc], context_mask(real, t_sent, contexts(sent, R, L), offs, b))
 
 
-def examples(span: SpanBatch) -> jax.Array:
-    """The (target, context) pairs the span's loss sums over."""
-    return jnp.sum(span.mask)
-
-
 # the layout rules (Config.layout_rules) from which window_layout auto trains CBOW on spans
 CBOW_SINCE_RULES = 2
 
@@ -223,17 +218,12 @@ class Span(Layout):
         """CBOW's hidden vectors are its means of contexts (skip-gram's are the rows read: None)."""
         if obj.form != "cbow":
             return None
-        h = context_means(in_rows, batch)
-        return jnp.sqrt(jnp.max(jnp.sum(h * h, axis=-1)))
+        return longest_norm(context_means(in_rows, batch))
 
     def multiplicity(self, obj, batch):
         """The span scorers read W at the spans' positions (each used by `position_uses` pairs)
         and W' once per target and noise draw, as the padded layout does."""
         return position_uses(batch).reshape(-1), None
-
-    def examples(self, obj, batch) -> jax.Array:
-        """The pairs (skip-gram), or the targets with a context (CBOW), the loss sums over."""
-        return jnp.sum(jnp.any(batch.mask, axis=-1)) if obj.form == "cbow" else examples(batch)
 
 
 SPAN = register(Span())
