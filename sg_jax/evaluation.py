@@ -337,6 +337,11 @@ def _pct(correct: int, total: int) -> str:
     return f"{100.0 * correct / total:7.2f}%" if total else "      - "
 
 
+def _corr(value: float) -> str:
+    """A correlation for the table: '-' where it is undefined (fewer than two pairs, or constant scores)."""
+    return f"{value:8.4f}" if math.isfinite(value) else "       -"
+
+
 def format_table(results: Mapping[str, SimilarityResult | AnalogyResult] | Iterable) -> str:
     """A plain-text report: one line per similarity result, a block per analogy result.
 
@@ -349,7 +354,7 @@ def format_table(results: Mapping[str, SimilarityResult | AnalogyResult] | Itera
         width = max(24, *(len(k) for k, _ in sims))
         lines.append(f"{'similarity':<{width}}  {'spearman':>8}  {'pearson':>8}  {'pairs':>6}  {'oov':>5}")
         for label, r in sims:
-            lines.append(f"{label:<{width}}  {r.spearman:8.4f}  {r.pearson:8.4f}  {r.n_pairs:6d}  {r.n_oov:5d}")
+            lines.append(f"{label:<{width}}  {_corr(r.spearman)}  {_corr(r.pearson)}  {r.n_pairs:6d}  {r.n_oov:5d}")
     for label, r in items:
         if not isinstance(r, AnalogyResult):
             continue

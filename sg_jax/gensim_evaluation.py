@@ -65,6 +65,9 @@ def evaluate_word_pairs(kv, pairs, delimiter="\t", encoding="utf8", restrict_voc
         rows.append((i, j))
     if not gold:
         raise ConfigError(f"no pair of {pairs} could be scored: invalid format, or every pair has an unknown word")
+    if len(gold) < 2:
+        raise ConfigError(f"only one pair of {pairs} could be scored ({oov} have an unknown word): a correlation "
+                          f"needs at least two")
     unit = kv._unit_host
     model = [0.0 if r is None else float(np.dot(unit[r[0]], unit[r[1]])) for r in rows]
     spearman = stats.spearmanr(gold, model)

@@ -300,6 +300,8 @@ def test_format_table(royals):
     assert lines[-1].split()[-1] == "2"
     labelled = format_table({"mine": sim})
     assert labelled.splitlines()[1].startswith("mine ")
+    one_pair = SimilarityResult(math.nan, math.nan, 1, 4, "few")   # a correlation of one pair is undefined
+    assert format_table([one_pair]).splitlines()[1].split() == ["few", "-", "-", "1", "4"]
 
 
 def test_format_table_semantic_and_syntactic_rows():

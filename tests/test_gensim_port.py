@@ -281,6 +281,23 @@ def test_query_errors_are_one_line():
     assert wv.most_similar("king", topn=0) == [] and len(wv.most_similar("king", k=2)) == 2
 
 
+def test_word_pairs_too_few_to_correlate_are_one_line_errors(tmp_path):
+    """A correlation needs two scored pairs: with one (gensim passes it to scipy, which raises) or
+    none, evaluate_word_pairs says how many it could score and why."""
+    wv = sg_jax.Word2Vec(CORPUS, vector_size=8, min_count=1, epochs=1).wv
+    one = tmp_path / "one.tsv"
+    one.write_text("king\tqueen\t9.0\nking\tunicorn\t2.0\nunicorn\tzebra\t1.0\n")
+    with pytest.raises(ConfigError, match=r"only one pair of .* could be scored \(2 have an unknown word\)") as e:
+        wv.evaluate_word_pairs(one)
+    assert "\n" not in str(e.value)
+    none = tmp_path / "none.tsv"
+    none.write_text("unicorn\tzebra\t1.0\n")
+    with pytest.raises(ConfigError, match="no pair of"):
+        wv.evaluate_word_pairs(none)
+    one.write_text("king\tqueen\t9.0\ndog\tcat\t8.0\n")   # two pairs: scored
+    assert wv.evaluate_word_pairs(one)[2] == 0.0
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(max_vocab_size=100), "max_final_vocab"),
     (dict(hs=1), "hs=1 with negative=5"),
