@@ -180,6 +180,15 @@ class Embeddings:
         return self._unit
 
     @property
+    def norms(self) -> np.ndarray:
+        """float32 [V]: the L2 norm of each raw vector."""
+        return np.linalg.norm(self._vectors, axis=1).astype(np.float32)
+
+    def get_normed_vectors(self) -> np.ndarray:
+        """The unit vectors [V, N] float32 on the host (a copy; gensim's name)."""
+        return self._unit_host.copy()
+
+    @property
     def dim(self) -> int:
         return self._vectors.shape[1]
 

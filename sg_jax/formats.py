@@ -290,3 +290,18 @@ def load_word2vec(
         with np.errstate(over="ignore"):  # "1e39" overflows float32: refused as inf, not warned about
             words, vectors = reader(f, name, count, dim, n, size - len(header))
     return words, vectors[: len(words)]
+
+
+def load_word_counts(path: str | os.PathLike) -> dict[str, int]:
+    """word -> count from a vocabulary file of "word count" lines (gensim's and word2vec's fvocab)."""
+    known: dict[str, int] = {}
+    try:
+        with open(path, encoding="utf8") as f:
+            for line_no, line in enumerate(f, 1):
+                parts = line.split()
+                if len(parts) != 2 or not parts[1].isdigit():
+                    raise FormatError(f"{path} line {line_no}: expected 'word count', got {quoted(line.strip())}")
+                known[parts[0]] = int(parts[1])
+    except OSError as e:
+        raise FormatError(f"cannot read vocabulary file {path}: {e.strerror or e}") from None
+    return known

@@ -5,7 +5,8 @@ Code written for gensim's `model.wv` runs on sg_jax's: `wv["king"]`, `wv[["a", "
 `vector_size`, `get_vecattr(key, "count")`, `most_similar(positive=, negative=, topn=,
 restrict_vocab=)` with words, vectors, (word or vector, weight) pairs and mixes of them,
 `most_similar_cosmul`, `similar_by_word`, `similar_by_vector`, `similarity`, `n_similarity`,
-`distance`, `distances`, `doesnt_match`, `rank`, `closer_than`, `evaluate_word_pairs`,
+`distance`, `distances`, `doesnt_match`, `rank`, `closer_than`, `most_similar_to_given`, `norms`,
+`relative_cosine_similarity`, `cosine_similarities`, `get_normed_vectors`, `evaluate_word_pairs`,
 `evaluate_word_analogies`, `save_word2vec_format`, `load_word2vec_format`; `to_gensim()` hands the
 vectors to gensim itself. Arguments, defaults and return shapes are gensim's; scores are cosines of
 the same float32 vectors, so they agree with gensim's to float32 rounding.
@@ -30,10 +31,11 @@ import numpy as np
 
 import sg_jax.formats as formats
 import sg_jax.gensim_evaluation as gensim_evaluation
+import sg_jax.gensim_extras as gensim_extras
 from sg_jax.atomic import atomic_write_text
 from sg_jax.data.text import query_normalizer
 from sg_jax.embeddings import Embeddings
-from sg_jax.errors import ConfigError, FormatError, VocabError, quoted, quoted_list
+from sg_jax.errors import ConfigError, VocabError, quoted, quoted_list
 
 logger = logging.getLogger("sg_jax")
 
@@ -293,6 +295,19 @@ class KeyedVectors(Embeddings):
         i, j = self._row(key1), self._row(key2)
         return [self._words[r] for r in np.flatnonzero(d < d[j]).tolist() if r != i]
 
+    words_closer_than = closer_than   # gensim's older name
+
+    def most_similar_to_given(self, key1: str, keys_list) -> str:
+        return gensim_extras.most_similar_to_given(self, key1, keys_list)
+
+    def relative_cosine_similarity(self, wa: str, wb: str, topn: int = 10) -> float:
+        return gensim_extras.relative_cosine_similarity(self, wa, wb, topn)
+
+    cosine_similarities = staticmethod(gensim_extras.cosine_similarities)
+
+    def fill_norms(self, force: bool = False) -> None:
+        """gensim's cache of `norms`: nothing to do, the immutable vectors' norms are computed on use."""
+
     def rank(self, key1: str, key2: str) -> int:
         """key2's rank among key1's neighbours (1: the nearest)."""
         return len(self.closer_than(key1, key2)) + 1
@@ -362,16 +377,7 @@ class KeyedVectors(Embeddings):
         words, vectors = formats.load_word2vec(fname, bool(binary), limit=limit)
         counts = None
         if fvocab is not None:
-            known: dict[str, int] = {}
-            try:
-                with open(fvocab, encoding="utf8") as f:
-                    for line_no, line in enumerate(f, 1):
-                        parts = line.split()
-                        if len(parts) != 2 or not parts[1].isdigit():
-                            raise FormatError(f"{fvocab} line {line_no}: expected 'word count', got {quoted(line.strip())}")
-                        known[parts[0]] = int(parts[1])
-            except OSError as e:
-                raise FormatError(f"cannot read vocabulary file {fvocab}: {e.strerror or e}") from None
+            known = formats.load_word_counts(fvocab)
             counts = [known.get(w, 0) for w in words]
         return cls(words, vectors, counts=counts)
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+import sg_jax.gensim_extras as gensim_extras
 from sg_jax.api import Model, load_model
 from sg_jax.atomic import atomic_write_text
 from sg_jax.config import Config
@@ -282,6 +283,36 @@ class Word2Vec:
         if self._model is None:
             raise ConfigError("the model has no vectors yet: call build_vocab() and train() first")
         return self._model.wv
+
+    def _output_vectors(self, name: str, hs: bool) -> np.ndarray:
+        """W' (read-only) where the objective's output rows are words (hs=False) or tree nodes (hs=True)."""
+        model = self.native
+        if (model.config.objective == "hs") != hs:
+            raise AttributeError(f"{name}: this model trained objective {model.config.objective}, whose output vectors "
+                                 f"are {'tree nodes' if model.config.objective == 'hs' else 'words'} (syn1neg: words, "
+                                 f"syn1: hierarchical softmax's nodes)")
+        if self._live is None:
+            return model.output_vectors
+        state = host_state(self._live, model.config, len(model.vocab)) if model.config.shard_tables else self._live
+        return np.asarray(state.params.w_out)
+
+    @property
+    def syn1neg(self) -> np.ndarray:
+        """The output vectors [V, N] of the words (negative sampling, NCE or the full softmax)."""
+        return self._output_vectors("syn1neg", hs=False)
+
+    @property
+    def syn1(self) -> np.ndarray:
+        """Hierarchical softmax's output vectors [V - 1, N] of the Huffman tree's inner nodes."""
+        return self._output_vectors("syn1", hs=True)
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """The topn words most probable in the middle of `context_words_list`, as gensim computes it
+        for negative sampling: [(word, probability)], None when no context word is known."""
+        if self.native.config.objective == "hs":
+            raise ConfigError("predict_output_word needs the output vectors of words; this model trained hierarchical "
+                              "softmax (as in gensim, only models with negative sampling can predict)")
+        return gensim_extras.predict_output_word(self.wv, self.syn1neg, context_words_list, topn, bool(self.cbow_mean))
 
     @property
     def native(self) -> Model:

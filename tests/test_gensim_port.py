@@ -264,6 +264,43 @@ def test_wv_is_built_once_and_model_reprs_are_short():
     assert str(w2v) == f"Word2Vec<vocab={len(w2v.wv)}, vector_size=8, alpha=0.025>"
 
 
+def test_the_other_queries_equal_gensims(ported, tmp_path):
+    """norms, get_normed_vectors, cosine_similarities, most_similar_to_given,
+    relative_cosine_similarity and words_closer_than on one set of vectors, against gensim's."""
+    trained = ported[1]["model"].wv
+    rng = np.random.default_rng(5)
+    wv = sg_jax.KeyedVectors(trained.index_to_key, rng.standard_normal(trained.vectors.shape), counts=trained.counts)
+    kv = wv.to_gensim()
+    np.testing.assert_allclose(wv.norms, np.linalg.norm(kv.vectors, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(wv.get_normed_vectors(), kv.get_normed_vectors(), atol=1e-6)
+    assert wv.fill_norms() is None
+    np.testing.assert_allclose(wv.cosine_similarities(wv["king"], wv[["queen", "dog", "car"]]),
+                               kv.cosine_similarities(kv["king"], kv[["queen", "dog", "car"]]), atol=1e-6)
+    for key, keys in [("king", ["queen", "dog", "car"]), ("dog", ["cat", "king", "fuel", "road"])]:
+        assert wv.most_similar_to_given(key, keys) == kv.most_similar_to_given(key, keys)
+    for a, b, n in [("king", "queen", 10), ("dog", "cat", 3)]:
+        assert wv.relative_cosine_similarity(a, b, n) == pytest.approx(kv.relative_cosine_similarity(a, b, n), rel=1e-5)
+    assert sorted(wv.words_closer_than("king", "dog")) == sorted(kv.closer_than("king", "dog"))
+
+
+def test_predict_output_word_is_gensims_softmax(ported):
+    """The same input and output vectors in gensim's Word2Vec give the same words and
+    probabilities; an hs model has syn1 but no syn1neg, and cannot predict."""
+    model = ported[1]["model"]
+    assert model.syn1neg.shape == model.wv.vectors.shape and not hasattr(model, "syn1")
+    theirs = gensim_models.Word2Vec(vector_size=model.vector_size, min_count=1, negative=5)
+    theirs.wv, theirs.syn1neg = model.wv.to_gensim(), np.array(model.syn1neg)
+    for context in (["king", "queen"], ["dog", "unicorn", "cat", "fur"]):
+        ours, expected = model.predict_output_word(context, topn=4), theirs.predict_output_word(context, topn=4)
+        assert [w for w, _ in ours] == [w for w, _ in expected]
+        np.testing.assert_allclose([p for _, p in ours], [p for _, p in expected], rtol=1e-4)
+    assert model.predict_output_word(["unicorn"]) is None
+    hs = sg_jax.Word2Vec(CORPUS, vector_size=8, min_count=1, epochs=1, hs=1, negative=0, sample=0.0)
+    assert hs.syn1.shape == (len(hs.wv) - 1, 8) and not hasattr(hs, "syn1neg")
+    with pytest.raises(ConfigError, match="hierarchical softmax"):
+        hs.predict_output_word(["king"])
+
+
 def test_query_errors_are_one_line():
     model = sg_jax.Word2Vec(CORPUS, vector_size=8, min_count=1, epochs=1)
     wv = model.wv
