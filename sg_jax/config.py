@@ -93,8 +93,9 @@ class Config:
     noise_pool: int = option(64, "share_negatives pool: noise words drawn for each group of pool_group targets",
                              check=lambda v: 1 <= v <= 100_000, rule=lambda v: "must be >= 1" if v < 1 else
                              "must be <= 100,000", group="model", added=None)
-    noise_power: float = option(0.75, "exponent of the noise distribution count^power (ns, nce)",
-                                check=lambda v: 0 <= v <= 10 and math.isfinite(v), rule="must be in [0, 10]",
+    noise_power: float = option(0.75, "exponent of the noise distribution count^power (ns, nce); a negative "
+                                "one draws rare words more often than frequent ones",
+                                check=lambda v: -10 <= v <= 10 and math.isfinite(v), rule="must be in [-10, 10]",
                                 group="model", added=None)
     init: str = option("word2vec", "initialisation: word2vec (W uniform +-0.5/N, W' = 0) or normal",
                        choices=("word2vec", "normal"), group="model")

@@ -71,7 +71,7 @@ def test_objective_choices_come_from_the_registry():
     ("seed", -1, "seed must be in [0, 2**64 - 1], got -1"),
     ("seed", 2**64, "seed must be in [0, 2**64 - 1]"),
     ("lr", float("nan"), "lr must be a positive number, got nan"),
-    ("noise_power", -1.0, "noise_power must be in [0, 10], got -1.0"),
+    ("noise_power", -11.0, "noise_power must be in [-10, 10], got -11.0"),
     ("dim", 2.5, "dim must be int, got 2.5"),
 ])
 def test_bad_values_name_the_field(field, value, message):

@@ -3,6 +3,7 @@ gradient, and end-to-end training properties."""
 
 import collections
 import math
+import types
 
 import jax
 import jax.numpy as jnp
@@ -183,6 +184,28 @@ def test_steps_compile_once_across_calls(layout, builder, monkeypatch):
 def test_bad_configs_are_refused(field, value, message):
     with pytest.raises(ConfigError, match=message):
         Config(**{field: value}).validate()
+
+
+@pytest.mark.parametrize("power", [0.75, 0.0, -0.5])
+def test_the_noise_table_draws_each_word_in_proportion_to_its_count_to_the_power(power):
+    """word2vec's table for any noise_power, negative ones included (gensim's negative
+    ns_exponent: rare words drawn more often): each word's share of the slots is
+    count^power / sum count^power to within a slot; NCE's log(k q_w) uses the same q."""
+    from sg_jax.config import Config
+    from sg_jax.objectives import nce
+
+    assert Config(noise_power=power).validate().noise_power == power
+    counts = np.array([1000, 100, 10, 1])
+    size = 100_000
+    q = counts.astype(float) ** power / np.sum(counts.astype(float) ** power)
+    share = np.bincount(noise_table(counts, power, size=size), minlength=counts.size) / size
+    np.testing.assert_allclose(share, q, atol=2 / size)
+    _, log_kq = nce.tables(counts, types.SimpleNamespace(noise_power=power, negative=5))
+    np.testing.assert_allclose(np.asarray(log_kq), np.log(5 * q), rtol=1e-6)
+    if power < 0:   # rare words first; a word never counted is never drawn (not an infinite weight)
+        assert share[3] > share[2] > share[1] > share[0]
+        share = np.bincount(noise_table([*counts, 0], power, size=size), minlength=5) / size
+        np.testing.assert_allclose(share, [*q, 0.0], atol=2 / size)
 
 
 def test_vocabulary_too_small_for_negative_sampling():

@@ -24,14 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from sg_jax.objectives.base import ObjectiveSpec, register
-from sg_jax.objectives.negative import make_sampled, noise_table
+from sg_jax.objectives.negative import make_sampled, noise_table, noise_weights
 
 
 def tables(counts, options=None):
     """(noise table, log(k q_w) per word), q the noise distribution the table draws from."""
     power = getattr(options, "noise_power", 0.75)
     k = getattr(options, "negative", 5)
-    p = np.asarray(counts, np.float64) ** power
+    p = noise_weights(counts, power)
     log_kq = np.log(k) + np.log(p) - np.log(p.sum())
     return jnp.asarray(noise_table(counts, power)), jnp.asarray(log_kq, jnp.float32)
 

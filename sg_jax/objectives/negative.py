@@ -59,6 +59,14 @@ SHARING = ("none", "target", "batch", "pool")
 DEFAULT_POOL = 64
 
 
+def noise_weights(counts, power: float) -> np.ndarray:
+    """float64 [V]: count^power, the unnormalised noise distribution. A negative power (gensim's
+    negative ns_exponent: rare words drawn more often than frequent ones, Caselles-Dupre et al.
+    2018) gives a word never counted weight 0, not infinity."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.where(counts > 0, counts, np.inf) ** power if power < 0 else counts**power
+
+
 def noise_table(counts, power: float = 0.75, size: int | None = None) -> np.ndarray:
     """word2vec's unigram table: int32[size], word j in about size * p_j slots, p ~ count^power.
 
@@ -73,7 +81,7 @@ def noise_table(counts, power: float = 0.75, size: int | None = None) -> np.ndar
     if np.any(counts < 0) or not np.any(counts > 0):
         raise ConfigError("negative sampling needs positive word counts")
     size = size or min(DEFAULT_TABLE_SIZE, max(1_000_000, 100 * counts.size))
-    p = counts**power
+    p = noise_weights(counts, power)
     cdf = np.cumsum(p / p.sum())
     cdf[-1] = 1.0
     slots = (np.arange(size, dtype=np.float64) + 0.5) / size
