@@ -24,6 +24,7 @@ vectors without them (read from a file) fall back to the lowercase form of an un
 from __future__ import annotations
 
 import logging
+import warnings
 from numbers import Integral, Real
 from types import MappingProxyType
 import jax
@@ -296,6 +297,7 @@ class KeyedVectors(Embeddings):
         return [self._words[r] for r in np.flatnonzero(d < d[j]).tolist() if r != i]
 
     words_closer_than = closer_than   # gensim's older name
+    cosine_similarities = staticmethod(gensim_extras.cosine_similarities)
 
     def most_similar_to_given(self, key1: str, keys_list) -> str:
         return gensim_extras.most_similar_to_given(self, key1, keys_list)
@@ -303,10 +305,14 @@ class KeyedVectors(Embeddings):
     def relative_cosine_similarity(self, wa: str, wb: str, topn: int = 10) -> float:
         return gensim_extras.relative_cosine_similarity(self, wa, wb, topn)
 
-    cosine_similarities = staticmethod(gensim_extras.cosine_similarities)
-
     def fill_norms(self, force: bool = False) -> None:
         """gensim's cache of `norms`: nothing to do, the immutable vectors' norms are computed on use."""
+
+    def init_sims(self, replace: bool = False) -> None:
+        """gensim 3's name for fill_norms (deprecated there too); replace=True cannot change the vectors."""
+        warnings.warn("init_sims is deprecated: use get_normed_vectors()", DeprecationWarning, stacklevel=2)
+        if replace:
+            raise ConfigError("init_sims(replace=True): sg_jax's vectors are immutable; use get_normed_vectors()")
 
     def rank(self, key1: str, key2: str) -> int:
         """key2's rank among key1's neighbours (1: the nearest)."""

@@ -264,3 +264,17 @@ def test_the_similar_command_refuses_a_query_that_cancels_out(tmp_path, capsys):
     assert cli.main(["similar", "a", "--negative", "a", "--vectors", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "zero vector" in err and "'a'" in err, err
+
+
+def test_the_query_commands_print_topn_answers(tmp_path, capsys):
+    """-k and gensim's name --topn set how many neighbours (similar) or answers (analogy) print."""
+    from sg_jax import cli
+
+    path = tmp_path / "v.txt"
+    rng = np.random.default_rng(1)
+    Embeddings([f"w{i}" for i in range(12)], rng.normal(size=(12, 4)).astype(np.float32)).save(path)
+    for flag in ("-k", "--topn"):
+        assert cli.main(["similar", "w0", "--vectors", str(path), flag, "3"]) == 0
+        assert len(capsys.readouterr().out.strip().splitlines()) == 3
+        assert cli.main(["analogy", "w0", "w1", "w2", "--vectors", str(path), flag, "2"]) == 0
+        assert len(capsys.readouterr().out.strip().splitlines()) == 2

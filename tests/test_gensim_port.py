@@ -274,6 +274,10 @@ def test_the_other_queries_equal_gensims(ported, tmp_path):
     np.testing.assert_allclose(wv.norms, np.linalg.norm(kv.vectors, axis=1), rtol=1e-6)
     np.testing.assert_allclose(wv.get_normed_vectors(), kv.get_normed_vectors(), atol=1e-6)
     assert wv.fill_norms() is None
+    with pytest.warns(DeprecationWarning, match="get_normed_vectors"):
+        wv.init_sims()
+    with pytest.raises(ConfigError, match="immutable"), pytest.warns(DeprecationWarning):
+        wv.init_sims(replace=True)
     np.testing.assert_allclose(wv.cosine_similarities(wv["king"], wv[["queen", "dog", "car"]]),
                                kv.cosine_similarities(kv["king"], kv[["queen", "dog", "car"]]), atol=1e-6)
     for key, keys in [("king", ["queen", "dog", "car"]), ("dog", ["cat", "king", "fuel", "road"])]:

@@ -251,7 +251,7 @@ def add_queries(sub) -> None:
     p.add_argument("words", nargs="+", help="word(s) whose unit vectors are summed")
     p.add_argument("--vectors", required=True, help="word2vec text or binary file")
     p.add_argument("--negative", nargs="*", help="words to subtract")
-    p.add_argument("-k", type=positive_int, default=10)
+    p.add_argument("-k", "--topn", dest="k", type=positive_int, default=10, help="neighbours to print (default 10)")
     p.add_argument("--restrict-vocab", type=positive_int, default=None, help="search only the first N words")
     p.set_defaults(func=cmd_similar)
 
@@ -259,8 +259,8 @@ def add_queries(sub) -> None:
     p.add_argument("a"), p.add_argument("b"), p.add_argument("c")
     p.add_argument("--vectors", required=True, help="word2vec text or binary file")
     p.add_argument("--method", choices=["add", "mul"], default="add", help="3CosAdd or 3CosMul")
-    p.add_argument("-k", type=positive_int, default=5)
-    p.add_argument("--restrict-vocab", type=positive_int, default=None)
+    p.add_argument("-k", "--topn", dest="k", type=positive_int, default=5, help="answers to print (default 5)")
+    p.add_argument("--restrict-vocab", type=positive_int, default=None, help="search only the first N words")
     p.set_defaults(func=cmd_analogy)
 
     p = sub.add_parser("eval", help="WordSim-353 and Google analogy scores of a vectors file")
