@@ -53,7 +53,7 @@ def predict_output_word(kv, output_vectors: np.ndarray, context_words_list, topn
     if not rows:
         logger.warning("predict_output_word: none of the context words %r is in the vocabulary", context_words_list)
         return None
-    h = np.sum(np.asarray(kv.vectors, np.float64)[rows], axis=0)
+    h = np.sum(np.asarray(kv.vectors)[rows].astype(np.float64), axis=0)   # the context rows only, in float64
     if mean:
         h /= len(rows)
     scores = np.asarray(output_vectors, np.float64) @ h

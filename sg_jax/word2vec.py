@@ -273,10 +273,7 @@ class Word2Vec:
         if self._live is not None:
             if self._live_wv is None or self._live_wv[0] is not self._live:
                 model = self._model
-                state = self._live
-                if model.config.shard_tables:
-                    state = host_state(state, model.config, len(model.vocab))
-                vectors = np.asarray(state.params.w_in)
+                vectors = np.asarray(self._live_tables().w_in)
                 self._live_wv = (self._live, KeyedVectors(model.vocab.words, vectors, counts=model.vocab.counts,
                                                           text=model.config))
             return self._live_wv[1]
@@ -291,10 +288,13 @@ class Word2Vec:
             raise AttributeError(f"{name}: this model trained objective {model.config.objective}, whose output vectors "
                                  f"are {'tree nodes' if model.config.objective == 'hs' else 'words'} (syn1neg: words, "
                                  f"syn1: hierarchical softmax's nodes)")
-        if self._live is None:
-            return model.output_vectors
+        return model.output_vectors if self._live is None else np.asarray(self._live_tables().w_out)
+
+    def _live_tables(self):
+        """The tables of the state a callback sees during train(), gathered and unpadded where sharded."""
+        model = self._model
         state = host_state(self._live, model.config, len(model.vocab)) if model.config.shard_tables else self._live
-        return np.asarray(state.params.w_out)
+        return state.params
 
     @property
     def syn1neg(self) -> np.ndarray:
