@@ -177,7 +177,7 @@ def test_textbook_worked_sgd_step_through_the_training_step():
     state = TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), jax.random.PRNGKey(0))
     batch = Batch(jnp.array([1]), jnp.array([[0]]), jnp.array([[True]]))
     obj = get_objective("sg", "softmax", sg_form="target")
-    new, _ = row_step(state, obj, PADDED, opt, batch, None, None)
+    new, _ = jax.jit(lambda st, b: row_step(st, obj, PADDED, opt, b, None, None))(state, batch)   # one compile
     out4 = np.asarray(new.params.w_out[4])
     assert round(float(out4[0]), 2) == 0.78 and round(float(out4[1]), 2) == 0.56
     # the input vector moves by -eta * W'.EI, computed here with numpy from the textbook's formulas

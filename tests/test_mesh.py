@@ -133,13 +133,18 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
                                     epoch_key, 0, 100)
         deltas = [[] for _ in start]
         examples = 0.0
+        layout = resolve(config).layout
+        one_step = jax.jit(lambda st, b, a: row_step(st, plan.obj, layout, plan.optimizer, b, a, plan.tables))
+
+        @jax.jit
+        def draw(d, k_window, k_sample):   # device d's batch and noise words, as the mesh call draws them
+            batch = make_batch(data, d, k_window, batch_size=plan.batch_size, window=config.window, dynamic=True)
+            return batch, plan.obj.sample(k_sample, batch, plan.tables)
         for d in range(N):
             k_window, k_sample = jax.random.split(jax.random.fold_in(jax.random.fold_in(epoch_key, 0), d))
-            batch = make_batch(data, d, k_window, batch_size=plan.batch_size, window=config.window,
-                                        dynamic=True)
-            aux = plan.obj.sample(k_sample, batch, plan.tables)
+            batch, aux = draw(d, k_window, k_sample)
             fresh = init_state(config, len(vocab), plan.optimizer)
-            moved, _ = row_step(fresh, plan.obj, resolve(config).layout, plan.optimizer, batch, aux, plan.tables)
+            moved, _ = one_step(fresh, batch, aux)
             for t, (a, b) in enumerate(zip(moved.params, start)):
                 deltas[t].append(np.asarray(a, np.float64) - b)
             examples += float(jnp.sum(batch.mask))

@@ -281,7 +281,8 @@ def test_a_cbow_step_holds_wprime_to_the_hidden_vectors(layout, x64):
     batch = batches if layout == "packed" else batches[0]
     aux = (tuple(obj.sample(jax.random.PRNGKey(k), b, tables) for k, b in enumerate(batches)) if layout == "packed"
            else obj.sample(jax.random.PRNGKey(0), as_batch(batch) if layout == "span" else batch, tables))
-    new, _ = row_step(state, obj, get_layout(layout), tx, batch, aux, tables)
+    lay = get_layout(layout)
+    new, _ = jax.jit(lambda s, b, a, t: row_step(s, obj, lay, tx, b, a, t))(state, batch, aux, tables)
     w, w_out = (np.asarray(t) for t in state.params)
     padded = [as_batch(b) if layout == "span" else b for b in batches]
     means = [w[c[m]].mean(axis=0) for b in padded for c, m in zip(np.asarray(b.contexts), np.asarray(b.mask))
