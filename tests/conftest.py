@@ -27,6 +27,14 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_CACHE, ignore_errors=True)
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject.toml's addopts): one worker per core this process may run on, at most
+    four. Each worker is a JAX process of its own (its own cache directory, above); more of them
+    than cores would only slow the subprocess tests that hold a deadline."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 @pytest.fixture
 def x64():
     with jax.enable_x64(True):
