@@ -59,6 +59,9 @@ ROWS = {
     # the default step without its trust region (the step before it): what the rule costs
     "sg_jax-sg-ns-pool-span-no-trust": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span", "trust_region": 0.0}),
     "sg_jax-sg-ns-pool-span-all-devices": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span", "devices": None}),
+    # the default step with W drawn as the word2vec C tool draws it (half gensim 4's width; the default before)
+    "sg_jax-sg-ns-pool-span-init-word2vec": ("sg_jax", "sg", "ns", "pool", {"window_layout": "span",
+                                                                           "init": "word2vec"}),
     "gensim-sg-ns": ("gensim", "sg", "ns", None, {}),
     "sg_jax-cbow-ns": ("sg_jax", "cbow", "ns", "none", {}),
     "sg_jax-cbow-ns-mean": ("sg_jax", "cbow", "ns", "none", {"cbow_update": "mean"}),  # the default before

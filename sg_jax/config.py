@@ -17,7 +17,7 @@ import math
 from typing import Callable
 
 from sg_jax.errors import ConfigError, FormatError, quoted
-from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_problem, option,
+from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_problem, init_choices, option,
                             positive_finite, registered_architectures, registered_layouts, registered_objectives,
                             registered_optimizers, sg_form_choices, type_ok)
 
@@ -97,8 +97,9 @@ class Config:
                                 "one draws rare words more often than frequent ones",
                                 check=lambda v: -10 <= v <= 10 and math.isfinite(v), rule="must be in [-10, 10]",
                                 group="model", added=None)
-    init: str = option("word2vec", "initialisation: word2vec (W uniform +-0.5/N, W' = 0) or normal",
-                       choices=("word2vec", "normal"), group="model")
+    init: str = option("gensim", "initialisation: gensim (W uniform +-1/N, W' = 0, as gensim 4), word2vec (W "
+                       "uniform +-0.5/N, W' = 0, as the word2vec C tool) or normal", choices=init_choices,
+                       group="model")
     # data
     sample: float = option(1e-3, "subsampling threshold t (0 disables)", check=lambda v: v >= 0 and math.isfinite(v),
                            rule="must be >= 0", group="data")

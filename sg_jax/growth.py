@@ -3,8 +3,9 @@
 `grow_vocab` merges the counts of new text into a vocabulary: known words add their new counts,
 new words seen at least min_count times are appended (most frequent first), so every existing
 word keeps its row. `grow_state` gives the training state rows for the new words: W's new rows
-are drawn as word2vec initialises W (uniform in +-0.5/N, from the run's key folded with the new
-size, so a second growth draws other numbers), W' rows start at zero, and every optimizer
+are drawn as the run's `init` draws W (by default uniform in +-1/N, as gensim's update_weights
+does; from the run's key folded with the new size, so a second growth draws other numbers), W'
+rows start at zero, and every optimizer
 accumulator gets the rows a fresh state has; the existing rows of the tables and of the
 optimizer state are kept as they are.
 

@@ -46,6 +46,12 @@ def cbow_update_choices() -> tuple[str, ...]:
     return CBOW_UPDATES
 
 
+def init_choices() -> tuple[str, ...]:
+    from sg_jax.model import INITS  # JAX must not start yet (module docstring)
+
+    return INITS
+
+
 def registered_optimizers() -> tuple[str, ...]:
     from sg_jax.optim import OPTIMIZERS  # JAX must not start yet (module docstring)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import numbers
 
+import jax
 import numpy as np
 import pytest
 
@@ -234,7 +235,7 @@ def test_growing_the_vocabulary_keeps_rows_and_optimizer_state():
         if np.ndim(before) and np.shape(before)[0] in (old,):
             np.testing.assert_array_equal(np.asarray(after)[:old], np.asarray(before))
     new_rows = model.wv.vectors[old:]
-    assert np.all(np.abs(new_rows) <= 0.5 / 16) and np.any(new_rows != 0)
+    assert np.all(np.abs(new_rows) <= 1.0 / 16) and np.any(new_rows != 0)   # as gensim 4's update_weights
     np.testing.assert_array_equal(np.asarray(grown.params.w_out)[old:], 0.0)
     assert model.wv.get_vecattr("king", "count") == sum(s.count("king") for s in CORPUS + NEW)
 
@@ -424,3 +425,23 @@ def test_a_zero_query_is_refused():
     with pytest.raises(ConfigError, match="is the zero vector"):
         emb.most_similar(["a"], negative=["a"], k=1)
     assert [s for _, s in emb.most_similar("zero", k=2)] == [0.0, 0.0]
+
+
+def test_the_default_initial_vectors_are_drawn_as_gensims():
+    """W starts as gensim 4 starts it (uniform in [-1/N, 1/N), twice the word2vec C tool's width) and
+    W' at zero: held against the tables of a gensim Word2Vec whose vocabulary was built and not trained."""
+    from scipy.stats import ks_2samp
+
+    from sg_jax.model import init_params
+
+    words = [f"w{i}" for i in range(600)]
+    peer = gensim_models.Word2Vec(vector_size=16, min_count=1, seed=0)
+    peer.build_vocab([words])
+    theirs = np.asarray(peer.wv.vectors).ravel()
+    params = init_params(jax.random.PRNGKey(0), len(words), 16)
+    ours = np.asarray(params.w_in).ravel()
+    assert np.all(np.abs(ours) <= 1 / 16) and np.abs(ours).max() > 0.99 / 16
+    assert ks_2samp(ours, theirs).pvalue > 1e-3
+    narrow = np.asarray(init_params(jax.random.PRNGKey(0), len(words), 16, init="word2vec").w_in).ravel()
+    assert ks_2samp(narrow, theirs).pvalue < 1e-9     # the test tells the two widths apart
+    np.testing.assert_array_equal(np.asarray(params.w_out), np.asarray(peer.syn1neg))
