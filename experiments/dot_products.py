@@ -13,7 +13,8 @@ what tells the two kinds apart is their order, measured by the AUC.
 Context pairs are drawn from all (target, context) pairs of a fixed window; non-context pairs
 pair the same targets with words drawn from the noise distribution (unigram^0.75), keeping only
 pairs that occur nowhere in the corpus within the window. The default initialisation is "normal"
-(small random W and W'): with word2vec's (W' = 0) every dot product is exactly 0 before training.
+(small random W and W'): with gensim's or word2vec's (W' = 0) every dot product is exactly 0 before
+training.
 
 Prints, before and after: mean, standard deviation, share of positive dot products, mean sigma,
 and the AUC (chance that a random context pair scores above a random non-context pair), then how
@@ -31,6 +32,7 @@ import numpy as np
 
 from sg_jax.atomic import atomic_write_csv
 from sg_jax.errors import SgJaxError
+from sg_jax.model import INITS
 from sg_jax.plots import pyplot, save_figure
 
 
@@ -42,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dim", type=int, default=20, help="embedding dimension (default 20)")
     p.add_argument("--window", type=int, default=2, help="context window (default 2)")
     p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
-    p.add_argument("--init", choices=["normal", "word2vec"], default="normal")
+    p.add_argument("--init", choices=INITS, default="normal")
     p.add_argument("--min-count", type=int, default=None, help="default 1 for toy corpora, 5 otherwise")
     p.add_argument("--sample", type=float, default=None, help="subsampling threshold (default 0 for toy corpora, 1e-3 otherwise)")
     p.add_argument("--batch-size", type=int, default=None,
