@@ -179,10 +179,13 @@ class Embeddings:
         """The L2-normalised vectors [V, N] float32 on the default device."""
         return self._unit
 
-    @property
+    @functools.cached_property
     def norms(self) -> np.ndarray:
-        """float32 [V]: the L2 norm of each raw vector."""
-        return np.linalg.norm(self._vectors, axis=1).astype(np.float32)
+        """float32 [V], read-only: the L2 norm of each raw vector (computed once: the vectors are
+        immutable, so `wv.norms[i]` in a loop does not recompute all V of them)."""
+        norms = np.linalg.norm(self._vectors, axis=1).astype(np.float32)
+        norms.flags.writeable = False
+        return norms
 
     def get_normed_vectors(self) -> np.ndarray:
         """The unit vectors [V, N] float32 on the host (a copy; gensim's name)."""

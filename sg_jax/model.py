@@ -31,6 +31,7 @@ class Params(NamedTuple):
 # at 5 epochs (docs/devices.md), so it is the default.
 UNIFORM_HALF_WIDTHS = {"gensim": 1.0, "word2vec": 0.5}
 INITS = (*UNIFORM_HALF_WIDTHS, "normal")
+DEFAULT_INIT = "gensim"   # Config.init's default (config.py cannot import this module: JAX)
 
 
 def init_params(
@@ -39,7 +40,7 @@ def init_params(
     dim: int,
     *,
     out_rows: int | None = None,
-    init: str = INITS[0],
+    init: str = DEFAULT_INIT,
     scale: float = 0.1,
     dtype=jnp.float32,
 ) -> Params:
