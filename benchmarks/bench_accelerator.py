@@ -13,7 +13,10 @@ to it alone. Reported per cell:
   seconds after it (from the run's history records): the first call holds the compilation and the
   epoch's on-device preparation, and reading the corpus is not timed at all. An epoch is cut into
   several calls (steps_per_call is lowered for large batches) so that a rate after the first exists.
-* the batch the step really takes: a step never holds more targets than the vocabulary has words.
+* the batch the step really takes: the batch asked for, rounded down to whole spans of the span
+  layout. The cells train with `cap_batch=False`: by default a step holds at most as many targets
+  as the vocabulary has words, which on Brown would turn every batch over its vocabulary into the
+  same one.
 * WordSim-353, SimLex-999 (read from gensim's test data when gensim is installed) and the Google
   analogies of the vectors; a divergence is recorded, not raised.
 
@@ -94,7 +97,7 @@ def run_cell(spec: dict) -> dict:
     out = {"dim": spec["dim"], "batch": spec["batch"], "steps_per_call": spec["steps_per_call"]}
     try:
         model = sg_jax.train_model(spec["corpus"], dim=spec["dim"], batch_size=spec["batch"], epochs=1,
-                                   steps_per_call=spec["steps_per_call"], seed=spec["seed"])
+                                   steps_per_call=spec["steps_per_call"], seed=spec["seed"], cap_batch=False)
     except DivergenceError as e:
         return {**out, "status": "diverged", "message": str(e), "peak_device_bytes": _peak_device_bytes()}
     except SgJaxError as e:
@@ -113,7 +116,7 @@ def run_cell(spec: dict) -> dict:
 
 
 def _effective_batch(model) -> int | None:
-    """The targets a step took: the batch asked for, capped by the vocabulary (see sg_jax.step)."""
+    """The targets a step took: the batch asked for, in whole spans (see sg_jax.step)."""
     try:
         from sg_jax.step import effective_batch_size
 

@@ -131,8 +131,14 @@ class Config:
                                  check=lambda v: 0 <= v <= 1, rule="must be in [0, 1]")
     optimizer: str = option("sgd", "optimizer applied to each step's row gradients", choices=registered_optimizers,
                             added=None)
-    batch_size: int = option(1024, "targets per step (capped by the vocabulary size and memory)",
-                             check=at_least(1)[0], rule=at_least(1)[1])
+    batch_size: int = option(1024, "targets per step (capped by the vocabulary size unless --no-cap-batch, "
+                             "and by memory)", check=at_least(1)[0], rule=at_least(1)[1])
+    # a config saved before this field: every batch was capped at the vocabulary
+    cap_batch: bool = option(
+        True, "take at most as many targets a step as the vocabulary has words (more sums dozens of gradients "
+        "into every row, which the trust region bounds; the cap keeps several steps an epoch on a small "
+        "corpus); --no-cap-batch keeps the batch asked for, as an accelerator needs on a small vocabulary",
+        added=True)
     pairs: bool = option(False, "batches of (target, context) pairs instead of target groups")
     shuffle: bool = option(True, "visit the targets of an epoch in random order")
     steps_per_call: int = option(

@@ -53,7 +53,7 @@ def test_smoke_cells_have_rates_memory_and_quality(smoke):
         assert cell["calls"] >= 2 and not cell["includes_first_call"]
         assert 0 < cell["timed_words"] < cell["epoch_words"]
         assert cell["first_call_seconds"] > 0
-        assert 1 <= cell["effective_batch"] <= cell["batch"]
+        assert cell["effective_batch"] == cell["batch"]     # uncapped, in whole spans of 64
         peak = cell["peak_device_bytes"]
         assert peak is None if record["machine"]["jax_backend"] == "cpu" else peak > 0
         q = cell["quality"]

@@ -201,6 +201,30 @@ def test_a_run_that_diverges_without_the_rule_trains_with_it():
     assert np.all(np.isfinite(model.wv.vectors)) and losses[-1] < losses[0]
 
 
+def test_a_batch_far_beyond_the_vocabulary_trains_when_uncapped():
+    """--no-cap-batch keeps the batch asked for: 8,192 targets a step on 400 words, each frequent
+    row summed hundreds of times in a step, at the catalogue's hostile settings (15 noise words, lr
+    0.1). The rule keeps it finite and learning; the default caps the batch at the vocabulary, so
+    it takes dozens of steps an epoch where the uncapped run takes a few."""
+    from sg_jax.step import effective_batch_size
+
+    corpus = _small_corpus()
+    opts = dict(negative=15, lr=0.1, window=4, epochs=2, dim=16, min_count=1, sample=0.0, batch_size=8192,
+                steps_per_call=1)
+    assert effective_batch_size(Config(batch_size=8192, cap_batch=False), 400) == 8192
+    assert effective_batch_size(Config(batch_size=8192), 400) == 384            # 6 spans of 64
+    uncapped = sg_jax.train_model(corpus, cap_batch=False, **opts)
+    steps = uncapped.history[-1]["step"]
+    assert steps <= 2 * -(-40_000 // 8192)                                        # at most 5 an epoch
+    losses = [r["loss"] for r in uncapped.history]
+    assert np.all(np.isfinite(uncapped.wv.vectors)) and losses[-1] < losses[0]
+    capped = sg_jax.train_model(corpus, **opts)
+    assert capped.history[-1]["step"] > 10 * steps
+    old = Config().to_dict()
+    del old["cap_batch"]
+    assert Config.from_dict(old).cap_batch is True
+
+
 def test_a_rate_of_ten_thousand_stays_finite_with_the_rule():
     """The catalogue's diverging run (lr 1e4, tests/test_bad_inputs.py) without the rule: every
     step moves each row so far that no score changes by more than the bound, so it ends finite."""
