@@ -24,15 +24,17 @@ HEADER = ["cell", "diverged", "WS353 (± half range)", "gensim", "SimLex-999", "
           "verdict", "result file"]
 
 
-def cell_name(cell: dict) -> str:
+def cell_name(cell: dict, options=()) -> str:
+    """The cell's settings, then the sg_jax options its file set (--set), e.g. cap_batch=false."""
     return (f"{cell['arch']} {cell['objective']} lr {cell['lr']} w {cell['window']}"
-            f"{' fixed' if cell['fixed'] else ''} b {cell['batch']} d {cell['devices']} ep {cell['epochs']}")
+            f"{' fixed' if cell['fixed'] else ''} b {cell['batch']} d {cell['devices']} ep {cell['epochs']}"
+            + "".join(f" {o}" for o in options))
 
 
 def row(entry: dict) -> list:
     n = entry["summary"]
     f = robust.fmt
-    return [cell_name(entry["cell"]), f"{n['diverged']}/{n['runs']}", f"{f(n['ws353'])} ± {f(n['ws353_spread'])}",
+    return [cell_name(entry["cell"], entry.get("options") or ()), f"{n['diverged']}/{n['runs']}", f"{f(n['ws353'])} ± {f(n['ws353_spread'])}",
             f(n["gensim_ws353"]), f"{f(n['simlex'])} ± {f(n['simlex_spread'])}", f(n["gensim_simlex"]),
             f(n["analogy"], True), f(n["gensim_analogy"], True), verdict(entry), entry["file"]]
 

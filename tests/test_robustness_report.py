@@ -1,0 +1,55 @@
+"""benchmarks/robustness_report.py: the grid's joined table names each cell's sg_jax options and
+counts divergences and verdicts per corpus, leaving cells trained without gensim out of the count."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks"
+
+
+def load_report():
+    sys.path.insert(0, str(BENCH))  # the script imports its neighbours bench_robustness and common
+    try:
+        spec = importlib.util.spec_from_file_location("robustness_report", BENCH / "robustness_report.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _entry(batch, verdict, *, diverged=0, gensim=True):
+    cell = {"arch": "sg", "objective": "ns5", "lr": 0.025, "window": 5, "fixed": False, "epochs": 5, "dim": 100,
+            "min_count": 5, "batch": batch, "devices": 1}
+    summary = {"diverged": diverged, "runs": 3, "gensim_diverged": 0, "ws353": 0.2, "ws353_spread": 0.01,
+               "gensim_ws353": 0.21 if gensim else None, "simlex": 0.1, "simlex_spread": 0.01,
+               "gensim_simlex": 0.1 if gensim else None, "analogy": 0.03, "analogy_spread": 0.001,
+               "gensim_analogy": 0.03 if gensim else None}
+    return {"cell": cell, "sg_jax": [], "gensim": [{}] if gensim else [], "summary": summary, "verdict": verdict}
+
+
+def _write(path: Path, corpus: str, sets: list[str], cells: list[dict]) -> Path:
+    path.write_text(json.dumps({"command": f"bench {path.stem}", "args": {"corpus": corpus, "set": sets},
+                                "cells": cells}), encoding="utf-8")
+    return path
+
+
+def test_cells_carry_their_options_and_the_counts_leave_out_runs_without_gensim(tmp_path):
+    report = load_report()
+    plain = _write(tmp_path / "robust_small_batches.json", "small", [],
+                   [_entry(8192, "ok"), _entry(65536, "ws353 0.1 < 0.2", diverged=1)])
+    uncapped = _write(tmp_path / "robust_small_batches_uncapped.json", "small", ["cap_batch=false"],
+                      [_entry(8192, "ok"), _entry(65536, "ok", gensim=False)])
+    totals, text = report.report([plain, uncapped])
+    assert totals == {"small": {"cells": 4, "runs": 12, "diverged": 1, "gensim_diverged": 0, "cells_ok": 2}}
+    assert "3 of 3 cells with gensim beside them" not in text and "2 of 3 cells with gensim beside them" in text
+    rows = [line for line in text.splitlines() if line.startswith("| sg ")]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| sg ns5 lr 0.025 w 5 b 8192 d 1 ep 5", "| sg ns5 lr 0.025 w 5 b 65536 d 1 ep 5",
+        "| sg ns5 lr 0.025 w 5 b 8192 d 1 ep 5 cap_batch=false", "| sg ns5 lr 0.025 w 5 b 65536 d 1 ep 5 cap_batch=false"]
+    assert rows[3].split(" | ")[-2] == "no gensim run" and rows[3].endswith("robust_small_batches_uncapped |")
