@@ -176,9 +176,11 @@ class Config:
     sync_combine: str = option(
         "cap", "with several devices: how a row's changes from the replicas combine at a sync: cap (summed, "
         "but a row moves at most twice as far as the furthest one replica moved it: the sum on 2 devices, "
-        "stable on 4 and 8), sum (one large step over all the devices' batches; diverges on 4 devices) or "
-        "mean (averaged over the replicas that touched the row; stable but loses quality)",
-        choices=("cap", "sum", "mean"), added="sum")
+        "stable on 4 and 8), sum (one large step over all the devices' batches; diverges on 4 devices), "
+        "mean (averaged over the replicas that touched the row; stable but loses quality) or trust (summed, "
+        "then each row's sum held to the trust region as one device's step over all the devices' batches "
+        "would be, the bound times sync_every; needs trust_region)",
+        choices=("cap", "sum", "mean", "trust"), added="sum")
     # a config saved before this field: before the option, each device took batch_size targets
     split_batch: bool = option(
         True, "with several devices: batch_size is the step's batch, split over the devices (each takes "
@@ -368,4 +370,7 @@ COMBINATION_RULES: tuple[tuple[Callable[[Config], bool], Callable[[Config], str]
      lambda c: "sync_combine mean cannot be used with shard_tables: sharded tables take one synchronous step over "
                "all the devices' batches (the sum; cap, which limits replicas' diverging copies, has nothing to "
                "limit there)"),
+    (lambda c: c.sync_combine == "trust" and not c.trust_region,
+     lambda c: "sync_combine trust needs the trust region (trust_region > 0): it holds each row's summed change "
+               "to that bound (use cap, or set trust_region)"),
 )

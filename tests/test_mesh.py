@@ -98,13 +98,14 @@ def test_bad_device_counts_are_one_line_errors(corpus, tmp_path, value, message)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("combine,devices", [("sum", 2), ("mean", 2), ("cap", 4)])
+@pytest.mark.parametrize("combine,devices", [("sum", 2), ("mean", 2), ("cap", 4), ("trust", 4)])
 def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
     """One jitted call of one step on n devices equals: each device's batch stepped alone from
     the same tables (on one device, with the same keys), and the changes added (sum), averaged
-    over the replicas that changed each row (mean), or added with each row's sum scaled down to
+    over the replicas that changed each row (mean), added with each row's sum scaled down to
     twice the largest single replica's change where it is longer (cap: 4 devices, as 2 devices
-    never exceed it)."""
+    never exceed it), or added with each row's sum scaled down to the trust region's bound over
+    the other table's longest row at the start (trust: a small bound, so that it binds)."""
     python("""
         COMBINE, N = %r, %d
         import dataclasses
@@ -120,7 +121,8 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
 
         vocab, enc, _ = load_corpus("toy:groups", min_count=1)
         config = Config(dim=6, min_count=1, sample=0.0, batch_size=16, steps_per_call=1, devices=N, seed=3, init="normal",
-                        sync_combine=COMBINE, window_layout="padded", share_negatives="target")
+                        sync_combine=COMBINE, window_layout="padded", share_negatives="target",
+                        trust_region=0.005 if COMBINE == "trust" else Config().trust_region)
         plan = make_plan(config, vocab.counts, enc.ids, enc.offsets)
         state = init_state(config, len(vocab), plan.optimizer)
         dev = pipeline.to_device(enc.ids, enc.offsets, 0, len(enc.ids))
@@ -149,7 +151,8 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
                 deltas[t].append(np.asarray(a, np.float64) - b)
             examples += float(jnp.sum(batch.mask))
         capped = 0
-        for got, s, ds in zip(new.params, start, deltas):
+        longest = [np.sqrt((np.asarray(t, np.float64) ** 2).sum(axis=1).max()) for t in start]
+        for table, (got, s, ds) in enumerate(zip(new.params, start, deltas)):
             ds = np.stack(ds)                                   # [replicas, rows, dim]
             total = ds.sum(axis=0)
             if COMBINE == "sum":
@@ -157,6 +160,11 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
             elif COMBINE == "mean":
                 touched = np.any(ds != 0, axis=2).sum(axis=0)
                 want = s + total / np.maximum(touched, 1)[:, None]
+            elif COMBINE == "trust":                            # |U_r| * (other table's longest row) <= bound
+                change = np.linalg.norm(total, axis=1) * longest[1 - table]
+                capped += int((change > config.trust_region * (1 + 1e-4)).sum())
+                scale = np.where(change > config.trust_region, config.trust_region / np.where(change > 0, change, 1), 1)
+                want = s + total * scale[:, None]
             else:
                 limit = 2 * np.linalg.norm(ds, axis=2).max(axis=0)
                 norm = np.linalg.norm(total, axis=1)
@@ -165,7 +173,7 @@ def test_a_mesh_call_combines_the_replicas_changes(tmp_path, combine, devices):
                 scale = np.where(norm > limit, limit / np.where(norm > 0, norm, 1), 1)
                 want = s + total * scale[:, None]
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-7)
-        if COMBINE == "cap":
+        if COMBINE in ("cap", "trust"):
             assert capped > 0  # the rule changed some row
         assert max(np.any(d != 0, axis=2).sum(axis=0).max() for d in map(np.stack, deltas)) >= 2
         assert float(stats.examples[0]) == examples, (np.asarray(stats.examples), examples)

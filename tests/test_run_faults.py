@@ -103,7 +103,8 @@ def test_the_reproduce_command_pastes_into_a_shell_as_its_own_arguments(tmp_path
     (["--steps-per-call", "63", "--sync-every", "64"], "sync_every 64 must divide steps_per_call 63"),
     (["--steps-per-call", "1000000000"], f"steps_per_call must be <= {MAX_STEPS_PER_CALL:,}"),
     (["--shard-tables", "--sync-every", "8"], "sync_every 8 cannot be used with shard_tables"),
-], ids=["sync-7-of-128", "sync-64-of-63", "steps-per-call-1e9", "shard-tables-with-sync"])
+    (["--sync-combine", "trust", "--trust-region", "0"], "sync_combine trust needs the trust region"),
+], ids=["sync-7-of-128", "sync-64-of-63", "steps-per-call-1e9", "shard-tables-with-sync", "trust-combine-without-rule"])
 def test_options_that_cannot_apply_are_refused_before_anything_is_written(capsys, tmp_path, extra, message):
     out = tmp_path / "out"
     got = error(capsys, "train", "--corpus", "toy:groups", "--out", out, *SMALL, *extra)

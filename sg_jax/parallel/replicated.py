@@ -40,6 +40,23 @@ def combine(how: str, old: jax.Array, new: jax.Array) -> jax.Array:
     return old + total * scale[:, None]
 
 
+def combine_trust(start, new, bound: float):
+    """sync_combine="trust": the tables after a sync, the replicas' changes summed and each row's
+    sum U_r held to the trust region as one device's step over the union of their batches would
+    hold it: moved by U_r while |U_r| * P <= bound, else by U_r * bound / (|U_r| * P), P the
+    largest row norm of the other table at the sync's start (at least the largest among the rows
+    the steps read, so the bound is never looser than a step's). `bound` is the trust region times
+    the steps since the last sync, the furthest one device's steps could move a score."""
+    totals = [jax.lax.psum(n - o, AXIS) for o, n in zip(start, new)]
+    largest = [jnp.sqrt(jnp.max(jnp.sum(o * o, axis=-1))) for o in start]
+    out = []
+    for k, (old, total) in enumerate(zip(start, totals)):
+        change = jnp.linalg.norm(total, axis=-1) * largest[1 - k]
+        scale = jnp.where(change > bound, bound / jnp.where(change > 0, change, 1.0), 1.0)
+        out.append(old + total * scale[:, None].astype(total.dtype))
+    return type(start)(*out)
+
+
 def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
     """The jitted call of `steps_per_call` steps on `resolved.devices` replicas, syncing every
     `resolved.sync_every` steps (a divisor of steps_per_call: the syncs fall at fixed steps of
@@ -56,7 +73,10 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
             state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
                                                     steps_in_epoch, d, k)
             # every replica adds the sum of all replicas' changes to the tables it started from
-            params = jax.tree.map(lambda old, new: combine(config.sync_combine, old, new), start, state.params)
+            if config.sync_combine == "trust":
+                params = combine_trust(start, state.params, config.trust_region * k)
+            else:
+                params = jax.tree.map(lambda old, new: combine(config.sync_combine, old, new), start, state.params)
             opt_state = jax.tree.map(
                 lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
             return TrainState(params, opt_state, state.step, state.key), (losses, examples)
