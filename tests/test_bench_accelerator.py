@@ -3,7 +3,6 @@ CPU, the quality comparison and the report for cells that diverged, stopped or w
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -13,19 +12,14 @@ from pathlib import Path
 
 import pytest
 
+import bench_scripts
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"
 
 
 def load_bench():
-    sys.path.insert(0, str(BENCH))  # the script imports its neighbour `common`
-    try:
-        spec = importlib.util.spec_from_file_location("bench_accelerator", BENCH / "bench_accelerator.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_scripts.load("bench_accelerator")
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,14 @@ counts divergences and verdicts per corpus, leaving cells trained without gensim
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "benchmarks"
+import bench_scripts
 
 
 def load_report():
-    sys.path.insert(0, str(BENCH))  # the script imports its neighbours bench_robustness and common
-    try:
-        spec = importlib.util.spec_from_file_location("robustness_report", BENCH / "robustness_report.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_scripts.load("robustness_report")
 
 
 def _entry(batch, verdict, *, diverged=0, gensim=True):
