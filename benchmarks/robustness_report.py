@@ -34,8 +34,8 @@ def cell_name(cell: dict, options=()) -> str:
 def row(entry: dict) -> list:
     n = entry["summary"]
     f = robust.fmt
-    return [cell_name(entry["cell"], entry.get("options") or ()), f"{n['diverged']}/{n['runs']}", f"{f(n['ws353'])} ± {f(n['ws353_spread'])}",
-            f(n["gensim_ws353"]), f"{f(n['simlex'])} ± {f(n['simlex_spread'])}", f(n["gensim_simlex"]),
+    return [cell_name(entry["cell"], entry.get("options") or ()), f"{n['diverged']}/{n['runs']}",
+            f"{f(n['ws353'])} ± {f(n['ws353_spread'])}", f(n["gensim_ws353"]), f"{f(n['simlex'])} ± {f(n['simlex_spread'])}", f(n["gensim_simlex"]),
             f(n["analogy"], True), f(n["gensim_analogy"], True), verdict(entry), entry["file"]]
 
 

@@ -164,9 +164,10 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     than the vocabulary has words: a step applies the *sum* of the gradients of every occurrence of
     a row, and with a tiny vocabulary each row would receive dozens of them per step (the trust
     region keeps that stable; the cap also keeps several steps per epoch on a small corpus, and
-    runs without the trust region stable as they were trained). With `devices` data-parallel devices and `split_batch`,
-    the step's batch is split over them, so the summed step does not grow with the device count. An objective with a
-    memory bound (the exact softmax's [B, V] scores) caps it further."""
+    runs without the trust region stable as they were trained). With `devices` data-parallel
+    devices and `split_batch`, the step's batch is split over them, so the summed step does not
+    grow with the device count. An objective with a memory bound (the exact softmax's [B, V]
+    scores) caps it further."""
     batch = min(config.batch_size, max(vocab_size, 16)) if config.cap_batch else config.batch_size
     if devices > 1 and config.split_batch:
         batch = max(1, batch // devices)

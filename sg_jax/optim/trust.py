@@ -21,6 +21,12 @@ from sg_jax.optim.optimizers import check
 from sg_jax.optim.rows import groups, leaves_like, per_row, row_axes
 
 
+def held_scale(change: jax.Array, bound: float) -> jax.Array:
+    """Per row, the factor that brings a move whose effect on the scores is `change` (|U_r| P)
+    down to `bound`: 1 while change <= bound, bound / change beyond."""
+    return jnp.where(change > bound, bound / jnp.where(change > 0, change, 1), 1)
+
+
 def trust_region(bound: float) -> optax.GradientTransformationExtraArgs:
     """Scale each row's summed update so that it changes no score of the step by more than `bound`.
 
@@ -59,8 +65,7 @@ def trust_region(bound: float) -> optax.GradientTransformationExtraArgs:
                 group = groups(idx).group
                 sums = jax.ops.segment_sum(u, group, num_segments=idx.shape[0])
                 moved = jnp.sqrt(jnp.sum(sums * sums, axis=row_axes(u)))[group]
-            change = moved * x.astype(u.dtype)
-            scale = jnp.where(change > bound, bound / jnp.where(change > 0, change, 1), 1)
+            scale = held_scale(moved * x.astype(u.dtype), bound)
             out.append(u * per_row(scale.astype(u.dtype), u))
         return treedef.unflatten(out), state
 

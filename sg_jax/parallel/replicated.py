@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from sg_jax.mesh import AXIS, make_mesh
+from sg_jax.optim.trust import held_scale, partner_norms
 from sg_jax.resolved import Resolved
 from sg_jax.step import StepStats, TrainState, make_local_steps, max_abs
 
@@ -47,12 +48,11 @@ def combine_trust(start, new, bound: float):
     largest row norm of the other table at the sync's start (at least the largest among the rows
     the steps read, so the bound is never looser than a step's). `bound` is the trust region times
     the steps since the last sync, the furthest one device's steps could move a score."""
-    totals = [jax.lax.psum(n - o, AXIS) for o, n in zip(start, new)]
-    largest = [jnp.sqrt(jnp.max(jnp.sum(o * o, axis=-1))) for o in start]
+    partners = partner_norms(*start)   # per table: the other table's longest row
     out = []
-    for k, (old, total) in enumerate(zip(start, totals)):
-        change = jnp.linalg.norm(total, axis=-1) * largest[1 - k]
-        scale = jnp.where(change > bound, bound / jnp.where(change > 0, change, 1.0), 1.0)
+    for old, changed, partner in zip(start, new, partners):
+        total = jax.lax.psum(changed - old, AXIS)
+        scale = held_scale(jnp.linalg.norm(total, axis=-1) * partner, bound)
         out.append(old + total * scale[:, None].astype(total.dtype))
     return type(start)(*out)
 
