@@ -174,13 +174,14 @@ class Config:
         check=at_least(1)[0], rule=at_least(1)[1], metavar="N|all", added=1)
     # a config saved before this field: before the option, several devices summed
     sync_combine: str = option(
-        "cap", "with several devices: how a row's changes from the replicas combine at a sync: cap (summed, "
-        "but a row moves at most twice as far as the furthest one replica moved it: the sum on 2 devices, "
-        "stable on 4 and 8), sum (one large step over all the devices' batches; diverges on 4 devices), "
-        "mean (averaged over the replicas that touched the row; stable but loses quality) or trust (summed, "
-        "then each row's sum held to the trust region as one device's step over all the devices' batches "
-        "would be, the bound times sync_every; needs trust_region)",
-        choices=("cap", "sum", "mean", "trust"), added="sum")
+        "auto", "with several devices: how a row's changes from the replicas combine at a sync: trust (summed, "
+        "then each row's sum held to the trust region as one device's step over all the devices' batches would "
+        "be, the bound times sync_every; needs trust_region), cap (summed, but a row moves at most twice as far "
+        "as the furthest one replica moved it: the sum on 2 devices, stable on 4 and 8, but it loses SimLex-999 "
+        "there), sum (one large step over all the devices' batches; diverges on 4 devices without the trust "
+        "region) or mean (averaged over the replicas that touched the row; stable but loses quality); auto: "
+        "trust under the trust region, else cap (docs/devices.md). The run records the resolved rule",
+        choices=("auto", "cap", "sum", "mean", "trust"), added="sum")
     # a config saved before this field: before the option, each device took batch_size targets
     split_batch: bool = option(
         True, "with several devices: batch_size is the step's batch, split over the devices (each takes "
@@ -264,6 +265,19 @@ class Config:
         return max(d for d in range(1, most + 1) if self.steps_per_call % d == 0)  # syncs at fixed steps of a call
 
     @property
+    def resolved_sync_combine(self) -> str:
+        """sync_combine with auto resolved: trust under the trust region (the replicas' summed
+        changes held as one device's step over their batches would be: it kept SimLex-999 where
+        cap lost it on 4 and 8 devices, docs/devices.md), else cap; with shard_tables, whose every
+        step is one synchronous step, what that step is (trust under the trust region, else sum).
+        `sg_jax.resolved.resolve` records it."""
+        if self.sync_combine != "auto":
+            return self.sync_combine
+        if self.shard_tables:  # one synchronous step over all the batches: held by the trust region, or summed
+            return "trust" if self.trust_region else "sum"
+        return "trust" if self.trust_region else "cap"
+
+    @property
     def resolved_dup_cap(self) -> float | None:
         """The cap set, else none under the trust region, else the objective's. The cap was hs's
         guard for its root and upper tree nodes, on every path; the trust region bounds their moves
@@ -341,9 +355,14 @@ def config_fields() -> tuple[dataclasses.Field, ...]:
 
 # the fields added since sg_jax 0.1.0, with the value a config saved before each takes
 ADDED_FIELDS = added_fields(Config)
-# the options whose auto (None) `sg_jax.resolved.resolve` replaces by a value the run records; a
+# the options whose auto (None, or "auto": `is_auto`) `sg_jax.resolved.resolve` replaces by a value the run records; a
 # run resumed with one left auto takes the value it was trained with
-RESOLVED_AUTO = ("sync_every", "pool_group")
+RESOLVED_AUTO = ("sync_every", "pool_group", "sync_combine")
+
+
+def is_auto(value) -> bool:
+    """Whether an option's value is its auto (None for numbers, "auto" for named choices)."""
+    return value is None or value == "auto"
 
 
 def _reads_every_output_row(config: Config) -> bool:

@@ -8,9 +8,10 @@ the replicas' changes since the last sync are summed over the mesh (one all-redu
 and added to the tables every replica started from. For SGD this is the update
 of one large step whose batch is the union of the devices' batches, split into per-device
 sequences of small steps (the deltas are summed, not averaged: averaging would divide every
-example's step by n). By default a row's sum is capped at twice the longest change one replica
-made to it (`sync_combine="cap"`), which stops frequent rows overshooting n-fold on 4 or more
-devices. See docs/devices.md for the design and its measurements. With `shard_tables` each
+example's step by n). By default each row's sum is held to the trust region as one device's step
+over the union of the batches would hold it (`sync_combine="trust"`, auto under the trust region;
+without it `"cap"`: the sum capped at twice the longest change one replica made to the row), which
+stops frequent rows overshooting n-fold on 4 or more devices. See docs/devices.md for the design and its measurements. With `shard_tables` each
 device holds 1/n of the tables' rows instead of a copy, and every step is one synchronous step
 over all the devices' batches (`sg_jax.parallel.sharded`).
 

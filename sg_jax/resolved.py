@@ -7,7 +7,8 @@ learning rate).
 layouts' registry (`sg_jax.data.layouts.resolve`), the sync interval from the device count
 counted over every process (`sg_jax.mesh.resolve_devices` counts them; a run of P processes of D
 devices is resolved, and records, as one process of P·D devices). The config it returns is
-validated and carries the resolved device count and sync interval, which is what a run records.
+validated and carries the resolved device count, sync interval and combine rule, which is what a
+run records.
 Resolving a resolved config gives it back unchanged.
 """
 
@@ -23,7 +24,7 @@ from sg_jax.objectives import Objective, make_objective
 
 @dataclasses.dataclass(frozen=True)
 class Resolved:
-    config: Config            # validated; devices and sync_every resolved: what the run records
+    config: Config            # validated; devices, sync_every and sync_combine resolved: what the run records
     devices: int              # data-parallel devices of the run, over every process
     layout: Layout
     sharing: str              # share_negatives, resolved
@@ -38,7 +39,8 @@ def resolve(config: Config, devices: int | None = None) -> Resolved:
     """The run's choices for `devices` devices over every process (default: config.devices, 1
     if unset)."""
     n = devices or config.devices or 1
-    config = dataclasses.replace(config, devices=n, sync_every=config.sync_interval(n)).validate()
+    config = dataclasses.replace(config, devices=n, sync_every=config.sync_interval(n),
+                                 sync_combine=config.resolved_sync_combine).validate()
     layout, sharing = resolve_layout(config, make_objective)
     if config.pool_group is None:
         config = dataclasses.replace(config, pool_group=layout.pool_group(config))

@@ -39,7 +39,7 @@ import sg_jax.compile_cache as compile_cache
 import sg_jax.formats as formats
 import sg_jax.parallel.sharded as sharded
 from sg_jax.atomic import atomic_write_text
-from sg_jax.config import RESOLVED_AUTO, Config
+from sg_jax.config import RESOLVED_AUTO, Config, is_auto
 from sg_jax.data.corpus import EncodedCorpus, ReadStats, Vocab, corpus_fingerprint, load_corpus
 from sg_jax.data.encoded import CACHE_ENV, is_encoded, read_manifest
 from sg_jax.errors import ConfigError, CorpusError, DivergenceError, FormatError, VocabError, quoted
@@ -211,7 +211,7 @@ def load_progress(path, config: Config, vocab: Vocab, fingerprint: str) -> tuple
     saved, saved_vocab, meta = read_checkpoint_meta(path)
     # options left auto resume with what auto chose when the run was trained
     config = dataclasses.replace(config, **{name: getattr(saved, name) for name in RESOLVED_AUTO
-                                            if getattr(config, name) is None})
+                                            if is_auto(getattr(config, name))})
     position = Position(**meta["position"])
     schedule = Schedule(**meta.get("schedule", {}))
     diff = [f.name for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(config, f.name)]

@@ -140,10 +140,27 @@ def test_auto_sync_interval_is_a_divisor_of_the_call():
     assert Config(batch_size=8192, split_batch=False, sync_every=8).sync_interval(8) == 8
     assert Config(shard_tables=True).sync_interval(2) == 1  # every sharded step is synchronous
     assert resolve(Config(steps_per_call=16), 2).config == Config(steps_per_call=16, devices=2, sync_every=16,
-                                                             pool_group=64)
+                                                             pool_group=64, sync_combine="trust")
     # one device has nothing to sync: it records 1, as sharded tables do
     assert Config().sync_interval(1) == 1 and resolve(Config()).config.sync_every == 1
     assert resolve(Config(), 4).sync_every == 8 and resolve(resolve(Config(), 4).config, 4).config.sync_every == 8
+
+
+def test_the_replicas_combine_under_the_trust_region_unless_it_is_off_or_a_rule_is_set():
+    """sync_combine auto is trust under the trust region (the replicas' summed changes held as
+    one device's step would hold them) and cap without it (trust needs the region); an explicit
+    rule stays; a run records the resolved rule, and a config saved with cap, the default before
+    auto, keeps it."""
+    assert Config().sync_combine == "auto"
+    assert Config().resolved_sync_combine == "trust"
+    assert Config(trust_region=0.0).resolved_sync_combine == "cap"
+    assert Config(sync_combine="mean").resolved_sync_combine == "mean"
+    assert Config(shard_tables=True, trust_region=0.0).resolved_sync_combine == "sum"  # one synchronous step
+    assert resolve(Config(), 4).config.sync_combine == "trust"
+    assert resolve(Config(trust_region=0.0), 4).config.sync_combine == "cap"
+    assert resolve(resolve(Config(), 4).config, 4).config == resolve(Config(), 4).config
+    saved = Config(devices=4, sync_combine="cap").to_dict()
+    assert Config.from_dict(saved).resolved_sync_combine == "cap"
 
 
 def test_the_duplicate_cap_is_off_under_the_trust_region_and_the_objectives_without_it():

@@ -71,21 +71,25 @@ def test_two_devices_are_recorded_deterministic_and_resume_exactly(corpus, tmp_p
 
 
 def test_auto_sync_resumes_with_the_interval_the_run_was_trained_with(corpus, tmp_path):
-    """A run trained with an explicit --sync-every resumes under auto (the default) with that
-    interval, giving the uninterrupted run's vectors, instead of being refused for a changed
-    config."""
+    """A run trained with an explicit --sync-every and --sync-combine cap (the combine default of
+    runs saved before auto) resumes under auto (the default) with that interval and rule, giving
+    the uninterrupted run's vectors, instead of being refused for a changed config."""
     args = [*ARGS, "--devices", "2"]
-    whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *args, "--sync-every", "4")
+    explicit = ["--sync-every", "4", "--sync-combine", "cap"]
+    whole = cli("train", "--corpus", corpus, "--out", tmp_path / "whole", *args, *explicit)
     assert whole.returncode == 0, whole.stderr
-    first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--sync-every", "4",
-                "--stop-after-epoch", "1")
+    first = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, *explicit, "--stop-after-epoch", "1")
     assert first.returncode == 0, first.stderr
-    rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--sync-every", "auto", "--resume")
+    rest = cli("train", "--corpus", corpus, "--out", tmp_path / "split", *args, "--sync-every", "auto",
+               "--sync-combine", "auto", "--resume")
     assert rest.returncode == 0, rest.stderr
-    assert json.loads((tmp_path / "split" / "config.json").read_text())["sync_every"] == 4
+    recorded = json.loads((tmp_path / "split" / "config.json").read_text())
+    assert (recorded["sync_every"], recorded["sync_combine"]) == (4, "cap")
     assert (tmp_path / "split" / "vectors.txt").read_bytes() == (tmp_path / "whole" / "vectors.txt").read_bytes()
     auto = cli("train", "--corpus", corpus, "--out", tmp_path / "auto", *args)
     assert auto.returncode == 0, auto.stderr
+    recorded = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert (recorded["sync_every"], recorded["sync_combine"]) == (16, "trust")
     assert (tmp_path / "auto" / "vectors.txt").read_bytes() != (tmp_path / "whole" / "vectors.txt").read_bytes()
 
 

@@ -373,7 +373,7 @@ def test_the_training_log_says_how_the_devices_were_used(tmp_path, zipf_text):
     line = {name: next(s for s in text.splitlines() if s.startswith("devices: ")) for name, text in logs.items()}
     assert line["one"] == "devices: 1 device; window layout span; noise words pool-shared"
     assert line["two"] == ("devices: 2 devices, a replica of the tables on each, synced every 16 step(s) "
-                           "(sync_combine cap); window layout span; noise words pool-shared")
+                           "(sync_combine trust); window layout span; noise words pool-shared")
     assert line["sharded"] == ("devices: 2 devices, tables sharded by row over them (every step synchronous); "
                                "window layout span; noise words pool-shared")
     recorded = json.loads((tmp_path / "sharded" / "config.json").read_text())

@@ -32,6 +32,8 @@ def combine(how: str, old: jax.Array, new: jax.Array) -> jax.Array:
     if how == "mean":
         touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
         return old + total / jnp.maximum(touched, 1.0)[:, None]
+    if how != "cap":
+        raise ValueError(f"no combine rule {how!r} here (trust is combine_trust's; auto is resolved first)")
     # cap: replicas that moved a frequent row the same way (each converging on the same point
     # from the same start) would overshoot n-fold; noise-like or single-replica changes pass
     largest = jax.lax.pmax(jnp.linalg.norm(delta, axis=-1), AXIS)

@@ -192,7 +192,7 @@ def _devices_used(first: dict) -> str:
     if config.shard_tables:
         return f"Each run trained over {n} devices with its tables sharded by row (every step synchronous)."
     return (f"Each run trained data-parallel over {n} devices, the replicas syncing every {config.sync_every} "
-            f"step(s) (sync_combine {config.sync_combine}).")
+            f"step(s) (sync_combine {config.resolved_sync_combine}).")
 
 
 def _time_line(records: Sequence[dict]) -> str:
