@@ -262,8 +262,11 @@ def main(argv=None) -> int:
     if args.out:
         import gensim
 
+        from sg_jax.config import Config
+
+        # the library's defaults, so a report names what a cell ran with after a default changes
         record = {"command": common.command_line(), "args": vars(args), "cells": record_cells,
-                  "machine": common.machine({"gensim": gensim.__version__})}
+                  "library_defaults": Config().to_dict(), "machine": common.machine({"gensim": gensim.__version__})}
         paths = common.write_outputs(args.out, record, text)
         print(f"\nwrote {paths[0]} and {paths[1]}")
     return 0
