@@ -1,14 +1,19 @@
 """Replicas: a copy of the tables on each of n devices, each stepping its own batches (batch
 s·n + d on device d, its own window and noise draws), the replicas' changes combined every
-`sync_every` steps over the mesh (see `sg_jax.mesh` and docs/devices.md for the measurements).
+`sync_every` steps over the mesh by one of the rules of `SYNC_COMBINES` (see `sg_jax.mesh` and
+docs/devices.md for the measurements).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
+from sg_jax import registry
 from sg_jax.mesh import AXIS, make_mesh
 from sg_jax.optim.trust import held_scale, partner_norms
 from sg_jax.resolved import Resolved
@@ -20,27 +25,38 @@ from sg_jax.step import StepStats, TrainState, make_local_steps, max_abs
 CAP_FACTOR = 2.0
 
 
-def combine(how: str, old: jax.Array, new: jax.Array) -> jax.Array:
-    """A table after a sync, from the one every replica started from and this replica's: the
-    replicas' changes summed (sum), averaged over the replicas that touched each row (mean), or
-    summed with each row's sum capped at CAP_FACTOR times the largest change one replica made
-    to it (cap)."""
+def _summed(old: jax.Array, new: jax.Array) -> jax.Array:
+    """sum: one large step over all the replicas' batches."""
+    return old + jax.lax.psum(new - old, AXIS)
+
+
+def _averaged(old: jax.Array, new: jax.Array) -> jax.Array:
+    """mean: each row's summed change over the replicas that touched it."""
+    delta = new - old
+    touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
+    return old + jax.lax.psum(delta, AXIS) / jnp.maximum(touched, 1.0)[:, None]
+
+
+def _capped(old: jax.Array, new: jax.Array) -> jax.Array:
+    """cap: the sum, each row's capped at CAP_FACTOR times the largest change one replica made to
+    it. Replicas that moved a frequent row the same way (each converging on the same point from
+    the same start) would overshoot n-fold; noise-like or single-replica changes pass."""
     delta = new - old
     total = jax.lax.psum(delta, AXIS)
-    if how == "sum":
-        return old + total
-    if how == "mean":
-        touched = jax.lax.psum(jnp.any(delta != 0, axis=-1).astype(delta.dtype), AXIS)
-        return old + total / jnp.maximum(touched, 1.0)[:, None]
-    if how != "cap":
-        raise ValueError(f"no combine rule {how!r} here (trust is combine_trust's; auto is resolved first)")
-    # cap: replicas that moved a frequent row the same way (each converging on the same point
-    # from the same start) would overshoot n-fold; noise-like or single-replica changes pass
     largest = jax.lax.pmax(jnp.linalg.norm(delta, axis=-1), AXIS)
     norm = jnp.linalg.norm(total, axis=-1)
     limit = CAP_FACTOR * largest
     scale = jnp.where(norm > limit, limit / jnp.where(norm > 0, norm, 1.0), 1.0)
     return old + total * scale[:, None]
+
+
+def _each_table(rule: Callable[[jax.Array, jax.Array], jax.Array]):
+    """A rule that combines each table on its own, as a `CombineRule.combine`."""
+    def combine(start, new, bound: float):
+        del bound
+        return jax.tree.map(rule, start, new)
+
+    return combine
 
 
 def combine_trust(start, new, bound: float):
@@ -59,6 +75,27 @@ def combine_trust(start, new, bound: float):
     return type(start)(*out)
 
 
+@dataclasses.dataclass(frozen=True)
+class CombineRule:
+    """How the replicas' changes of a row combine at a sync (Config.sync_combine)."""
+    # (the tables at the last sync, this replica's tables now, the trust region times the steps
+    # since the sync) -> the tables every replica continues from; called inside the mesh
+    combine: Callable
+    needs_trust_region: bool = False   # holds rows to the trust region's bound: refused without it
+    with_shard_tables: bool = True     # sharded tables take one synchronous step: a rule that is not
+    #                                    that step (the mean) is refused with them
+
+
+# the rules by name: Config.sync_combine's choices (besides auto, which `Config.resolved_sync_combine`
+# turns into one of them)
+SYNC_COMBINES: dict[str, CombineRule] = {
+    "cap": CombineRule(_each_table(_capped)),
+    "sum": CombineRule(_each_table(_summed)),
+    "mean": CombineRule(_each_table(_averaged), with_shard_tables=False),
+    "trust": CombineRule(combine_trust, needs_trust_region=True),
+}
+
+
 def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
     """The jitted call of `steps_per_call` steps on `resolved.devices` replicas, syncing every
     `resolved.sync_every` steps (a divisor of steps_per_call: the syncs fall at fixed steps of
@@ -66,6 +103,7 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
     config, n, k = resolved.config, resolved.devices, resolved.sync_every
     S = config.steps_per_call
     local_steps = make_local_steps(resolved, optimizer, batch_size, slots, n)
+    rule = registry.lookup(SYNC_COMBINES, "sync_combine rule", config.sync_combine)   # resolved: never auto
 
     def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
@@ -75,10 +113,7 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
             state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
                                                     steps_in_epoch, d, k)
             # every replica adds the sum of all replicas' changes to the tables it started from
-            if config.sync_combine == "trust":
-                params = combine_trust(start, state.params, config.trust_region * k)
-            else:
-                params = jax.tree.map(lambda old, new: combine(config.sync_combine, old, new), start, state.params)
+            params = rule.combine(start, state.params, config.trust_region * k)
             opt_state = jax.tree.map(
                 lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
             return TrainState(params, opt_state, state.step, state.key), (losses, examples)
