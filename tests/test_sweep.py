@@ -191,6 +191,24 @@ def test_rerun_skips_finished_runs(done, tmp_path, capsys):
     assert (out / records.RUNS_FILE).read_bytes() == before  # same lines, same timestamps
 
 
+def test_a_study_recorded_before_a_field_or_a_default_changed_continues(done, tmp_path, capsys):
+    """Records written before cap_batch existed (its added value is today's default) and with
+    sync_combine cap (the default before auto; one device combines nothing) are the same study:
+    a rerun skips their runs instead of refusing the directory. A data-parallel study with cap
+    stays another study than one with auto."""
+    out = copy(done, tmp_path)
+    old = records_of(out)
+    for r in old:
+        del r["config"]["cap_batch"]
+        r["config"]["sync_combine"] = "cap"
+    (out / records.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in old), encoding="utf-8")
+    assert run_cli(out) == 0
+    assert "0 run(s) trained, 4 already done" in capsys.readouterr().out
+    parallel = dict(old[0], config=dict(old[0]["config"], devices=2))
+    assert records.study_settings(parallel) != records.study_settings(dict(parallel, config=dict(
+        parallel["config"], sync_combine="auto")))
+
+
 def test_extending_the_grid_adds_only_new_runs_and_averages_seeds(done, tmp_path):
     out = copy(done, tmp_path)
     before = lines_of(out)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from sg_jax.atomic import append_line, atomic_write_bytes
+from sg_jax.config import Config
 from sg_jax.errors import ConfigError, FormatError, quoted
 
 
@@ -163,8 +164,16 @@ def _dumps(record: dict) -> str:
 
 
 def study_settings(record: dict) -> dict:
-    """What every run of one study shares: everything but the grid, the code and the results."""
-    config = {k: v for k, v in record["config"].items() if k not in GRID_FIELDS}
+    """What every run of one study shares: everything but the grid, the code and the results.
+
+    The config as `Config.from_dict` reads it (a field added since the record was written takes
+    the value runs before it had), and on one device without sync_combine, which says how several
+    devices' changes combine: a one-device study continues across a change of that default (cap
+    before auto)."""
+    config = Config.from_dict(record["config"], where=f"the config of run {record.get('run_id')}").to_dict()
+    if (config.get("devices") or 1) == 1:
+        del config["sync_combine"]
+    config = {k: v for k, v in config.items() if k not in GRID_FIELDS}
     corpus = {k: record["corpus"].get(k) for k in ("fingerprint", "lowercase", "encoding_errors")}
     corpus["normalize"] = record["corpus"].get("normalize", "NFC")  # records before the option: NFC
     return {"config": config, "corpus": corpus, "evaluation": record["evaluation"]}
