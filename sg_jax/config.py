@@ -355,8 +355,8 @@ def config_fields() -> tuple[dataclasses.Field, ...]:
 
 # the fields added since sg_jax 0.1.0, with the value a config saved before each takes
 ADDED_FIELDS = added_fields(Config)
-# the options whose auto (None, or "auto": `is_auto`) `sg_jax.resolved.resolve` replaces by a value the run records; a
-# run resumed with one left auto takes the value it was trained with
+# the options whose auto (None, or "auto": `is_auto`) `sg_jax.resolved.resolve` replaces by a value
+# the run records; a run resumed with one left auto takes the value it was trained with
 RESOLVED_AUTO = ("sync_every", "pool_group", "sync_combine")
 
 

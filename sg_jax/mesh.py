@@ -11,9 +11,10 @@ sequences of small steps (the deltas are summed, not averaged: averaging would d
 example's step by n). By default each row's sum is held to the trust region as one device's step
 over the union of the batches would hold it (`sync_combine="trust"`, auto under the trust region;
 without it `"cap"`: the sum capped at twice the longest change one replica made to the row), which
-stops frequent rows overshooting n-fold on 4 or more devices. See docs/devices.md for the design and its measurements. With `shard_tables` each
-device holds 1/n of the tables' rows instead of a copy, and every step is one synchronous step
-over all the devices' batches (`sg_jax.parallel.sharded`).
+stops frequent rows overshooting n-fold on 4 or more devices. See docs/devices.md for the design
+and its measurements. With `shard_tables` each device holds 1/n of the tables' rows instead of a
+copy, and every step is one synchronous step over all the devices' batches
+(`sg_jax.parallel.sharded`).
 
 On a CPU the cores become devices only if XLA is told so before JAX starts
 (`XLA_FLAGS=--xla_force_host_platform_device_count=N`); the command line arranges this
