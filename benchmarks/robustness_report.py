@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_robustness as robust  # noqa: E402
 import common  # noqa: E402
+from sg_jax.config import Config  # noqa: E402
 
 # the defaults of the options a cell's name resolves, for result files written before
 # bench_robustness recorded the library's defaults: the replicas' changes combined by cap until
@@ -46,8 +47,6 @@ def combine_rule(cell: dict, options: dict, defaults: dict) -> str | None:
     library as the run resolved it."""
     if cell["devices"] == 1:
         return None
-    from sg_jax.config import Config
-
     rule = options.get("sync_combine", defaults.get("sync_combine", "auto"))
     trust = options.get("trust_region", Config().trust_region)
     return Config(sync_combine=rule, trust_region=trust).resolved_sync_combine
@@ -56,8 +55,6 @@ def combine_rule(cell: dict, options: dict, defaults: dict) -> str | None:
 def name_options(cell: dict, sets: list[str], defaults: dict) -> tuple[list[str], bool]:
     """The options that name a cell (its file's --set, the combine rule of a multi-device cell in
     place of sync_combine), and whether the cell ran at today's defaults."""
-    from sg_jax.config import Config
-
     options = common.parse_sets(sets)
     names = [s for s in sets if s.split("=", 1)[0] != "sync_combine"]
     rule = combine_rule(cell, options, defaults)

@@ -16,10 +16,11 @@ import dataclasses
 import math
 from typing import Callable
 
+from sg_jax.combine_rules import SYNC_COMBINES
 from sg_jax.errors import ConfigError, FormatError, quoted
 from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_problem, init_choices, option,
                             positive_finite, registered_architectures, registered_layouts, registered_objectives,
-                            registered_optimizers, sg_form_choices, sync_combine_choices, type_ok)
+                            registered_optimizers, sg_form_choices, type_ok)
 
 MAX_WINDOW = 2**30   # offsets and window draws are int32 on the device
 KEY_SCHEDULE, KEY_SCHEDULES = 2, (1, 2)   # sg_jax.keys.SCHEDULE and SCHEDULES (config must not import JAX)
@@ -181,7 +182,7 @@ class Config:
         "there), sum (one large step over all the devices' batches; diverges on 4 devices without the trust "
         "region) or mean (averaged over the replicas that touched the row; stable but loses quality); auto: "
         "trust under the trust region, else cap (docs/devices.md). The run records the resolved rule",
-        choices=sync_combine_choices, added="sum")
+        choices=("auto", *SYNC_COMBINES), added="sum")
     # a config saved before this field: before the option, each device took batch_size targets
     split_batch: bool = option(
         True, "with several devices: batch_size is the step's batch, split over the devices (each takes "
@@ -371,12 +372,6 @@ def _reads_every_output_row(config: Config) -> bool:
     return get_spec(config.objective).reads_every_output_row
 
 
-def _combine_rule(config: Config):
-    from sg_jax.parallel.replicated import SYNC_COMBINES  # JAX must not start yet: see sg_jax.options
-
-    return SYNC_COMBINES[config.resolved_sync_combine]
-
-
 # options that cannot be used together: (applies(config), message(config)), checked in order
 COMBINATION_RULES: tuple[tuple[Callable[[Config], bool], Callable[[Config], str]], ...] = (
     (lambda c: c.shard_tables and c.sync_every not in (None, 1),
@@ -391,11 +386,11 @@ COMBINATION_RULES: tuple[tuple[Callable[[Config], bool], Callable[[Config], str]
     (lambda c: c.shard_tables and _reads_every_output_row(c),
      lambda c: f"objective {c.objective} cannot be used with shard_tables: it reads and updates every row of W' "
                "at every step (use ns, hs or nce, or drop shard_tables)"),
-    (lambda c: c.shard_tables and not _combine_rule(c).with_shard_tables,
+    (lambda c: c.shard_tables and not SYNC_COMBINES[c.resolved_sync_combine].with_shard_tables,
      lambda c: f"sync_combine {c.sync_combine} cannot be used with shard_tables: sharded tables take one "
                "synchronous step over all the devices' batches (the sum; cap, which limits replicas' diverging "
                "copies, has nothing to limit there)"),
-    (lambda c: _combine_rule(c).needs_trust_region and not c.trust_region,
+    (lambda c: SYNC_COMBINES[c.resolved_sync_combine].needs_trust_region and not c.trust_region,
      lambda c: f"sync_combine {c.sync_combine} needs the trust region (trust_region > 0): it holds each row's "
                "summed change to that bound (use cap, or set trust_region)"),
 )

@@ -52,12 +52,6 @@ def init_choices() -> tuple[str, ...]:
     return INITS
 
 
-def sync_combine_choices() -> tuple[str, ...]:
-    from sg_jax.parallel.replicated import SYNC_COMBINES  # JAX must not start yet (module docstring)
-
-    return ("auto", *SYNC_COMBINES)
-
-
 def registered_optimizers() -> tuple[str, ...]:
     from sg_jax.optim import OPTIMIZERS  # JAX must not start yet (module docstring)
 

@@ -1,12 +1,11 @@
 """Replicas: a copy of the tables on each of n devices, each stepping its own batches (batch
 s·n + d on device d, its own window and noise draws), the replicas' changes combined every
-`sync_every` steps over the mesh by one of the rules of `SYNC_COMBINES` (see `sg_jax.mesh` and
-docs/devices.md for the measurements).
+`sync_every` steps over the mesh by one of the rules of `sg_jax.combine_rules` (`COMBINES` has
+their arithmetic; see `sg_jax.mesh` and docs/devices.md for the measurements).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 import jax
@@ -14,6 +13,7 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from sg_jax import registry
+from sg_jax.combine_rules import SYNC_COMBINES
 from sg_jax.mesh import AXIS, make_mesh
 from sg_jax.optim.trust import held_scale, partner_norms
 from sg_jax.resolved import Resolved
@@ -51,7 +51,7 @@ def _capped(old: jax.Array, new: jax.Array) -> jax.Array:
 
 
 def _each_table(rule: Callable[[jax.Array, jax.Array], jax.Array]):
-    """A rule that combines each table on its own, as a `CombineRule.combine`."""
+    """A rule that combines each table on its own, as an entry of `COMBINES`."""
     def combine(start, new, bound: float):
         del bound
         return jax.tree.map(rule, start, new)
@@ -75,25 +75,16 @@ def combine_trust(start, new, bound: float):
     return type(start)(*out)
 
 
-@dataclasses.dataclass(frozen=True)
-class CombineRule:
-    """How the replicas' changes of a row combine at a sync (Config.sync_combine)."""
-    # (the tables at the last sync, this replica's tables now, the trust region times the steps
-    # since the sync) -> the tables every replica continues from; called inside the mesh
-    combine: Callable
-    needs_trust_region: bool = False   # holds rows to the trust region's bound: refused without it
-    with_shard_tables: bool = True     # sharded tables take one synchronous step: a rule that is not
-    #                                    that step (the mean) is refused with them
-
-
-# the rules by name: Config.sync_combine's choices (besides auto, which `Config.resolved_sync_combine`
-# turns into one of them)
-SYNC_COMBINES: dict[str, CombineRule] = {
-    "cap": CombineRule(_each_table(_capped)),
-    "sum": CombineRule(_each_table(_summed)),
-    "mean": CombineRule(_each_table(_averaged), with_shard_tables=False),
-    "trust": CombineRule(combine_trust, needs_trust_region=True),
+# each rule of `sg_jax.combine_rules.SYNC_COMBINES`, by name: (the tables at the last sync, this
+# replica's tables now, the trust region times the steps since the sync) -> the tables every
+# replica continues from; called inside the mesh
+COMBINES: dict[str, Callable] = {
+    "cap": _each_table(_capped),
+    "sum": _each_table(_summed),
+    "mean": _each_table(_averaged),
+    "trust": combine_trust,
 }
+assert COMBINES.keys() == SYNC_COMBINES.keys(), "every combine rule has its arithmetic here"
 
 
 def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
@@ -103,7 +94,7 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
     config, n, k = resolved.config, resolved.devices, resolved.sync_every
     S = config.steps_per_call
     local_steps = make_local_steps(resolved, optimizer, batch_size, slots, n)
-    rule = registry.lookup(SYNC_COMBINES, "sync_combine rule", config.sync_combine)   # resolved: never auto
+    combine = registry.lookup(COMBINES, "sync_combine rule", config.sync_combine)   # resolved: never auto
 
     def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
@@ -113,7 +104,7 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
             state, (losses, examples) = local_steps(state, epoch, tables, epoch_key, first_step + j * k,
                                                     steps_in_epoch, d, k)
             # every replica adds the sum of all replicas' changes to the tables it started from
-            params = rule.combine(start, state.params, config.trust_region * k)
+            params = combine(start, state.params, config.trust_region * k)
             opt_state = jax.tree.map(
                 lambda x: jax.lax.pmean(x, AXIS) if jnp.issubdtype(x.dtype, jnp.floating) else x, state.opt_state)
             return TrainState(params, opt_state, state.step, state.key), (losses, examples)
