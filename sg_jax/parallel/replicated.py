@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from sg_jax import registry
+from sg_jax.registry import lookup
 from sg_jax.combine_rules import SYNC_COMBINES
 from sg_jax.mesh import AXIS, make_mesh
 from sg_jax.optim.trust import held_scale, partner_norms
@@ -94,7 +94,7 @@ def make(resolved: Resolved, optimizer, batch_size: int, slots: int | None):
     config, n, k = resolved.config, resolved.devices, resolved.sync_every
     S = config.steps_per_call
     local_steps = make_local_steps(resolved, optimizer, batch_size, slots, n)
-    combine = registry.lookup(COMBINES, "sync_combine rule", config.sync_combine)   # resolved: never auto
+    combine = lookup(COMBINES, "sync_combine rule", config.sync_combine)   # resolved: never auto
 
     def replica(state, epoch, tables, epoch_key, first_step, steps_in_epoch):
         d = jax.lax.axis_index(AXIS)
