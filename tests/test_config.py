@@ -163,6 +163,22 @@ def test_the_replicas_combine_under_the_trust_region_unless_it_is_off_or_a_rule_
     assert Config.from_dict(saved).resolved_sync_combine == "cap"
 
 
+def test_a_pool_group_the_run_would_not_use_is_refused():
+    """A pool group other than the layout's own is refused where the noise words are not pooled:
+    auto passes over the span layout (whose groups are its spans) to the padded one, which draws
+    noise per target, so the group would be silently ignored. With pools it is kept; a run's
+    recorded group (the layout's own) still resolves, pooled or not."""
+    with pytest.raises(ConfigError, match="pool_group 32 has no effect: the run shares noise words 'target'"):
+        resolve(Config(negative=15, pool_group=32))
+    with pytest.raises(ConfigError, match="pool_group 16 has no effect"):
+        resolve(Config(objective="hs", pool_group=16))
+    pooled = resolve(Config(pool_group=32, window_layout="padded", share_negatives="pool"))
+    assert (pooled.layout.name, pooled.sharing, pooled.config.pool_group) == ("padded", "pool", 32)
+    for config in (Config(), Config(window_layout="padded"), Config(objective="hs")):
+        recorded = resolve(config).config
+        assert resolve(recorded).config == recorded
+
+
 def test_the_duplicate_cap_is_off_under_the_trust_region_and_the_objectives_without_it():
     """hs capped its rows (its root is on every path) until the trust region bounded every row's
     move; under the rule the cap is off unless set, and a run without the rule (a config saved

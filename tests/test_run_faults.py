@@ -104,7 +104,10 @@ def test_the_reproduce_command_pastes_into_a_shell_as_its_own_arguments(tmp_path
     (["--steps-per-call", "1000000000"], f"steps_per_call must be <= {MAX_STEPS_PER_CALL:,}"),
     (["--shard-tables", "--sync-every", "8"], "sync_every 8 cannot be used with shard_tables"),
     (["--sync-combine", "trust", "--trust-region", "0"], "sync_combine trust needs the trust region"),
-], ids=["sync-7-of-128", "sync-64-of-63", "steps-per-call-1e9", "shard-tables-with-sync", "trust-combine-without-rule"])
+    (["--pool-group", "32"], "pool_group 32 has no effect: the run shares noise words 'target', not in pools "
+     "(window_layout padded)"),
+], ids=["sync-7-of-128", "sync-64-of-63", "steps-per-call-1e9", "shard-tables-with-sync", "trust-combine-without-rule",
+        "pool-group-without-pools"])
 def test_options_that_cannot_apply_are_refused_before_anything_is_written(capsys, tmp_path, extra, message):
     out = tmp_path / "out"
     got = error(capsys, "train", "--corpus", "toy:groups", "--out", out, *SMALL, *extra)
