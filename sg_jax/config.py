@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
 
+from sg_jax.batching import auto_batch_size
+from sg_jax.combinations import COMBINATION_RULES
 from sg_jax.combine_rules import SYNC_COMBINES
 from sg_jax.errors import ConfigError, FormatError, quoted
 from sg_jax.options import (added_fields, at_least, cbow_update_choices, field_problem, init_choices, option,
@@ -132,8 +133,11 @@ class Config:
                                  check=lambda v: 0 <= v <= 1, rule="must be in [0, 1]")
     optimizer: str = option("sgd", "optimizer applied to each step's row gradients", choices=registered_optimizers,
                             added=None)
-    batch_size: int = option(1024, "targets per step (capped by the vocabulary size unless --no-cap-batch, "
-                             "and by memory)", check=at_least(1)[0], rule=at_least(1)[1])
+    batch_size: int | None = option(
+        None, "targets per step (capped by the vocabulary size unless --no-cap-batch, and by memory); auto: "
+        "1,024, halved while lr x negative x batch exceeds 512 (k = 15: 512 at lr 0.05, 256 at 0.1; "
+        "sg_jax.batching). The run records the resolved value", check=at_least(1)[0], rule=at_least(1)[1],
+        metavar="N|auto")
     # a config saved before this field: every batch was capped at the vocabulary
     cap_batch: bool = option(
         True, "take at most as many targets a step as the vocabulary has words (more sums dozens of gradients "
@@ -261,7 +265,7 @@ class Config:
         # the intervals were measured at up to SYNC_TARGETS targets per device and step; a larger
         # per-device batch syncs proportionally more often (8 devices of 8,192 targets each: every
         # step), since the replicas drift further apart per step (docs/devices.md)
-        per_device = self.batch_size // devices if self.split_batch else self.batch_size
+        per_device = self.resolved_batch_size // devices if self.split_batch else self.resolved_batch_size
         most = max(1, min(most, most * SYNC_TARGETS // max(per_device, 1)))
         return max(d for d in range(1, most + 1) if self.steps_per_call % d == 0)  # syncs at fixed steps of a call
 
@@ -277,6 +281,11 @@ class Config:
         if self.shard_tables:  # one synchronous step over all the batches: held by the trust region, or summed
             return "trust" if self.trust_region else "sum"
         return "trust" if self.trust_region else "cap"
+
+    @property
+    def resolved_batch_size(self) -> int:
+        """batch_size, or auto's from the rate and the noise words (`sg_jax.batching`)."""
+        return auto_batch_size(self) if self.batch_size is None else self.batch_size
 
     @property
     def resolved_dup_cap(self) -> float | None:
@@ -358,39 +367,9 @@ def config_fields() -> tuple[dataclasses.Field, ...]:
 ADDED_FIELDS = added_fields(Config)
 # the options whose auto (None, or "auto": `is_auto`) `sg_jax.resolved.resolve` replaces by a value
 # the run records; a run resumed with one left auto takes the value it was trained with
-RESOLVED_AUTO = ("sync_every", "pool_group", "sync_combine")
+RESOLVED_AUTO = ("sync_every", "pool_group", "sync_combine", "batch_size")
 
 
 def is_auto(value) -> bool:
     """Whether an option's value is its auto (None for numbers, "auto" for named choices)."""
     return value is None or value == "auto"
-
-
-def _reads_every_output_row(config: Config) -> bool:
-    from sg_jax.objectives import get_spec  # JAX must not start yet: see sg_jax.options
-
-    return get_spec(config.objective).reads_every_output_row
-
-
-# options that cannot be used together: (applies(config), message(config)), checked in order
-COMBINATION_RULES: tuple[tuple[Callable[[Config], bool], Callable[[Config], str]], ...] = (
-    (lambda c: c.shard_tables and c.sync_every not in (None, 1),
-     lambda c: f"sync_every {c.sync_every} cannot be used with shard_tables: with sharded tables every step is "
-               "synchronous, so sync_every does not apply (drop --sync-every)"),
-    (lambda c: c.sync_every is not None and c.steps_per_call % c.sync_every != 0,
-     lambda c: f"sync_every {c.sync_every} must divide steps_per_call {c.steps_per_call}: the replicas sync at "
-               f"fixed steps of every call (use a divisor of {c.steps_per_call}, or auto)"),
-    (lambda c: c.shard_tables and c.clip_norm is not None,
-     lambda c: "clip_norm cannot be used with shard_tables: its global gradient norm would need every device's "
-               "rows (drop one of the two)"),
-    (lambda c: c.shard_tables and _reads_every_output_row(c),
-     lambda c: f"objective {c.objective} cannot be used with shard_tables: it reads and updates every row of W' "
-               "at every step (use ns, hs or nce, or drop shard_tables)"),
-    (lambda c: c.shard_tables and not SYNC_COMBINES[c.resolved_sync_combine].with_shard_tables,
-     lambda c: f"sync_combine {c.sync_combine} cannot be used with shard_tables: sharded tables take one "
-               "synchronous step over all the devices' batches (the sum; cap, which limits replicas' diverging "
-               "copies, has nothing to limit there)"),
-    (lambda c: SYNC_COMBINES[c.resolved_sync_combine].needs_trust_region and not c.trust_region,
-     lambda c: f"sync_combine {c.sync_combine} needs the trust region (trust_region > 0): it holds each row's "
-               "summed change to that bound (use cap, or set trust_region)"),
-)

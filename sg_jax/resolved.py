@@ -41,6 +41,7 @@ def resolve(config: Config, devices: int | None = None) -> Resolved:
     if unset)."""
     n = devices or config.devices or 1
     config = dataclasses.replace(config, devices=n, sync_every=config.sync_interval(n),
+                                 batch_size=config.resolved_batch_size,
                                  sync_combine=config.resolved_sync_combine).validate()
     layout, sharing = resolve_layout(config, make_objective)
     if config.pool_group not in (None, layout.pool_group(config)) and sharing != "pool":

@@ -140,7 +140,7 @@ def test_auto_sync_interval_is_a_divisor_of_the_call():
     assert Config(batch_size=8192, split_batch=False, sync_every=8).sync_interval(8) == 8
     assert Config(shard_tables=True).sync_interval(2) == 1  # every sharded step is synchronous
     assert resolve(Config(steps_per_call=16), 2).config == Config(steps_per_call=16, devices=2, sync_every=16,
-                                                             pool_group=64, sync_combine="trust")
+                                                             pool_group=64, sync_combine="trust", batch_size=1024)
     # one device has nothing to sync: it records 1, as sharded tables do
     assert Config().sync_interval(1) == 1 and resolve(Config()).config.sync_every == 1
     assert resolve(Config(), 4).sync_every == 8 and resolve(resolve(Config(), 4).config, 4).config.sync_every == 8
@@ -161,6 +161,26 @@ def test_the_replicas_combine_under_the_trust_region_unless_it_is_off_or_a_rule_
     assert resolve(resolve(Config(), 4).config, 4).config == resolve(Config(), 4).config
     saved = Config(devices=4, sync_combine="cap").to_dict()
     assert Config.from_dict(saved).resolved_sync_combine == "cap"
+
+
+def test_batch_size_auto_shrinks_with_the_rate_times_the_noise_words():
+    """batch_size auto: 1,024 targets, halved while lr x k x batch exceeds 512 (k = 5 at lr 0.1),
+    never below 256; hs draws no noise words; an explicit batch is taken as given. The run records
+    the resolved batch, and a recorded config resolves unchanged."""
+    assert Config().batch_size is None and Config().resolved_batch_size == 1024
+    assert Config(arch="cbow").resolved_batch_size == 1024            # CBOW's own rate, 0.05, at k = 5
+    assert [Config(negative=15, lr=lr).resolved_batch_size for lr in (0.025, 0.05, 0.1, 1.0)] == [1024, 512, 256, 256]
+    assert [Config(negative=k, lr=0.05).resolved_batch_size for k in (5, 10, 11, 25)] == [1024, 1024, 512, 256]
+    assert Config(lr=0.1).resolved_batch_size == 1024 and Config(objective="hs", lr=0.5).resolved_batch_size == 1024
+    assert Config(objective="nce", negative=15, lr=0.1).resolved_batch_size == 256
+    assert Config(negative=15, lr=0.1, batch_size=1024).resolved_batch_size == 1024
+    recorded = resolve(Config(negative=15, lr=0.05)).config
+    assert recorded.batch_size == 512 and resolve(recorded).config == recorded
+    assert resolve(Config(negative=15, lr=0.05), 4).config.sync_every == 8   # the same interval as at 1,024
+    # the step's batch follows: split over devices, and rounded to whole spans by the span layout
+    from sg_jax.step import effective_batch_size
+    assert effective_batch_size(Config(negative=15, lr=0.1), 10_000) == 256
+    assert effective_batch_size(Config(negative=15, lr=0.05), 10_000, devices=2) == 256
 
 
 def test_a_pool_group_the_run_would_not_use_is_refused():

@@ -109,7 +109,7 @@ def test_the_count_is_every_process_devices_and_shared_evenly(monkeypatch):
     assert mesh.resolve_devices(None) == 4
     assert mesh.resolve_devices(4) == 4 and mesh.resolve_devices(2) == 2
     assert resolve(Config(devices=None), mesh.resolve_devices(None)).config == Config(
-        devices=4, sync_every=8, pool_group=64, sync_combine="trust")
+        devices=4, sync_every=8, pool_group=64, sync_combine="trust", batch_size=1024)
     assert resolve(Config(devices=2), mesh.resolve_devices(2)).config.sync_every == 64
     for bad in (1, 3):
         with pytest.raises(ConfigError, match=f"devices={bad} cannot be shared by the 2 processes"):
