@@ -144,9 +144,18 @@ def cells(args):
     for arch, objective, lr, window, fix in grid:
         setting = dict(arch=arch, objective=objective, lr=lr, window=window, fixed=fix, epochs=args.epochs,
                        dim=args.dim, min_count=args.min_count)
-        sg = [dict(setting, batch=b, devices=d) for b in map(int, args.batch.split(","))
-              for d in map(int, args.devices.split(","))]
+        sg = [dict(setting, batch=auto_batch(setting) if b == "auto" else int(b), devices=d)
+              for b in args.batch.split(",") for d in map(int, args.devices.split(","))]
         yield setting, sg
+
+
+def auto_batch(cell: dict) -> int:
+    """The batch sg_jax's batch_size auto takes for a cell's architecture, objective and rate."""
+    from sg_jax.config import Config
+
+    objective, k = OBJECTIVES[cell["objective"]]
+    return Config(arch=cell["arch"], objective=objective, lr=cell["lr"], **({"negative": k} if k else {})
+                  ).resolved_batch_size
 
 
 def mean_spread(values):
@@ -196,7 +205,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", default="0.025")
     p.add_argument("--window", default="5")
     p.add_argument("--fixed-window", default="no", choices=("no", "yes", "both"))
-    p.add_argument("--batch", default="1024")
+    p.add_argument("--batch", default="auto", help="targets a step, or auto (the library's default for the cell: "
+                   "1,024, or fewer with many noise words at high rates; the cell records the number)")
     p.add_argument("--devices", default="1")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=5)

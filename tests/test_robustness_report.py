@@ -13,8 +13,8 @@ def load_report():
     return bench_scripts.load("robustness_report")
 
 
-def _entry(batch, verdict, *, diverged=0, gensim=True, devices=1):
-    cell = {"arch": "sg", "objective": "ns5", "lr": 0.025, "window": 5, "fixed": False, "epochs": 5, "dim": 100,
+def _entry(batch, verdict, *, diverged=0, gensim=True, devices=1, objective="ns5", lr=0.025):
+    cell = {"arch": "sg", "objective": objective, "lr": lr, "window": 5, "fixed": False, "epochs": 5, "dim": 100,
             "min_count": 5, "batch": batch, "devices": devices}
     summary = {"diverged": diverged, "runs": 3, "gensim_diverged": 0, "ws353": 0.2, "ws353_spread": 0.01,
                "gensim_ws353": 0.21 if gensim else None, "simlex": 0.1, "simlex_spread": 0.01,
@@ -69,3 +69,19 @@ def test_a_multi_device_cell_is_named_by_the_rule_its_replicas_combined_by(tmp_p
                      "| sg ns5 lr 0.025 w 5 b 1024 d 2 ep 5 trust_region=0 combine cap"]
     assert totals["default"]["cells_ok"] == 4
     assert (totals["default"]["cells_today"], totals["default"]["cells_today_ok"]) == (3, 3)
+
+
+def test_a_cell_of_1024_targets_where_auto_now_takes_fewer_is_not_at_todays_defaults(tmp_path):
+    """batch_size auto takes 512 targets at k = 15 and lr 0.05: a rates cell run at 1,024 before
+    is listed but not counted at today's defaults; the auto batch's cell is, and so are the grid's
+    explicit batch cells (256, 8,192) where auto keeps 1,024."""
+    report = load_report()
+    old = _write(tmp_path / "robust_default_rates.json", "default", [],
+                 [_entry(1024, "ws353 0.36 < 0.39", objective="ns15", lr=0.05), _entry(1024, "ok")])
+    auto = _write(tmp_path / "robust_default_rates_auto.json", "default", [],
+                  [_entry(512, "ok", objective="ns15", lr=0.05)])
+    batches = _write(tmp_path / "robust_default_batches.json", "default", [], [_entry(256, "ok"), _entry(8192, "ok")])
+    totals, text = report.report([old, auto, batches])
+    assert "| sg ns15 lr 0.05 w 5 b 1024 d 1 ep 5 |" in text and "| sg ns15 lr 0.05 w 5 b 512 d 1 ep 5 |" in text
+    assert (totals["default"]["cells"], totals["default"]["cells_ok"]) == (5, 4)
+    assert (totals["default"]["cells_today"], totals["default"]["cells_today_ok"]) == (4, 4)
