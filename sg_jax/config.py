@@ -265,7 +265,8 @@ class Config:
         # the intervals were measured at up to SYNC_TARGETS targets per device and step; a larger
         # per-device batch syncs proportionally more often (8 devices of 8,192 targets each: every
         # step), since the replicas drift further apart per step (docs/devices.md)
-        per_device = self.resolved_batch_size // devices if self.split_batch else self.resolved_batch_size
+        batch = self.resolved_batch_size
+        per_device = batch // devices if self.split_batch else batch
         most = max(1, min(most, most * SYNC_TARGETS // max(per_device, 1)))
         return max(d for d in range(1, most + 1) if self.steps_per_call % d == 0)  # syncs at fixed steps of a call
 
@@ -325,14 +326,21 @@ class Config:
 
     def combination_problem(self) -> str | None:
         """The message of the first rule in `COMBINATION_RULES` this config breaks, then of its
-        window layout's refusal (`Layout.refusal`), or None."""
+        window layout's refusal (`Layout.refusal`), then of a pool group the run would not use,
+        or None."""
         for applies, message in COMBINATION_RULES:
             if applies(self):
                 return message(self)
         from sg_jax.objectives import make_objective  # JAX must not start yet: see sg_jax.options
 
-        layout, _ = _resolved_layout(self)
-        return layout.refusal(self, make_objective(self))
+        layout, sharing = _resolved_layout(self)
+        refusal = layout.refusal(self, make_objective(self))
+        if refusal is None and self.pool_group not in (None, layout.pool_group(self)) and sharing != "pool":
+            # auto passes over the span layout, whose groups are its spans, to one that draws no pools
+            return (f"pool_group {self.pool_group} has no effect: the run shares noise words {sharing!r}, not in "
+                    f"pools (window_layout {layout.name}); set share_negatives pool to use it, or span_length to "
+                    "change the span layout's groups")
+        return refusal
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

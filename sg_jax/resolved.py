@@ -19,7 +19,6 @@ import dataclasses
 from sg_jax.config import Config
 from sg_jax.data.layouts import Layout
 from sg_jax.data.layouts import resolve as resolve_layout
-from sg_jax.errors import ConfigError
 from sg_jax.objectives import Objective, make_objective
 
 
@@ -44,13 +43,6 @@ def resolve(config: Config, devices: int | None = None) -> Resolved:
                                  batch_size=config.resolved_batch_size,
                                  sync_combine=config.resolved_sync_combine).validate()
     layout, sharing = resolve_layout(config, make_objective)
-    if config.pool_group not in (None, layout.pool_group(config)) and sharing != "pool":
-        # a group the run would not use: auto passes over the span layout, whose groups are its
-        # spans, to a layout whose noise words are drawn per target, where no pool is drawn
-        raise ConfigError(
-            f"pool_group {config.pool_group} has no effect: the run shares noise words {sharing!r}, not in "
-            f"pools (window_layout {layout.name}); set share_negatives pool to use it, or span_length to "
-            "change the span layout's groups")
     if config.pool_group is None:
         config = dataclasses.replace(config, pool_group=layout.pool_group(config))
     return Resolved(config, n, layout, sharing, config.form, make_objective(config), config.sync_every,

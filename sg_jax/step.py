@@ -168,7 +168,9 @@ def effective_batch_size(config: Config, vocab_size: int, slots: int | None = No
     devices and `split_batch`, the step's batch is split over them, so the summed step does not
     grow with the device count. An objective with a memory bound (the exact softmax's [B, V]
     scores) caps it further."""
-    batch = min(config.resolved_batch_size, max(vocab_size, 16)) if config.cap_batch else config.resolved_batch_size
+    batch = config.resolved_batch_size
+    if config.cap_batch:
+        batch = min(batch, max(vocab_size, 16))
     if devices > 1 and config.split_batch:
         batch = max(1, batch // devices)
     batch = (layout or resolve(config).layout).batch_size(config, batch)

@@ -27,6 +27,8 @@ def _other_value(f: dataclasses.Field):
         return not default
     if f.name == "sync_every":
         return 4  # a divisor of steps_per_call (others are refused)
+    if f.name == "pool_group":
+        return Config().span_length  # the default layout's groups (others are refused without pools)
     if f.name in ("key_schedule", "layout_rules"):
         return 1  # the earlier schedule (sg_jax.keys) or layout rules (Config.layout_rules)
     if kind is int:
